@@ -1,0 +1,19 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "docs/api/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "no-console": ["error", { allow: [] }],
+    },
+  },
+  {
+    files: ["scripts/**", "examples/**", "bench/**", "test/**", "src/logging/**", "src/devserver/cli.ts"],
+    rules: { "no-console": "off" },
+  },
+);

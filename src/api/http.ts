@@ -1,0 +1,220 @@
+/**
+ * The transport under every client-server API call: JSON encoding, auth,
+ * rate-limit handling, retries and cancellation. It knows nothing about
+ * individual endpoints; `endpoints.ts` describes those.
+ */
+import { MatrixError, MatrixNetworkError, type RequestInfo } from "./errors.js";
+import { anySignal, backoffDelay, isAbortError, sleep } from "../util/async.js";
+import { silentLogger, type Logger } from "../logging/logger.js";
+
+/** The `fetch` signature niobot needs; inject one to add proxies, metrics or faults. */
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+/** Retry policy of an {@link HttpClient}. */
+export interface RetryOptions {
+  /** How often one request may be retried after `M_LIMIT_EXCEEDED`/429 (default 8). */
+  maxRateLimitRetries?: number;
+  /** How often a safe request may be retried after a 5xx or network error (default 4). */
+  maxTransientRetries?: number;
+  /** First backoff delay for 5xx/network errors, doubled each time (default 500 ms). */
+  initialBackoffMs?: number;
+  /** Backoff cap (default 30 s). */
+  maxBackoffMs?: number;
+  /** Wait used for a 429 that names no delay (default 1 s). */
+  defaultRateLimitMs?: number;
+}
+
+/** Options of an {@link HttpClient}. */
+export interface HttpClientOptions extends RetryOptions {
+  /** Base URL of the homeserver, e.g. `https://matrix.example.org`. */
+  baseUrl: string;
+  /** Access token sent as a bearer header. Can be set later with {@link HttpClient.setAccessToken}. */
+  accessToken?: string;
+  /** The transport (default: the global `fetch`). */
+  fetch?: FetchLike;
+  /** Where retries are logged (at debug/warn level, secrets redacted). */
+  logger?: Logger;
+  /** Per-request time limit (default 60 s); long polls add their own timeout to it. */
+  requestTimeoutMs?: number;
+}
+
+/** One request, as endpoints describe it. */
+export interface HttpRequest {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  /** Path below the base URL, already encoded. */
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  /** JSON body; ignored when `rawBody` is given. */
+  body?: unknown;
+  /** Raw bytes (uploads). */
+  rawBody?: Uint8Array;
+  contentType?: string;
+  /** Send the access token (default true). */
+  auth?: boolean;
+  /** Cancels the request, including any wait between retries. */
+  signal?: AbortSignal;
+  /**
+   * Whether repeating the request is harmless. Defaults to true for GET, PUT
+   * and DELETE (PUT sends carry a transaction id, so the server deduplicates).
+   */
+  idempotent?: boolean;
+  /** Extra time allowed on top of the client's request timeout (long polls). */
+  extraTimeoutMs?: number;
+  /** Return the raw response instead of decoding JSON (downloads). */
+  raw?: boolean;
+}
+
+/** A raw response: bytes and headers, for downloads. */
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+}
+
+/** Reads the wait a rate-limited response asks for, from the body or the `Retry-After` header. */
+export function retryAfterOf(body: Record<string, unknown>, headers: Headers): number | undefined {
+  if (typeof body.retry_after_ms === "number" && body.retry_after_ms >= 0) return body.retry_after_ms;
+  const header = headers.get("retry-after");
+  if (header === null) return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  const date = Date.parse(header);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/**
+ * A thin JSON-over-HTTP client for one homeserver.
+ *
+ * Rate limits (`M_LIMIT_EXCEEDED` / 429) are waited out and retried for every
+ * request, a bounded number of times; 5xx and network failures are retried
+ * with capped exponential backoff only for requests that are safe to repeat.
+ */
+export class HttpClient {
+  readonly baseUrl: string;
+  #accessToken: string | undefined;
+  readonly #fetch: FetchLike;
+  readonly #log: Logger;
+  readonly #retry: Required<RetryOptions>;
+  readonly #timeoutMs: number;
+
+  constructor(options: HttpClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.#accessToken = options.accessToken;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#log = options.logger ?? silentLogger;
+    this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.#retry = {
+      maxRateLimitRetries: options.maxRateLimitRetries ?? 8,
+      maxTransientRetries: options.maxTransientRetries ?? 4,
+      initialBackoffMs: options.initialBackoffMs ?? 500,
+      maxBackoffMs: options.maxBackoffMs ?? 30_000,
+      defaultRateLimitMs: options.defaultRateLimitMs ?? 1_000,
+    };
+  }
+
+  /** Sets (or clears) the access token used from the next request on. */
+  setAccessToken(token: string | undefined): void {
+    this.#accessToken = token;
+  }
+
+  /** Whether an access token is set. The token itself is never readable back. */
+  get hasAccessToken(): boolean {
+    return this.#accessToken !== undefined;
+  }
+
+  /** Sends a request and decodes its JSON response, retrying as described above. */
+  async request<T>(req: HttpRequest): Promise<T> {
+    return (await this.#send(req)) as T;
+  }
+
+  /** Sends a request and returns the raw bytes and headers (for downloads). */
+  async requestRaw(req: HttpRequest): Promise<RawResponse> {
+    return (await this.#send({ ...req, raw: true })) as RawResponse;
+  }
+
+  async #send(req: HttpRequest): Promise<unknown> {
+    const url = this.#url(req);
+    const info: RequestInfo = { method: req.method, path: url.slice(this.baseUrl.length) };
+    const idempotent = req.idempotent ?? req.method !== "POST";
+    let rateLimited = 0;
+    let transient = 0;
+    for (;;) {
+      try {
+        return await this.#once(req, url, info);
+      } catch (error) {
+        if (req.signal?.aborted) throw error;
+        let wait: number | undefined;
+        if (error instanceof MatrixError && (error.status === 429 || error.errcode === "M_LIMIT_EXCEEDED")) {
+          if (rateLimited++ < this.#retry.maxRateLimitRetries)
+            wait = error.retryAfterMs ?? this.#retry.defaultRateLimitMs;
+        } else if (idempotent && (error instanceof MatrixNetworkError || (error instanceof MatrixError && error.status >= 500))) {
+          if (transient < this.#retry.maxTransientRetries)
+            wait = backoffDelay(transient++, this.#retry.initialBackoffMs, this.#retry.maxBackoffMs);
+        }
+        if (wait === undefined) throw error;
+        this.#log.debug({ method: info.method, path: info.path, waitMs: wait, reason: (error as Error).message }, "retrying request");
+        await sleep(wait, req.signal);
+      }
+    }
+  }
+
+  #url(req: HttpRequest): string {
+    let url = this.baseUrl + req.path;
+    if (req.query) {
+      const params = new URLSearchParams();
+      for (const [key, value] of Object.entries(req.query)) if (value !== undefined) params.set(key, String(value));
+      const qs = params.toString();
+      if (qs) url += `?${qs}`;
+    }
+    return url;
+  }
+
+  async #once(req: HttpRequest, url: string, info: RequestInfo): Promise<unknown> {
+    const headers: Record<string, string> = {};
+    if (req.auth !== false && this.#accessToken) headers.authorization = `Bearer ${this.#accessToken}`;
+    let body: Uint8Array | string | undefined;
+    if (req.rawBody) {
+      body = req.rawBody;
+      headers["content-type"] = req.contentType ?? "application/octet-stream";
+    } else if (req.body !== undefined) {
+      body = JSON.stringify(req.body);
+      headers["content-type"] = "application/json";
+    }
+    const timeout = AbortSignal.timeout(this.#timeoutMs + (req.extraTimeoutMs ?? 0));
+    let response: Response;
+    try {
+      response = await this.#fetch(url, { method: req.method, headers, body, signal: anySignal(req.signal, timeout) });
+    } catch (error) {
+      if (req.signal?.aborted) throw error;
+      throw new MatrixNetworkError(info, isAbortError(error) ? new Error("request timed out") : error);
+    }
+    if (req.raw && response.ok) {
+      const bytes = new Uint8Array(await this.#readBody(response, info, req.signal));
+      return { status: response.status, headers: response.headers, body: bytes } satisfies RawResponse;
+    }
+    const text = new TextDecoder().decode(await this.#readBody(response, info, req.signal));
+    let json: unknown = {};
+    if (text.length > 0) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        if (response.ok) throw new MatrixError(info, response.status, { errcode: "M_NOT_JSON", error: "response was not JSON" });
+      }
+    }
+    if (!response.ok) {
+      const record = json && typeof json === "object" && !Array.isArray(json) ? (json as Record<string, unknown>) : {};
+      throw new MatrixError(info, response.status, record, retryAfterOf(record, response.headers));
+    }
+    return json;
+  }
+
+  async #readBody(response: Response, info: RequestInfo, signal?: AbortSignal): Promise<ArrayBuffer> {
+    try {
+      return await response.arrayBuffer();
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      // A connection that drops mid-body is a network failure, retried like one.
+      throw new MatrixNetworkError(info, error);
+    }
+  }
+}

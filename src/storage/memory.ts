@@ -1,0 +1,86 @@
+import {
+  HANDLED_EVENTS_KEPT,
+  type Store,
+  type StoreChange,
+  type StoredLogin,
+  type StoredRoomInfo,
+  type StoredRooms,
+  type StoredStateEvent,
+} from "./store.js";
+
+/**
+ * A store that lives in memory: nothing survives a restart. The default when
+ * no `storePath` is given; fine for tests and throwaway bots.
+ */
+export class MemoryStore implements Store {
+  #token: string | undefined;
+  #login: StoredLogin | undefined;
+  readonly #handled = new Set<string>();
+  readonly #values = new Map<string, string>();
+  readonly #rooms = new Map<string, StoredRoomInfo>();
+  readonly #state = new Map<string, StoredStateEvent & { roomId: string }>();
+  readonly #accountData = new Map<string, { roomId: string | undefined; type: string; content: Record<string, unknown> }>();
+
+  async open(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  async getSyncToken(): Promise<string | undefined> {
+    return this.#token;
+  }
+
+  async commitSync(token: string | undefined, changes: readonly StoreChange[]): Promise<void> {
+    for (const change of changes) {
+      if (change.kind === "room") {
+        if (change.info) this.#rooms.set(change.roomId, change.info);
+        else {
+          this.#rooms.delete(change.roomId);
+          for (const [key, value] of this.#state) if (value.roomId === change.roomId) this.#state.delete(key);
+          for (const [key, value] of this.#accountData) if (value.roomId === change.roomId) this.#accountData.delete(key);
+        }
+      } else if (change.kind === "state") {
+        const key = JSON.stringify([change.roomId, change.type, change.stateKey]);
+        if (change.event) this.#state.set(key, { ...change.event, roomId: change.roomId });
+        else this.#state.delete(key);
+      } else {
+        const key = JSON.stringify([change.roomId ?? "", change.type]);
+        if (change.content) this.#accountData.set(key, { roomId: change.roomId, type: change.type, content: change.content });
+        else this.#accountData.delete(key);
+      }
+    }
+    if (token !== undefined) this.#token = token;
+  }
+
+  async loadRooms(): Promise<StoredRooms> {
+    return { rooms: [...this.#rooms.values()], state: [...this.#state.values()], accountData: [...this.#accountData.values()] };
+  }
+
+  async isHandled(eventId: string): Promise<boolean> {
+    return this.#handled.has(eventId);
+  }
+
+  async markHandled(eventId: string): Promise<void> {
+    this.#handled.add(eventId);
+    if (this.#handled.size > HANDLED_EVENTS_KEPT) {
+      // Sets iterate in insertion order, so the first one is the oldest.
+      const oldest = this.#handled.values().next().value;
+      if (oldest !== undefined) this.#handled.delete(oldest);
+    }
+  }
+
+  async getLogin(): Promise<StoredLogin | undefined> {
+    return this.#login;
+  }
+
+  async setLogin(login: StoredLogin | undefined): Promise<void> {
+    this.#login = login;
+  }
+
+  async getValue(key: string): Promise<string | undefined> {
+    return this.#values.get(key);
+  }
+
+  async setValue(key: string, value: string | undefined): Promise<void> {
+    if (value === undefined) this.#values.delete(key);
+    else this.#values.set(key, value);
+  }
+}

@@ -1,0 +1,158 @@
+import { chmodSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import {
+  HANDLED_EVENTS_KEPT,
+  type Store,
+  type StoreChange,
+  type StoredLogin,
+  type StoredRoomInfo,
+  type StoredRooms,
+} from "./store.js";
+
+/** Another process has the store open. */
+export class StoreLockedError extends Error {
+  override readonly name = "StoreLockedError";
+  constructor(readonly path: string) {
+    super(`the store ${path} is in use by another process (one bot process per store)`);
+  }
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS handled (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS rooms (room_id TEXT PRIMARY KEY, info TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS room_state (
+  room_id TEXT NOT NULL, type TEXT NOT NULL, state_key TEXT NOT NULL, event TEXT NOT NULL,
+  PRIMARY KEY (room_id, type, state_key));
+CREATE TABLE IF NOT EXISTS account_data (
+  room_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (room_id, type));
+`;
+
+/**
+ * A store in an SQLite file (better-sqlite3). The default when the bot gets a
+ * `storePath`. The file holds the access token, so it is created mode 0600,
+ * and it is locked for the lifetime of the process: a second bot process on
+ * the same file fails with {@link StoreLockedError} instead of corrupting it.
+ *
+ * @example
+ * const bot = new NioBot({ ..., storePath: "./bot.db" });
+ */
+export class SqliteStore implements Store {
+  #db: Database.Database | undefined;
+
+  constructor(readonly path: string) {}
+
+  async open(): Promise<void> {
+    if (this.#db) return;
+    if (this.path !== ":memory:") mkdirSync(dirname(this.path), { recursive: true });
+    const db = new Database(this.path, { timeout: 0 });
+    try {
+      if (this.path !== ":memory:") chmodSync(this.path, 0o600);
+      // Exclusive locking keeps the file locked from the first write until the
+      // connection closes (or the process dies, when the OS drops the lock).
+      db.pragma("locking_mode = EXCLUSIVE");
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.exec("BEGIN EXCLUSIVE; COMMIT;");
+      db.exec(SCHEMA);
+    } catch (error) {
+      db.close();
+      if (error instanceof Error && /locked|busy/i.test(error.message)) throw new StoreLockedError(this.path);
+      throw error;
+    }
+    this.#db = db;
+  }
+
+  async close(): Promise<void> {
+    this.#db?.close();
+    this.#db = undefined;
+  }
+
+  get #conn(): Database.Database {
+    if (!this.#db) throw new Error("store is not open");
+    return this.#db;
+  }
+
+  #meta(key: string): string | undefined {
+    const row = this.#conn.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  #setMeta(key: string, value: string | undefined): void {
+    if (value === undefined) this.#conn.prepare("DELETE FROM meta WHERE key = ?").run(key);
+    else this.#conn.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+
+  async getSyncToken(): Promise<string | undefined> {
+    return this.#meta("sync_token");
+  }
+
+  async commitSync(token: string | undefined, changes: readonly StoreChange[]): Promise<void> {
+    const db = this.#conn;
+    const putRoom = db.prepare("INSERT OR REPLACE INTO rooms (room_id, info) VALUES (?, ?)");
+    const putState = db.prepare("INSERT OR REPLACE INTO room_state (room_id, type, state_key, event) VALUES (?, ?, ?, ?)");
+    const delState = db.prepare("DELETE FROM room_state WHERE room_id = ? AND type = ? AND state_key = ?");
+    const putData = db.prepare("INSERT OR REPLACE INTO account_data (room_id, type, content) VALUES (?, ?, ?)");
+    const delData = db.prepare("DELETE FROM account_data WHERE room_id = ? AND type = ?");
+    db.transaction(() => {
+      for (const change of changes) {
+        if (change.kind === "room") {
+          if (change.info) putRoom.run(change.roomId, JSON.stringify(change.info));
+          else {
+            db.prepare("DELETE FROM rooms WHERE room_id = ?").run(change.roomId);
+            db.prepare("DELETE FROM room_state WHERE room_id = ?").run(change.roomId);
+            db.prepare("DELETE FROM account_data WHERE room_id = ?").run(change.roomId);
+          }
+        } else if (change.kind === "state") {
+          if (change.event) putState.run(change.roomId, change.type, change.stateKey, JSON.stringify(change.event));
+          else delState.run(change.roomId, change.type, change.stateKey);
+        } else if (change.content) putData.run(change.roomId ?? "", change.type, JSON.stringify(change.content));
+        else delData.run(change.roomId ?? "", change.type);
+      }
+      if (token !== undefined) this.#setMeta("sync_token", token);
+    })();
+  }
+
+  async loadRooms(): Promise<StoredRooms> {
+    const db = this.#conn;
+    const rooms = (db.prepare("SELECT info FROM rooms").all() as { info: string }[]).map((r) => JSON.parse(r.info) as StoredRoomInfo);
+    const state = (db.prepare("SELECT room_id, event FROM room_state").all() as { room_id: string; event: string }[]).map((r) => ({
+      ...(JSON.parse(r.event) as StoredRooms["state"][number]),
+      roomId: r.room_id,
+    }));
+    const accountData = (db.prepare("SELECT room_id, type, content FROM account_data").all() as { room_id: string; type: string; content: string }[]).map(
+      (r) => ({ roomId: r.room_id === "" ? undefined : r.room_id, type: r.type, content: JSON.parse(r.content) as Record<string, unknown> }),
+    );
+    return { rooms, state, accountData };
+  }
+
+  async isHandled(eventId: string): Promise<boolean> {
+    return this.#conn.prepare("SELECT 1 FROM handled WHERE event_id = ?").get(eventId) !== undefined;
+  }
+
+  async markHandled(eventId: string): Promise<void> {
+    const db = this.#conn;
+    const info = db.prepare("INSERT OR IGNORE INTO handled (event_id) VALUES (?)").run(eventId);
+    // Prune in steps rather than per insert: one cheap range delete every 500 events.
+    if (info.changes > 0 && Number(info.lastInsertRowid) % 500 === 0)
+      db.prepare("DELETE FROM handled WHERE seq <= ?").run(Number(info.lastInsertRowid) - HANDLED_EVENTS_KEPT);
+  }
+
+  async getLogin(): Promise<StoredLogin | undefined> {
+    const raw = this.#meta("login");
+    return raw === undefined ? undefined : (JSON.parse(raw) as StoredLogin);
+  }
+
+  async setLogin(login: StoredLogin | undefined): Promise<void> {
+    this.#setMeta("login", login === undefined ? undefined : JSON.stringify(login));
+  }
+
+  async getValue(key: string): Promise<string | undefined> {
+    return this.#meta(`kv:${key}`);
+  }
+
+  async setValue(key: string, value: string | undefined): Promise<void> {
+    this.#setMeta(`kv:${key}`, value);
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * The storage interface: what niobot must remember across restarts so that no
+ * event is lost or handled twice and a restart reuses the same device.
+ *
+ * Two implementations ship: {@link MemoryStore} and {@link SqliteStore}.
+ * Methods are async so that other back ends (a database server) can implement it.
+ */
+
+/** The login a restart reuses. Contains a secret: never log it. */
+export interface StoredLogin {
+  userId: string;
+  deviceId: string;
+  accessToken: string;
+  homeserver: string;
+}
+
+/** One tracked state event, reduced to what the bot reads. */
+export interface StoredStateEvent {
+  type: string;
+  stateKey: string;
+  sender: string;
+  eventId: string;
+  content: Record<string, unknown>;
+}
+
+/** The bot's own membership of a room, plus the lazy-loading summary. */
+export interface StoredRoomInfo {
+  roomId: string;
+  membership: "join" | "invite" | "leave" | "ban" | "knock";
+  summary?: { heroes?: string[]; joined?: number; invited?: number };
+}
+
+/** A change to persist with a sync batch. `undefined` value/event means "delete". */
+export type StoreChange =
+  | { kind: "room"; roomId: string; info: StoredRoomInfo | undefined }
+  | { kind: "state"; roomId: string; type: string; stateKey: string; event: StoredStateEvent | undefined }
+  | { kind: "accountData"; roomId: string | undefined; type: string; content: Record<string, unknown> | undefined };
+
+/** Everything stored about rooms, loaded once at start. */
+export interface StoredRooms {
+  rooms: StoredRoomInfo[];
+  state: (StoredStateEvent & { roomId: string })[];
+  accountData: { roomId: string | undefined; type: string; content: Record<string, unknown> }[];
+}
+
+/** A niobot store. */
+export interface Store {
+  /** Opens the store; throws if another process holds it. */
+  open(): Promise<void>;
+  /** Releases the store. */
+  close(): Promise<void>;
+
+  /** The `next_batch` of the last fully handled sync, if any. */
+  getSyncToken(): Promise<string | undefined>;
+  /**
+   * Saves a sync position together with the room and account data changes of
+   * that batch, atomically: after a crash either all of it is there or none.
+   * With no token (no batch fully handled yet) only the changes are saved.
+   */
+  commitSync(token: string | undefined, changes: readonly StoreChange[]): Promise<void>;
+  /** Loads every stored room, state event and account data item. */
+  loadRooms(): Promise<StoredRooms>;
+
+  /** Whether an event's handlers already ran. */
+  isHandled(eventId: string): Promise<boolean>;
+  /** Records that an event's handlers ran (kept for the most recent events only). */
+  markHandled(eventId: string): Promise<void>;
+
+  /** The stored login, if any. */
+  getLogin(): Promise<StoredLogin | undefined>;
+  /** Stores (or with `undefined`, forgets) the login. */
+  setLogin(login: StoredLogin | undefined): Promise<void>;
+
+  /** A small key-value space for other layers (crypto, DMs). */
+  getValue(key: string): Promise<string | undefined>;
+  /** Sets or (with `undefined`) deletes a value. */
+  setValue(key: string, value: string | undefined): Promise<void>;
+}
+
+/** How many handled event ids a store keeps: enough to cover any batch replayed after a crash. */
+export const HANDLED_EVENTS_KEPT = 5000;

@@ -1,0 +1,133 @@
+/**
+ * What the bot knows about one room: its own membership, the few state
+ * events the features need, the lazy-loading member summary and room account
+ * data. Deliberately not a full state mirror, so memory grows with use.
+ */
+import type {
+  CreateContent,
+  EncryptionContent,
+  MemberContent,
+  Membership,
+  PowerLevelsContent,
+  TombstoneContent,
+} from "../api/events.js";
+import type { StoredRoomInfo, StoredStateEvent } from "../storage/store.js";
+
+/** State event types the bot tracks; everything else is passed through to handlers only. */
+export const TRACKED_STATE_TYPES: ReadonlySet<string> = new Set([
+  "m.room.member",
+  "m.room.power_levels",
+  "m.room.name",
+  "m.room.canonical_alias",
+  "m.room.encryption",
+  "m.room.create",
+  "m.room.tombstone",
+  "m.room.join_rules",
+]);
+
+/** A room member as the bot last saw them. */
+export interface RoomMember {
+  userId: string;
+  membership: Membership;
+  displayName: string | undefined;
+  isDirect: boolean;
+  /** Who set this membership (the inviter, for invites). */
+  sender: string;
+}
+
+/** A room the bot is in, invited to, or was in. Read-only for bot code. */
+export class Room {
+  /** The bot's own membership. */
+  membership: StoredRoomInfo["membership"];
+  /** Lazy-loading summary from sync (counts over the whole room, not just loaded members). */
+  summary: { heroes?: string[]; joined?: number; invited?: number } = {};
+  /** @internal state by type, then state key. */
+  readonly state = new Map<string, Map<string, StoredStateEvent>>();
+  /** @internal room account data by type. */
+  readonly accountData = new Map<string, Record<string, unknown>>();
+
+  constructor(
+    readonly roomId: string,
+    membership: StoredRoomInfo["membership"],
+  ) {
+    this.membership = membership;
+  }
+
+  /** A tracked state event's content, or undefined. */
+  getState<C = Record<string, unknown>>(type: string, stateKey = ""): C | undefined {
+    return this.state.get(type)?.get(stateKey)?.content as C | undefined;
+  }
+
+  /** The full stored state event (sender, event id), or undefined. */
+  getStateEvent(type: string, stateKey = ""): StoredStateEvent | undefined {
+    return this.state.get(type)?.get(stateKey);
+  }
+
+  /** The room's name, if it has one. */
+  get name(): string | undefined {
+    const name = this.getState<{ name?: unknown }>("m.room.name")?.name;
+    return typeof name === "string" && name !== "" ? name : undefined;
+  }
+
+  /** `m.room.create` content (with the room creator), if known. */
+  get create(): (CreateContent & { sender?: string }) | undefined {
+    const event = this.getStateEvent("m.room.create");
+    return event ? { ...(event.content as CreateContent), sender: event.sender } : undefined;
+  }
+
+  /** `m.room.power_levels` content, if known. */
+  get powerLevels(): PowerLevelsContent | undefined {
+    return this.getState<PowerLevelsContent>("m.room.power_levels");
+  }
+
+  /** `m.room.encryption` content when the room is encrypted. */
+  get encryption(): EncryptionContent | undefined {
+    const content = this.getState<EncryptionContent>("m.room.encryption");
+    return content && typeof content.algorithm === "string" ? content : undefined;
+  }
+
+  /** Whether the room is end-to-end encrypted (encryption can never be turned off). */
+  get isEncrypted(): boolean {
+    return this.encryption !== undefined;
+  }
+
+  /** The room this one was upgraded to, if it was tombstoned. */
+  get tombstone(): TombstoneContent | undefined {
+    const content = this.getState<TombstoneContent>("m.room.tombstone");
+    return content && typeof content.replacement_room === "string" ? content : undefined;
+  }
+
+  /** A loaded member, or undefined (with lazy loading not every member is loaded). */
+  member(userId: string): RoomMember | undefined {
+    const event = this.getStateEvent("m.room.member", userId);
+    if (!event) return undefined;
+    const content = event.content as Partial<MemberContent>;
+    return {
+      userId,
+      membership: (content.membership ?? "leave") as Membership,
+      displayName: typeof content.displayname === "string" ? content.displayname : undefined,
+      isDirect: content.is_direct === true,
+      sender: event.sender,
+    };
+  }
+
+  /** Every loaded member (optionally only those with the given memberships). */
+  members(...memberships: Membership[]): RoomMember[] {
+    const out: RoomMember[] = [];
+    for (const userId of this.state.get("m.room.member")?.keys() ?? []) {
+      const member = this.member(userId);
+      if (member && (memberships.length === 0 || memberships.includes(member.membership))) out.push(member);
+    }
+    return out;
+  }
+
+  /** Display name of a member, falling back to the user id. */
+  displayName(userId: string): string {
+    return this.member(userId)?.displayName ?? userId;
+  }
+
+  /** Room account data content of a type, if any. */
+  getAccountData<C = Record<string, unknown>>(type: string): C | undefined {
+    return this.accountData.get(type) as C | undefined;
+  }
+}

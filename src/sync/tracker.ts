@@ -1,0 +1,116 @@
+/**
+ * Keeps the bot's view of rooms and account data up to date from sync
+ * responses, and records what changed so the store can persist it in the same
+ * transaction as the sync token.
+ */
+import type { BasicEvent, ClientEvent, StateEvent, StrippedStateEvent } from "../api/events.js";
+import type { RoomSummary } from "../api/types.js";
+import type { StoreChange, StoredRoomInfo, StoredRooms } from "../storage/store.js";
+import { Room, TRACKED_STATE_TYPES } from "./room.js";
+
+/** Rooms and account data, as the bot knows them. */
+export class RoomTracker {
+  readonly rooms = new Map<string, Room>();
+  readonly accountData = new Map<string, Record<string, unknown>>();
+  #changes: StoreChange[] = [];
+
+  constructor(readonly userId: string) {}
+
+  /** Restores what a store remembered. */
+  load(stored: StoredRooms): void {
+    for (const info of stored.rooms) {
+      const room = new Room(info.roomId, info.membership);
+      room.summary = info.summary ?? {};
+      this.rooms.set(info.roomId, room);
+    }
+    for (const event of stored.state) {
+      const room = this.rooms.get(event.roomId);
+      if (!room) continue;
+      const { roomId: _roomId, ...rest } = event;
+      this.#putState(room, rest);
+    }
+    for (const item of stored.accountData) {
+      if (item.roomId === undefined) this.accountData.set(item.type, item.content);
+      else this.rooms.get(item.roomId)?.accountData.set(item.type, item.content);
+    }
+  }
+
+  /** Takes the changes recorded since the last call, for the store. */
+  takeChanges(): StoreChange[] {
+    const changes = this.#changes;
+    this.#changes = [];
+    return changes;
+  }
+
+  /** The room with this id, creating it with a membership if new. */
+  ensureRoom(roomId: string, membership: StoredRoomInfo["membership"]): Room {
+    let room = this.rooms.get(roomId);
+    if (!room) {
+      room = new Room(roomId, membership);
+      this.rooms.set(roomId, room);
+      this.#recordRoom(room);
+    } else if (room.membership !== membership) {
+      room.membership = membership;
+      this.#recordRoom(room);
+    }
+    return room;
+  }
+
+  /** Forgets a room the bot left, so memory follows what is in use. */
+  forgetRoom(roomId: string): void {
+    if (this.rooms.delete(roomId)) this.#changes.push({ kind: "room", roomId, info: undefined });
+  }
+
+  /** Applies a summary from sync; missing fields keep their last value, as the spec says. */
+  applySummary(room: Room, summary: RoomSummary | undefined): void {
+    if (!summary) return;
+    const next = { ...room.summary };
+    if (summary["m.heroes"] !== undefined) next.heroes = summary["m.heroes"];
+    if (summary["m.joined_member_count"] !== undefined) next.joined = summary["m.joined_member_count"];
+    if (summary["m.invited_member_count"] !== undefined) next.invited = summary["m.invited_member_count"];
+    if (JSON.stringify(next) === JSON.stringify(room.summary)) return;
+    room.summary = next;
+    this.#recordRoom(room);
+  }
+
+  /** Applies a state event (tracked types only); returns true when it was stored. */
+  applyState(room: Room, event: StateEvent | StrippedStateEvent | ClientEvent): boolean {
+    if (event.state_key === undefined || !TRACKED_STATE_TYPES.has(event.type)) return false;
+    if (!event.content || typeof event.content !== "object") return false;
+    const stored = {
+      type: event.type,
+      stateKey: event.state_key,
+      sender: event.sender,
+      eventId: "event_id" in event ? event.event_id : "",
+      content: event.content,
+    };
+    this.#putState(room, stored);
+    this.#changes.push({ kind: "state", roomId: room.roomId, type: stored.type, stateKey: stored.stateKey, event: stored });
+    return true;
+  }
+
+  /** Applies account data events, global (`room` undefined) or for a room. */
+  applyAccountData(events: BasicEvent[] | undefined, room?: Room): void {
+    for (const event of events ?? []) {
+      if (typeof event.type !== "string" || !event.content || typeof event.content !== "object") continue;
+      (room ? room.accountData : this.accountData).set(event.type, event.content);
+      this.#changes.push({ kind: "accountData", roomId: room?.roomId, type: event.type, content: event.content });
+    }
+  }
+
+  /** Sets global account data locally after the bot wrote it, so reads don't wait for sync. */
+  setAccountData(type: string, content: Record<string, unknown>): void {
+    this.accountData.set(type, content);
+    this.#changes.push({ kind: "accountData", roomId: undefined, type, content });
+  }
+
+  #putState(room: Room, event: { type: string; stateKey: string; sender: string; eventId: string; content: Record<string, unknown> }): void {
+    let byKey = room.state.get(event.type);
+    if (!byKey) room.state.set(event.type, (byKey = new Map()));
+    byKey.set(event.stateKey, event);
+  }
+
+  #recordRoom(room: Room): void {
+    this.#changes.push({ kind: "room", roomId: room.roomId, info: { roomId: room.roomId, membership: room.membership, summary: room.summary } });
+  }
+}
