@@ -9,11 +9,11 @@ export default tseslint.config(
     rules: {
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
-      "no-console": ["error", { allow: [] }],
+      "no-console": "error",
     },
   },
   {
-    files: ["scripts/**", "examples/**", "bench/**", "test/**", "src/logging/**", "src/devserver/cli.ts"],
+    files: ["scripts/**", "examples/**", "bench/**", "test/**", "src/logging/**", "src/cli/**"],
     rules: { "no-console": "off" },
   },
 );

@@ -22,6 +22,8 @@ export type CallArgs<P extends string, Q, B> = CallOptions &
   (B extends undefined ? { body?: undefined } : { body: B }) & {
     /** Extra client-side time allowed on top of the request timeout (long polls). */
     extraTimeoutMs?: number;
+    /** Override whether 5xx/network failures are retried by the transport. */
+    idempotent?: boolean;
   };
 
 let txnCounter = 0;
@@ -56,6 +58,7 @@ export class MatrixApi {
       auth: endpoint.auth,
       signal: args.signal,
       extraTimeoutMs: args.extraTimeoutMs,
+      idempotent: args.idempotent,
     });
   }
 
@@ -82,7 +85,8 @@ export class MatrixApi {
   /** Long-poll sync and history. */
   readonly sync = {
     sync: (query: { filter?: string; since?: string; timeout?: number; full_state?: boolean; set_presence?: string }, o: CallOptions = {}) =>
-      this.call(endpoints.sync, { ...o, query, extraTimeoutMs: query.timeout ?? 0 }),
+      // The sync engine retries failed polls itself (with backoff and a syncError event).
+      this.call(endpoints.sync, { ...o, query, extraTimeoutMs: query.timeout ?? 0, idempotent: false }),
     messages: (roomId: string, query: { from?: string; to?: string; dir: "b" | "f"; limit?: number; filter?: string }, o: CallOptions = {}) =>
       this.call(endpoints.messages, { ...o, path: { roomId }, query }),
   };

@@ -1,0 +1,54 @@
+/**
+ * Fault injection in front of the real homeserver: a transport wrapper that
+ * makes chosen requests fail (429, 5xx, dropped connections, slowness) before
+ * or after they reach Synapse. Nothing here answers on the server's behalf
+ * except the injected failures themselves.
+ */
+import type { FetchLike } from "../../src/api/http.js";
+
+/** What to do to a matching request. */
+export type Fault =
+  | { kind: "status"; status: number; body?: Record<string, unknown>; headers?: Record<string, string> }
+  /** Fail before the request reaches the server. */
+  | { kind: "dropBefore" }
+  /** Let the server process the request, then lose the response. */
+  | { kind: "dropAfter" }
+  | { kind: "delay"; ms: number };
+
+/** A rule: which requests, how many times, what fault. */
+export interface FaultRule {
+  method?: string;
+  path: RegExp;
+  times: number;
+  fault: Fault;
+}
+
+/** A fetch that applies `rules` (each consumed `times` times) and forwards the rest. */
+export function faultyFetch(rules: FaultRule[], inner: FetchLike = (i, init) => fetch(i, init)) {
+  const log: { method: string; path: string; fault?: Fault["kind"] }[] = [];
+  const impl: FetchLike = async (input, init) => {
+    const method = init.method ?? "GET";
+    const path = new URL(input).pathname;
+    const rule = rules.find((r) => r.times > 0 && (r.method === undefined || r.method === method) && r.path.test(path));
+    log.push({ method, path, fault: rule?.fault.kind });
+    if (!rule) return inner(input, init);
+    rule.times--;
+    const fault = rule.fault;
+    switch (fault.kind) {
+      case "status":
+        return new Response(JSON.stringify(fault.body ?? {}), {
+          status: fault.status,
+          headers: { "content-type": "application/json", ...fault.headers },
+        });
+      case "dropBefore":
+        throw new TypeError("fetch failed (injected: connection refused)");
+      case "dropAfter":
+        await (await inner(input, init)).arrayBuffer();
+        throw new TypeError("fetch failed (injected: connection reset after the server answered)");
+      case "delay":
+        await new Promise((r) => setTimeout(r, fault.ms));
+        return inner(input, init);
+    }
+  };
+  return { fetch: impl, log };
+}

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { MemoryStore } from "../../src/storage/memory.js";
+import { SqliteStore } from "../../src/storage/sqlite.js";
+import { HANDLED_EVENTS_KEPT, type Store } from "../../src/storage/store.js";
+import { RoomTracker } from "../../src/sync/tracker.js";
+
+const dir = mkdtempSync(join(tmpdir(), "niobot-store-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const kinds: [string, () => Store][] = [
+  ["MemoryStore", () => new MemoryStore()],
+  ["SqliteStore", () => new SqliteStore(join(dir, `${Math.random()}.db`))],
+];
+
+for (const [name, make] of kinds) {
+  describe(name, () => {
+    test("sync token and changes commit together; no token keeps the old one", async () => {
+      const store = make();
+      await store.open();
+      assert.equal(await store.getSyncToken(), undefined);
+      await store.commitSync("s1", [
+        { kind: "room", roomId: "!a:x", info: { roomId: "!a:x", membership: "join", summary: { joined: 2 } } },
+        { kind: "state", roomId: "!a:x", type: "m.room.member", stateKey: "@u:x", event: { type: "m.room.member", stateKey: "@u:x", sender: "@u:x", eventId: "$1", content: { membership: "join" } } },
+        { kind: "accountData", roomId: undefined, type: "m.direct", content: { "@u:x": ["!a:x"] } },
+        { kind: "accountData", roomId: "!a:x", type: "m.tag", content: { tags: {} } },
+      ]);
+      await store.commitSync(undefined, [{ kind: "state", roomId: "!a:x", type: "m.room.name", stateKey: "", event: { type: "m.room.name", stateKey: "", sender: "@u:x", eventId: "$2", content: { name: "A" } } }]);
+      assert.equal(await store.getSyncToken(), "s1");
+      const loaded = await store.loadRooms();
+      assert.equal(loaded.rooms.length, 1);
+      assert.equal(loaded.state.length, 2);
+      assert.deepEqual(loaded.accountData.find((d) => d.type === "m.direct")?.content, { "@u:x": ["!a:x"] });
+      assert.equal(loaded.accountData.find((d) => d.type === "m.tag")?.roomId, "!a:x");
+
+      await store.commitSync("s2", [{ kind: "room", roomId: "!a:x", info: undefined }]);
+      const after = await store.loadRooms();
+      assert.deepEqual([after.rooms.length, after.state.length, after.accountData.length], [0, 0, 1]);
+      assert.equal(await store.getSyncToken(), "s2");
+      await store.close();
+    });
+
+    test("handled ids, login and values", async () => {
+      const store = make();
+      await store.open();
+      assert.equal(await store.isHandled("$e"), false);
+      await store.markHandled("$e");
+      await store.markHandled("$e");
+      assert.equal(await store.isHandled("$e"), true);
+      await store.setLogin({ userId: "@b:x", deviceId: "D", accessToken: "t", homeserver: "http://h" });
+      assert.equal((await store.getLogin())?.deviceId, "D");
+      await store.setValue("k", "v");
+      assert.equal(await store.getValue("k"), "v");
+      await store.setValue("k", undefined);
+      assert.equal(await store.getValue("k"), undefined);
+      await store.close();
+    });
+
+    test("handled ids are bounded: the oldest are forgotten, the newest kept", async () => {
+      const store = make();
+      await store.open();
+      const total = HANDLED_EVENTS_KEPT + 1000;
+      for (let i = 0; i < total; i++) await store.markHandled(`$${i}`);
+      assert.equal(await store.isHandled(`$${total - 1}`), true);
+      assert.equal(await store.isHandled(`$${total - HANDLED_EVENTS_KEPT}`), true);
+      assert.equal(await store.isHandled("$0"), false);
+      await store.close();
+    });
+  });
+}
+
+test("SqliteStore survives reopening", async () => {
+  const path = join(dir, "reopen.db");
+  const a = new SqliteStore(path);
+  await a.open();
+  await a.commitSync("tok", []);
+  await a.markHandled("$x");
+  await a.close();
+  const b = new SqliteStore(path);
+  await b.open();
+  assert.equal(await b.getSyncToken(), "tok");
+  assert.equal(await b.isHandled("$x"), true);
+  await b.close();
+});
+
+test("RoomTracker tracks only the state a bot needs, summaries and membership", () => {
+  const tracker = new RoomTracker("@bot:x");
+  const room = tracker.ensureRoom("!r:x", "join");
+  const ev = (type: string, stateKey: string, content: Record<string, unknown>, sender = "@u:x") =>
+    ({ type, state_key: stateKey, content, sender, event_id: `$${type}${stateKey}`, origin_server_ts: 0, room_id: "!r:x" });
+  assert.equal(tracker.applyState(room, ev("m.room.member", "@u:x", { membership: "join", displayname: "U" })), true);
+  assert.equal(tracker.applyState(room, ev("m.room.topic", "", { topic: "ignored" })), false);
+  tracker.applyState(room, ev("m.room.encryption", "", { algorithm: "m.megolm.v1.aes-sha2" }));
+  tracker.applyState(room, ev("m.room.tombstone", "", { body: "moved", replacement_room: "!new:x" }));
+  tracker.applySummary(room, { "m.joined_member_count": 2 });
+  tracker.applySummary(room, { "m.invited_member_count": 0 });
+  assert.deepEqual(room.summary, { joined: 2, invited: 0 });
+  assert.equal(room.displayName("@u:x"), "U");
+  assert.equal(room.isEncrypted, true);
+  assert.equal(room.tombstone?.replacement_room, "!new:x");
+  assert.equal(room.getState("m.room.topic"), undefined);
+  const changes = tracker.takeChanges();
+  assert.ok(changes.some((c) => c.kind === "room"));
+  assert.equal(changes.filter((c) => c.kind === "state").length, 3);
+  assert.deepEqual(tracker.takeChanges(), []);
+  tracker.forgetRoom("!r:x");
+  assert.equal(tracker.rooms.size, 0);
+});
