@@ -1,0 +1,44 @@
+/**
+ * Pure message-content building: markdown, sanitising, mentions, and the
+ * `m.room.message` / `m.reaction` builders.
+ *
+ * @module
+ */
+export * from "./types.js";
+export { renderMarkdown, type RenderedMarkdown } from "./markdown.js";
+export {
+  ALLOWED_LINK_SCHEMES,
+  ALLOWED_TAGS,
+  escapeHtml,
+  safeLinkHref,
+  sanitizeHtml,
+  unescapeHtml,
+  walkHtml,
+  type HtmlWalker,
+} from "./sanitize.js";
+export { htmlToPlainText } from "./plaintext.js";
+export {
+  WORD_JOINER,
+  detectMentions,
+  isUserId,
+  mentionPill,
+  neutralizeMentions,
+  neutralizeMentionsHtml,
+  userIdFromPermalink,
+  userPermalink,
+  type MentionPill,
+} from "./mentions.js";
+export {
+  buildEditContent,
+  buildMessageContent,
+  buildReactionContent,
+  replyTargetFromEvent,
+  withEmojiPresentation,
+  type ContentOptions,
+  type EditOptions,
+  type MentionsOption,
+  type MessageFormat,
+  type MessageOptions,
+  type ReplyTo,
+  type ThreadTarget,
+} from "./message.js";
