@@ -111,13 +111,13 @@ export interface RedactionContent {
   reason?: string;
 }
 
-/** Content of `m.reaction`. */
-export interface ReactionContent {
+/** Content of a received `m.reaction` (the outgoing builder type is `ReactionContent`). */
+export interface AnnotationContent {
   "m.relates_to": { rel_type: "m.annotation"; event_id: string; key: string };
 }
 
-/** The relation block of a message: replies, threads and edits. */
-export interface RelatesTo {
+/** The relation block of a received event: replies, threads, edits and annotations, loosely typed. */
+export interface EventRelation {
   rel_type?: string;
   event_id?: string;
   key?: string;
@@ -131,7 +131,7 @@ export interface MessageContent {
   body: string;
   format?: string;
   formatted_body?: string;
-  "m.relates_to"?: RelatesTo;
+  "m.relates_to"?: EventRelation;
   "m.new_content"?: MessageContent;
   "m.mentions"?: { user_ids?: string[]; room?: boolean };
   url?: string;
@@ -145,7 +145,7 @@ export type MessageEvent = ClientEvent<MessageContent>;
 /** An `m.room.member` event. */
 export type MemberEvent = StateEvent<MemberContent>;
 /** An `m.reaction` event. */
-export type ReactionEvent = ClientEvent<ReactionContent>;
+export type ReactionEvent = ClientEvent<AnnotationContent>;
 /** An `m.room.redaction` event (`redacts` at top level in rooms before v11). */
 export type RedactionEvent = ClientEvent<RedactionContent> & { redacts?: string };
 

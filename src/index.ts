@@ -1,0 +1,36 @@
+/**
+ * niobot — the TypeScript framework for Matrix bots.
+ *
+ * @example
+ * import { NioBot } from "niobot";
+ * const bot = new NioBot({ homeserver: "https://matrix.example.org", userId: "@bot:example.org" });
+ *
+ * @module
+ */
+export { NioBot, type NioBotOptions } from "./bot/bot.js";
+export type { CoreBotEvents, ErrorContext } from "./bot/events.js";
+export { LoginError, type Credentials, type Session } from "./bot/login.js";
+export type { AutoJoinPolicy } from "./bot/autojoin.js";
+
+export { MatrixApi, newTxnId, type CallOptions } from "./api/client.js";
+export { HttpClient, type FetchLike, type HttpClientOptions, type RetryOptions } from "./api/http.js";
+export { MatrixError, MatrixNetworkError, isTransientError, redactPath } from "./api/errors.js";
+export { discoverHomeserver, DiscoveryError, type DiscoveryResult } from "./api/discovery.js";
+export { endpoints } from "./api/endpoints.js";
+export type * from "./api/events.js";
+export { isClientEvent, isMessageEvent } from "./api/events.js";
+export type * from "./api/types.js";
+
+export { SyncEngine, DEFAULT_SYNC_FILTER, type SyncEngineOptions, type SyncSink } from "./sync/engine.js";
+export { Room, TRACKED_STATE_TYPES, type RoomMember } from "./sync/room.js";
+export { RoomTracker } from "./sync/tracker.js";
+
+export type { Store, StoredLogin, StoreChange } from "./storage/store.js";
+export { MemoryStore } from "./storage/memory.js";
+export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
+
+export { TypedEmitter, WaitTimeoutError, type EventMap, type Listener } from "./events/emitter.js";
+export { consoleLogger, redactingLogger, silentLogger, type Logger, type LogFn, type LogLevel } from "./logging/logger.js";
+
+export * from "./content/index.js";
+export * from "./commands/index.js";
