@@ -104,7 +104,7 @@ async function measure(kind: string, hs: DevHomeserver) {
 
 const hs = await startDevHomeserver({ onProgress: (m) => console.log(`# ${m}`) });
 try {
-  const results = [];
+  const results: Awaited<ReturnType<typeof measure>>[] = [];
   for (const kind of ["bare", "niobot"]) results.push(await measure(kind, hs));
   console.log(`\n${PINGS} sequential !ping commands, bot joined to ${ROOMS + 1} rooms, Synapse on loopback\n`);
   const rows: [string, (r: (typeof results)[number]) => string][] = [
