@@ -70,7 +70,7 @@ test("every TypeScript block in the docs type-checks against the library", () =>
     }),
   );
   const tsc = spawnSync(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", dir], { encoding: "utf8" });
-  const output = (tsc.stdout + tsc.stderr).replace(/(block\d+\.ts)\((\d+),(\d+)\)/g, (_m, name: string, l: string) => {
+  const output = (tsc.stdout + tsc.stderr).replace(/(?:\S*docs-check\/)?(block\d+\.ts)\((\d+),(\d+)\)/g, (_m, name: string, l: string) => {
     const [file, line] = (origin.get(name) ?? "?:0").split(":");
     return `${file}:${Number(line) + Number(l) - 1}`;
   });
