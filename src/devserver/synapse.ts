@@ -25,8 +25,11 @@ export interface DevHomeserverOptions {
   dataDir?: string;
   /** Loopback port. Default: a free one (retried if another process grabs it first). */
   port?: number;
-  /** "relaxed" (default) lifts every `rc_*` limit; "default" keeps Synapse's own, for rate-limit tests. */
-  rateLimits?: "relaxed" | "default";
+  /**
+   * "relaxed" (default) lifts every `rc_*` limit; "default" keeps Synapse's own, for rate-limit tests;
+   * an object keeps Synapse's defaults except the `rc_*` keys it sets (e.g. a tighter `rc_message`).
+   */
+  rateLimits?: "relaxed" | "default" | Record<`rc_${string}`, unknown>;
   /** Synapse `max_upload_size`. Default "50M". */
   maxUploadSize?: string;
   /** Synapse `enable_authenticated_media`. Default true; false keeps the legacy unauthenticated downloads serving new media (old-server tests). */
@@ -213,7 +216,8 @@ async function writeConfig(
     max_upload_size: opts.maxUploadSize ?? "50M",
     presence: { enabled: true },
     bcrypt_rounds: 4, // default 12 costs ~0.25 s per registration/login
-    ...(opts.rateLimits === "default" ? {} : RELAXED_RATE_LIMITS),
+    ...(opts.rateLimits === undefined || opts.rateLimits === "relaxed" ? RELAXED_RATE_LIMITS
+      : opts.rateLimits === "default" ? {} : opts.rateLimits),
   };
   // Log to stderr, which we point at homeserver.log: tracebacks from before
   // logging is configured then land in the same file.
