@@ -22,3 +22,14 @@ export {
 export * from "./arguments.js";
 export * from "./parse.js";
 export * from "./prefix.js";
+// The framework on top: definitions, the router, context, checks, cooldowns, modules, help.
+export * from "./command.js";
+export * from "./registry.js";
+export * from "./context.js";
+export * from "./response.js";
+export * from "./checks.js";
+export * from "./cooldown.js";
+export * from "./module.js";
+export * from "./conversation.js";
+export { CommandRouter, defaultErrorMessage, type CommandPrefix, type RouterOptions } from "./router.js";
+export { helpCommand } from "./help.js";

@@ -1,0 +1,75 @@
+/**
+ * The environment convention every example follows, so each can be run the same way:
+ *
+ * | variable              | meaning                                                  |
+ * |-----------------------|----------------------------------------------------------|
+ * | `MATRIX_HOMESERVER`   | base URL or server name (required)                       |
+ * | `MATRIX_USER_ID`      | the bot's user ID (required)                             |
+ * | `MATRIX_ACCESS_TOKEN` | log in with this token, or                               |
+ * | `MATRIX_PASSWORD`     | log in with this password                                |
+ * | `BOT_PREFIX`          | command prefix (default `!`)                             |
+ * | `STORE_PATH`          | SQLite store file (optional; memory store when absent)   |
+ *
+ * Without a token or password the bot needs a store that already holds a login.
+ */
+import { pathToFileURL } from "node:url";
+import type { Credentials } from "../src/bot/login.js";
+
+/** What an example needs from the environment. */
+export interface ExampleEnv {
+  readonly homeserver: string;
+  readonly userId: string;
+  readonly credentials: Credentials;
+  readonly prefix: string;
+  readonly storePath: string | undefined;
+}
+
+/** A variable is missing or unusable; the message says which and how to fix it. */
+export class EnvError extends Error {
+  override readonly name = "EnvError";
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Reads the example convention from an environment (default `process.env`).
+ *
+ * @throws {EnvError} naming every missing variable.
+ */
+export function readEnv(env: Env = process.env): ExampleEnv {
+  const get = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+  const homeserver = get("MATRIX_HOMESERVER");
+  const userId = get("MATRIX_USER_ID");
+  const accessToken = get("MATRIX_ACCESS_TOKEN");
+  const password = env.MATRIX_PASSWORD; // passwords may legitimately have edge whitespace
+  const storePath = get("STORE_PATH");
+  const missing: string[] = [];
+  if (homeserver === undefined) missing.push("MATRIX_HOMESERVER");
+  if (userId === undefined) missing.push("MATRIX_USER_ID");
+  if (accessToken === undefined && !password && storePath === undefined) missing.push("MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD");
+  if (homeserver === undefined || userId === undefined || missing.length > 0) {
+    throw new EnvError(`missing environment variable(s): ${missing.join(", ")} (see examples/env.ts)`);
+  }
+  const credentials: Credentials = accessToken !== undefined ? { accessToken } : password ? { password } : {};
+  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath };
+}
+
+/**
+ * Whether the module with this `import.meta.url` is the program being run (not imported), so a
+ * file can both export a factory for tests and run as a bot.
+ */
+export function isMain(importMetaUrl: string): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && importMetaUrl === pathToFileURL(entry).href;
+}
+
+/** Runs an example's main function, printing a failure without a stack for {@link EnvError}. */
+export function runMain(main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(error instanceof EnvError ? `error: ${error.message}` : error);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * The built-in `help` command. Everything it prints that an author or sender wrote (names,
+ * descriptions, the prefix) is escaped and mention-neutralised, and replies carry an empty
+ * `m.mentions`: help output can neither inject markup nor ping anyone.
+ *
+ * @module
+ */
+import { escapeHtml } from "../content/sanitize.js";
+import { neutralizeMentions } from "../content/mentions.js";
+import { buildMessageContent } from "../content/message.js";
+import { passesChecks } from "./checks.js";
+import { defineCommand, type AnyCommandDefinition, type Command } from "./command.js";
+import { CommandContext } from "./context.js";
+import type { CommandRouter } from "./router.js";
+
+/** Text for `body` (mentions neutralised). */
+const plain = (text: string): string => neutralizeMentions(text);
+/** Text for `formatted_body` (neutralised, then escaped). */
+const html = (text: string): string => escapeHtml(neutralizeMentions(text));
+
+/** The prefix to show: the one the sender used, unless they used the bot's mention. */
+function shownPrefix(router: CommandRouter, ctx: CommandContext): string {
+  if (!ctx.viaMention) return ctx.invokingPrefix;
+  const p = router.prefix;
+  const first = typeof p === "string" ? p : p instanceof RegExp ? undefined : p.find((s) => s !== "");
+  return first === undefined || first === "" ? ctx.invokingPrefix : first;
+}
+
+function usageLine(prefix: string, name: string, command: Command): string {
+  return `${prefix}${name}${command.usage === "" ? "" : ` ${command.usage}`}`;
+}
+
+/** A help message: `m.mentions` empty even though it is a reply. */
+function helpContent(ctx: CommandContext, htmlText: string, plainText: string): Record<string, unknown> {
+  return buildMessageContent(htmlText, {
+    format: "html",
+    msgtype: ctx.bot.options.defaultMsgtype ?? "m.notice",
+    mentions: { userIds: [] },
+    ownUserId: ctx.bot.userId,
+    override: { body: plainText },
+  }) as Record<string, unknown>;
+}
+
+/** Whether the sender could run `command` here right now (checks run as for a real invocation). */
+async function canRun(router: CommandRouter, ctx: CommandContext, command: Command): Promise<boolean> {
+  if (command.hidden || command.disabled) return false;
+  const probe = new CommandContext(ctx.bot, ctx.room, ctx.message, command, {
+    prefix: ctx.invokingPrefix,
+    mention: ctx.viaMention,
+    invokedWith: command.name,
+    argumentText: "",
+    formattedBody: undefined,
+    replyTo: ctx.replyTo,
+  });
+  return passesChecks(probe, [...router.globalChecks, ...command.checks]);
+}
+
+async function listing(router: CommandRouter, ctx: CommandContext): Promise<Record<string, unknown>> {
+  const prefix = shownPrefix(router, ctx);
+  const visible: Command[] = [];
+  for (const command of router.registry) if (await canRun(router, ctx, command)) visible.push(command);
+  visible.sort((a, b) => a.name.localeCompare(b.name));
+  const lines = visible.map((c) => ({ usage: usageLine(prefix, c.name, c), summary: c.summary }));
+  const more = `${prefix}${ctx.invokedWith} <command>`;
+  const body = [
+    "Commands you can use:",
+    ...lines.map((l) => plain(l.summary === undefined ? l.usage : `${l.usage} — ${l.summary}`)),
+    plain(`Use ${more} for details.`),
+  ].join("\n");
+  const items = lines.map((l) => `<li><code>${html(l.usage)}</code>${l.summary === undefined ? "" : ` — ${html(l.summary)}`}</li>`);
+  const formatted =
+    `<p><strong>Commands you can use:</strong></p><ul>${items.join("")}</ul>` +
+    `<p>Use <code>${html(more)}</code> for details.</p>`;
+  return helpContent(ctx, formatted, body);
+}
+
+function details(router: CommandRouter, ctx: CommandContext, command: Command): Record<string, unknown> {
+  const prefix = shownPrefix(router, ctx);
+  const body: string[] = [usageLine(prefix, command.name, command)];
+  const formatted: string[] = [`<p><code>${html(body[0] ?? "")}</code>${command.disabled ? " (disabled)" : ""}</p>`];
+  if (command.disabled) body[0] += " (disabled)";
+  if (command.description !== undefined) {
+    body.push(command.description);
+    formatted.push(`<p>${html(command.description).replace(/\n/g, "<br>")}</p>`);
+  }
+  if (command.aliases.length > 0) {
+    const aliases = command.aliases.map((a) => `${prefix}${a}`);
+    body.push(`Aliases: ${aliases.join(", ")}`);
+    formatted.push(`<p>Aliases: ${aliases.map((a) => `<code>${html(a)}</code>`).join(", ")}</p>`);
+  }
+  if (command.specs.length > 0) {
+    body.push("Arguments:");
+    const items = command.specs.map((spec) => {
+      const optional = spec.required ? "" : spec.mode === "variadic" ? ", any number" : ", optional";
+      const type = `${spec.parser.type}${spec.mode === "variadic" && spec.required ? ", one or more" : ""}${optional}`;
+      const description = spec.description === undefined ? "" : `: ${spec.description}`;
+      body.push(`• ${spec.name} (${type})${description}`);
+      return `<li><code>${html(spec.name)}</code> (${html(type)})${html(description)}</li>`;
+    });
+    formatted.push(`<p>Arguments:</p><ul>${items.join("")}</ul>`);
+  }
+  return helpContent(ctx, formatted.join(""), plain(body.join("\n")));
+}
+
+/**
+ * The `help` command: `help` lists what the sender can run here (hidden, disabled and
+ * check-failing commands left out); `help <command>` shows one command in full.
+ */
+export function helpCommand(router: CommandRouter): AnyCommandDefinition {
+  return defineCommand(
+    "help",
+    {
+      args: "[command]",
+      description: "Lists the commands you can use, or explains one.\nGive a command name to see its description, aliases and arguments.",
+    },
+    async (ctx, { command: name }) => {
+      if (name === undefined) return ctx.respond(await listing(router, ctx));
+      const found = router.registry.get(name) ?? router.registry.get(stripPrefix(router, name));
+      if (found === undefined || found.hidden) {
+        const text = `No command named "${name}".`;
+        return ctx.respond(helpContent(ctx, html(text), plain(text)));
+      }
+      return ctx.respond(details(router, ctx, found));
+    },
+  ) as AnyCommandDefinition;
+}
+
+/** `help !ping` works like `help ping`: people often type the prefix. */
+function stripPrefix(router: CommandRouter, name: string): string {
+  const p = router.prefix;
+  const list = typeof p === "string" ? [p] : p instanceof RegExp ? [] : [...p];
+  for (const prefix of list) if (prefix !== "" && name.startsWith(prefix)) return name.slice(prefix.length);
+  return name;
+}

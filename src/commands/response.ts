@@ -1,0 +1,108 @@
+/**
+ * A message the bot sent in answer to a command, with the follow-ups people usually want:
+ * edit it, delete it, reply to it.
+ *
+ * @module
+ */
+import type { MessageContent } from "../api/events.js";
+import type { NioBot } from "../bot/bot.js";
+import { buildEditContent, buildMessageContent, type EditOptions, type MessageOptions, type ReplyTo } from "../content/message.js";
+import type { Mentions } from "../content/types.js";
+
+/** Outgoing message content: built by the content layer or written by hand. */
+export type OutgoingContent = MessageContent | Record<string, unknown>;
+
+/** Adds the reply relation of `replyTo` (thread-aware, as the content layer builds it) unless `content` has one. */
+export function withReplyRelation(content: OutgoingContent, replyTo: ReplyTo): Record<string, unknown> {
+  if (content["m.relates_to"] !== undefined) return { ...content };
+  const relation = buildMessageContent("", { format: "plain", replyTo, mentions: { userIds: [] } })["m.relates_to"];
+  return { ...content, "m.relates_to": relation };
+}
+
+/**
+ * Builds the content of a text reply (markdown by default, the bot's default msgtype, the
+ * replied-to sender mentioned unless `mentionSender: false`).
+ */
+export function replyContent(bot: NioBot, text: string, replyTo: ReplyTo, options: MessageOptions = {}): Record<string, unknown> {
+  return buildMessageContent(text, {
+    msgtype: bot.options.defaultMsgtype ?? "m.notice",
+    ownUserId: bot.userId,
+    replyTo,
+    ...options,
+  }) as Record<string, unknown>;
+}
+
+/**
+ * A message the bot sent; returned by `ctx.respond` and `response.reply`.
+ *
+ * @example
+ * const msg = await ctx.respond("Working on it…");
+ * await msg.edit("Done!");
+ */
+export class CommandResponse {
+  readonly bot: NioBot;
+  readonly roomId: string;
+  /** The event ID of the message as first sent (edits target it, as the spec requires). */
+  readonly eventId: string;
+  /** The content as first sent. */
+  readonly content: Readonly<Record<string, unknown>>;
+  readonly #threadRootId: string | undefined;
+  #mentions: Mentions;
+
+  constructor(bot: NioBot, roomId: string, eventId: string, content: Record<string, unknown>) {
+    this.bot = bot;
+    this.roomId = roomId;
+    this.eventId = eventId;
+    this.content = content;
+    this.#mentions = mentionsOf(content);
+    const rel = content["m.relates_to"];
+    const root = isRecord(rel) && rel.rel_type === "m.thread" && typeof rel.event_id === "string" ? rel.event_id : undefined;
+    this.#threadRootId = root;
+  }
+
+  /**
+   * Replaces the message's text (an `m.replace` edit). Users mentioned by the current version are
+   * kept in the new one's `m.mentions` and not notified again.
+   */
+  async edit(text: string, options: EditOptions = {}): Promise<this> {
+    const msgtype = typeof this.content.msgtype === "string" ? this.content.msgtype : "m.notice";
+    const content = buildEditContent(this.eventId, text, {
+      msgtype: msgtype as EditOptions["msgtype"],
+      ownUserId: this.bot.userId,
+      mentions: { detect: true, userIds: this.#mentions.user_ids ?? [] },
+      previousMentions: this.#mentions,
+      ...options,
+    });
+    await this.bot.sendEvent(this.roomId, "m.room.message", content as unknown as Record<string, unknown>);
+    this.#mentions = content["m.new_content"]["m.mentions"] ?? {};
+    return this;
+  }
+
+  /** Redacts the message. */
+  async delete(reason?: string): Promise<void> {
+    await this.bot.api.rooms.redact(this.roomId, this.eventId, reason);
+  }
+
+  /** Replies to this message (in its thread if it is in one). */
+  async reply(content: string | OutgoingContent, options: MessageOptions = {}): Promise<CommandResponse> {
+    const replyTo: ReplyTo = {
+      eventId: this.eventId,
+      sender: this.bot.userId,
+      ...(this.#threadRootId === undefined ? {} : { threadRootId: this.#threadRootId }),
+    };
+    const body = typeof content === "string" ? replyContent(this.bot, content, replyTo, options) : withReplyRelation(content, replyTo);
+    const eventId = await this.bot.sendEvent(this.roomId, "m.room.message", body);
+    return new CommandResponse(this.bot, this.roomId, eventId, body);
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function mentionsOf(content: Record<string, unknown>): Mentions {
+  const m = content["m.mentions"];
+  if (!isRecord(m)) return {};
+  const ids = Array.isArray(m.user_ids) ? m.user_ids.filter((id): id is string => typeof id === "string") : undefined;
+  return { ...(ids === undefined ? {} : { user_ids: ids }), ...(m.room === true ? { room: true } : {}) };
+}

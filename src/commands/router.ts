@@ -1,0 +1,225 @@
+/**
+ * The command router: one `message` listener that recognises invocations and runs them through
+ * disabled state, checks, argument parsing, cooldown and the handler, then reports the outcome
+ * as exactly one of `commandComplete`, `commandError` or `commandCancelled`.
+ *
+ * @module
+ */
+import type { MessageEvent } from "../api/events.js";
+import type { NioBot } from "../bot/bot.js";
+import { neutralizeMentions } from "../content/mentions.js";
+import { replyTargetFromEvent, type ReplyTo } from "../content/message.js";
+import type { Room } from "../sync/room.js";
+import { runChecks, type CheckLike } from "./checks.js";
+import { CommandContext, type Invocation } from "./context.js";
+import { CheckFailure, CommandDisabledError, CommandError, CommandOnCooldown } from "./errors.js";
+import { helpCommand } from "./help.js";
+import { ModuleHost } from "./module.js";
+import { parseArguments } from "./parse.js";
+import { matchPrefix, splitCommandName, stripReplyFallback, stripReplyFallbackHtml } from "./prefix.js";
+import { CommandRegistry } from "./registry.js";
+
+/** The command prefix(es): a string, several, or a regular expression matched at the start. */
+export type CommandPrefix = string | readonly string[] | RegExp;
+
+/** Router settings, read from the bot's options. */
+export interface RouterOptions {
+  /** Default `"!"`. The bot's mention always works as well. */
+  readonly commandPrefix?: CommandPrefix;
+  /** Match prefix and command names regardless of case (default true). Arguments keep their case. */
+  readonly caseInsensitiveCommands?: boolean;
+  /** Run a command again when its message is edited (default false). */
+  readonly commandsOnEdit?: boolean;
+  /** Ignore messages the bot sent itself (default true). */
+  readonly ignoreSelf?: boolean;
+  /** Register the built-in `help` command (default true). */
+  readonly helpCommand?: boolean;
+}
+
+/** What a command-capable message reduces to before prefix matching. */
+interface CommandText {
+  body: string;
+  html: string | undefined;
+  replyTo: ReplyTo;
+}
+
+const HTML_FORMAT = "org.matrix.custom.html";
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The text a command could be in, or `null` when the message can't be a command, or a string
+ * saying why the event is malformed.
+ */
+function commandText(event: MessageEvent, onEdit: boolean): CommandText | null | string {
+  const content: Record<string, unknown> = event.content;
+  const rel = content["m.relates_to"];
+  if (rel !== undefined && !isRecord(rel)) return "m.relates_to is not an object";
+  let source = content;
+  let replyTo: ReplyTo;
+  if (rel?.rel_type === "m.replace") {
+    if (!onEdit) return null;
+    const replacement = content["m.new_content"];
+    if (!isRecord(replacement) || typeof rel.event_id !== "string") return "edit without m.new_content or target";
+    source = replacement;
+    // Answers go to the original: the edit's own relation is m.replace, which can't be replied to.
+    replyTo = { eventId: rel.event_id, sender: event.sender };
+  } else {
+    replyTo = replyTargetFromEvent(event);
+  }
+  const { body, msgtype, formatted_body: formatted } = source;
+  if (typeof body !== "string" || typeof msgtype !== "string") return "body or msgtype is not a string";
+  if (formatted !== undefined && typeof formatted !== "string") return "formatted_body is not a string";
+  // Only m.text: bots answer with m.notice precisely so that other bots never act on it.
+  if (msgtype !== "m.text") return null;
+  const inReply = source === content && isRecord(rel?.["m.in_reply_to"]) && rel?.is_falling_back !== true;
+  return {
+    body: inReply ? stripReplyFallback(body) : body,
+    html: typeof formatted === "string" && source.format === HTML_FORMAT ? stripReplyFallbackHtml(formatted) : undefined,
+    replyTo,
+  };
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** The reply sent for an error when nobody listens to `commandError`/`commandCancelled`. */
+export function defaultErrorMessage(error: unknown): string {
+  if (error instanceof CommandError) return capitalize(error.message);
+  return "Something went wrong while running this command (internal error).";
+}
+
+/**
+ * Routes messages to commands. The bot owns one; reach it through `bot.command(...)`,
+ * `bot.commands`, `bot.addCheck(...)` and the module methods.
+ */
+export class CommandRouter {
+  readonly bot: NioBot;
+  readonly registry: CommandRegistry;
+  readonly modules: ModuleHost;
+  readonly #globalChecks = new Set<CheckLike>();
+  readonly #prefix: CommandPrefix;
+  readonly #caseInsensitive: boolean;
+  readonly #onEdit: boolean;
+  readonly #ignoreSelf: boolean;
+
+  constructor(bot: NioBot, options: RouterOptions = {}) {
+    this.bot = bot;
+    this.#prefix = options.commandPrefix ?? "!";
+    this.#caseInsensitive = options.caseInsensitiveCommands ?? true;
+    this.#onEdit = options.commandsOnEdit ?? false;
+    this.#ignoreSelf = options.ignoreSelf ?? true;
+    this.registry = new CommandRegistry({ caseInsensitive: this.#caseInsensitive });
+    this.modules = new ModuleHost(bot, this.registry);
+    if (options.helpCommand ?? true) this.registry.add(helpCommand(this));
+    bot.on("message", (room, event) => this.handle(room, event));
+  }
+
+  /** The configured prefix(es). */
+  get prefix(): CommandPrefix {
+    return this.#prefix;
+  }
+
+  /** Checks run before every command, in insertion order. */
+  get globalChecks(): readonly CheckLike[] {
+    return [...this.#globalChecks];
+  }
+
+  /** Adds a check run before every command; returns a function that removes it. */
+  addCheck(check: CheckLike): () => void {
+    this.#globalChecks.add(check);
+    return () => void this.#globalChecks.delete(check);
+  }
+
+  /**
+   * Handles one message: does nothing unless it invokes a registered command. Never throws:
+   * malformed events are skipped with a debug log, command failures go to the events.
+   */
+  async handle(room: Room, event: MessageEvent): Promise<void> {
+    if (this.#ignoreSelf && event.sender === this.bot.userId) return;
+    const text = commandText(event, this.#onEdit);
+    if (text === null) return;
+    if (typeof text === "string") {
+      this.bot.log.debug({ roomId: room.roomId, eventId: event.event_id, reason: text }, "skipping malformed message");
+      return;
+    }
+    const match = matchPrefix(text.body, this.#prefix, {
+      botUserId: this.bot.userId,
+      botDisplayName: room.member(this.bot.userId)?.displayName,
+      formattedBody: text.html,
+      caseInsensitive: this.#caseInsensitive,
+    });
+    const split = match === null ? null : splitCommandName(match.rest);
+    if (match === null || split === null) return;
+    const command = this.registry.get(split.name);
+    if (command === undefined) {
+      this.bot.log.debug({ roomId: room.roomId, eventId: event.event_id, name: split.name }, "unknown command");
+      return;
+    }
+    const invocation: Invocation = {
+      prefix: match.prefix,
+      mention: match.mention,
+      invokedWith: split.name,
+      argumentText: split.args,
+      formattedBody: text.html,
+      replyTo: text.replyTo,
+    };
+    await this.run(new CommandContext(this.bot, room, event, command, invocation));
+  }
+
+  /** Runs an invocation through the pipeline. Exactly one outcome event follows `command`. */
+  async run(ctx: CommandContext): Promise<void> {
+    const { bot } = this;
+    const command = ctx.command;
+    await bot.emit("command", ctx);
+    try {
+      if (command.disabled) throw new CommandDisabledError(command.name);
+      await runChecks(ctx, [...this.#globalChecks, ...command.checks]);
+    } catch (error) {
+      if (error instanceof CheckFailure || error instanceof CommandDisabledError) return this.#cancel(ctx, error);
+      return this.#fail(ctx, error);
+    }
+    let result: unknown;
+    try {
+      // Parse before taking a cooldown use: a typo shouldn't cost the sender their turn.
+      const args = await parseArguments({ specs: command.specs }, ctx.argumentText, ctx.parseContext, { usage: ctx.usage });
+      const cooldown = command.cooldown;
+      const wait = cooldown === undefined ? 0 : cooldown.take(cooldown.keyOf({ roomId: ctx.room.roomId, sender: ctx.sender }));
+      if (wait > 0) throw new CommandOnCooldown(wait);
+      result = await command.invoke(ctx, args);
+    } catch (error) {
+      return this.#fail(ctx, error);
+    }
+    await bot.emit("commandComplete", ctx, result);
+  }
+
+  async #cancel(ctx: CommandContext, reason: CheckFailure | CommandDisabledError): Promise<void> {
+    this.bot.log.debug({ command: ctx.command.name, sender: ctx.sender, reason: reason.message }, "command cancelled");
+    if (this.bot.listenerCount("commandCancelled") > 0) await this.bot.emit("commandCancelled", ctx, reason);
+    else await this.#answer(ctx, defaultErrorMessage(reason));
+  }
+
+  async #fail(ctx: CommandContext, error: unknown): Promise<void> {
+    if (error instanceof CommandError) {
+      this.bot.log.debug({ command: ctx.command.name, sender: ctx.sender, error: error.message }, "command failed");
+    } else {
+      // A bug in a handler, parser or check: logged with its stack whoever else listens.
+      this.bot.reportError(error, { source: "command", room: ctx.room, event: ctx.message });
+    }
+    if (this.bot.listenerCount("commandError") > 0) await this.bot.emit("commandError", ctx, error);
+    else await this.#answer(ctx, defaultErrorMessage(error));
+  }
+
+  /** Sends a default answer; a failure to send is reported, never thrown. */
+  async #answer(ctx: CommandContext, text: string): Promise<void> {
+    try {
+      // Plain and neutralised: messages quote user input, which must not render or ping.
+      await ctx.respond(neutralizeMentions(text), { format: "plain" });
+    } catch (error) {
+      this.bot.reportError(error, { source: "commandReply", room: ctx.room, event: ctx.message });
+    }
+  }
+}
