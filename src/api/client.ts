@@ -4,7 +4,7 @@
  * is a one-line call into the endpoint table; the transport handles retries.
  */
 import { randomBytes } from "node:crypto";
-import { endpoints, fillPath, type Endpoint, type PathParams } from "./endpoints.js";
+import { endpoints, fillPath, type Endpoint, type PathParams, type RelationsQuery } from "./endpoints.js";
 import { HttpClient, type HttpClientOptions, type RawResponse } from "./http.js";
 import type { ClientEvent } from "./events.js";
 import type * as T from "./types.js";
@@ -132,6 +132,9 @@ export class MatrixApi {
       this.call(endpoints.typing, { ...o, path: { roomId, userId }, body: typing ? { typing, timeout: timeoutMs ?? 30_000 } : { typing } }),
     receipt: (roomId: string, eventId: string, receiptType = "m.read", threadId?: string, o: CallOptions = {}) =>
       this.call(endpoints.receipt, { ...o, path: { roomId, receiptType, eventId }, body: threadId ? { thread_id: threadId } : {} }),
+    /** Events relating to `eventId` by `relType` with type `eventType` (one page; `next_batch` continues). */
+    relations: (roomId: string, eventId: string, relType: string, eventType: string, query: RelationsQuery = {}, o: CallOptions = {}) =>
+      this.call(endpoints.relations, { ...o, path: { roomId, eventId, relType, eventType }, query }),
     readMarkers: (roomId: string, markers: { "m.fully_read"?: string; "m.read"?: string; "m.read.private"?: string }, o: CallOptions = {}) =>
       this.call(endpoints.readMarkers, { ...o, path: { roomId }, body: markers }),
   };

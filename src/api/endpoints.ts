@@ -36,6 +36,9 @@ const MEDIA_V1 = "/_matrix/client/v1/media" as const;
 type Json = Record<string, unknown>;
 type Empty = T.EmptyResponse;
 
+/** Query of the `/relations` endpoints (paginated, newest first by default). */
+export type RelationsQuery = { from?: string; to?: string; limit?: number; dir?: "b" | "f"; recurse?: boolean };
+
 /** Every endpoint niobot uses, grouped by resource. */
 export const endpoints = {
   // discovery and versions
@@ -79,6 +82,8 @@ export const endpoints = {
   receipt: def<Empty, { thread_id?: string }>()("POST", `${V3}/rooms/{roomId}/receipt/{receiptType}/{eventId}`),
   readMarkers: def<Empty, { "m.fully_read"?: string; "m.read"?: string; "m.read.private"?: string }>()(
     "POST", `${V3}/rooms/{roomId}/read_markers`),
+  relations: def<{ chunk: ClientEvent[]; next_batch?: string; prev_batch?: string }, undefined, RelationsQuery>()(
+    "GET", "/_matrix/client/v1/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}"),
 
   // directory
   resolveAlias: def<T.RoomAliasResponse>()("GET", `${V3}/directory/room/{roomAlias}`),

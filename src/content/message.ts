@@ -223,7 +223,8 @@ export function buildEditContent(originalEventId: string, newText: string, opts:
   const newContent = (opts.override === undefined ? base : merge(base, opts.override)) as TextMessageContent;
   const all = base["m.mentions"] ?? {};
   const before = opts.previousMentions;
-  const previous = new Set(before?.user_ids ?? all.user_ids ?? []);
+  // `{}` means the replaced version mentioned nobody; only an absent `before` means "unknown".
+  const previous = new Set(before === undefined ? all.user_ids ?? [] : before.user_ids ?? []);
   const added = (all.user_ids ?? []).filter((id) => !previous.has(id));
   const roomAdded = all.room === true && before !== undefined && before.room !== true;
   const rel: ReplaceRelation = { rel_type: "m.replace", event_id: originalEventId };

@@ -33,12 +33,20 @@ export async function newUser(prefix = "user"): Promise<RegisteredUser> {
   return hs.registerUser(localpart, `pw-${randomBytes(8).toString("hex")}`);
 }
 
+/** An ephemeral room event from sync, with its room. */
+export interface EphemeralEvent {
+  type: string;
+  content: Record<string, unknown>;
+  room_id: string;
+}
+
 /** A scripted human: an API client plus a sync reader to observe what arrives. */
 export class TestUser {
   readonly api: MatrixApi;
   #since: string | undefined;
   readonly #seen: ClientEvent[] = [];
   readonly #invites = new Set<string>();
+  readonly #ephemeral: EphemeralEvent[] = [];
 
   constructor(readonly account: RegisteredUser, baseUrl: string, fetchImpl?: FetchLike) {
     this.api = new MatrixApi({ baseUrl, accessToken: account.accessToken, fetch: fetchImpl });
@@ -67,12 +75,31 @@ export class TestUser {
     for (const [roomId, room] of Object.entries(response.rooms?.join ?? {}))
       for (const event of room.timeline?.events ?? []) this.#seen.push({ ...event, room_id: roomId });
     for (const roomId of Object.keys(response.rooms?.invite ?? {})) this.#invites.add(roomId);
+    for (const [roomId, room] of Object.entries(response.rooms?.join ?? {}))
+      for (const event of room.ephemeral?.events ?? []) this.#ephemeral.push({ ...event, room_id: roomId });
     return response;
   }
 
   /** Every timeline event seen so far. */
   get seen(): readonly ClientEvent[] {
     return this.#seen;
+  }
+
+  /** Every ephemeral event (`m.typing`, `m.receipt`) seen so far, in arrival order. */
+  get ephemeral(): readonly EphemeralEvent[] {
+    return this.#ephemeral;
+  }
+
+  /** Waits until a seen ephemeral event matches, syncing as needed. */
+  async waitForEphemeral(match: (e: EphemeralEvent) => boolean, timeoutMs = 20_000): Promise<EphemeralEvent> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.#ephemeral.find(match);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for an ephemeral event; saw ${JSON.stringify(this.#ephemeral)}`);
+      await this.syncOnce(Math.min(left, 5_000));
+    }
   }
 
   /** Waits until a seen event matches, syncing as needed. */

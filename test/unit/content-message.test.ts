@@ -216,6 +216,11 @@ describe("buildEditContent", () => {
     });
   });
 
+  it("previous mentions of {} (nobody) make every mention of the edit new", () => {
+    const c = buildEditContent("$o", `now for ${ALICE}`, { previousMentions: {} });
+    assert.deepEqual(c["m.mentions"], { user_ids: [ALICE] });
+  });
+
   it("a newly added @room notifies; a removed mention appears nowhere", () => {
     const c = buildEditContent("$o", "all hands", { mentions: { room: true }, previousMentions: { user_ids: [ALICE] } });
     assert.deepEqual(c["m.mentions"], { room: true });

@@ -1,0 +1,34 @@
+/**
+ * Messaging: sending (text, replies, threads, mentions), edits, redactions,
+ * reactions, typing, read receipts, the message cache, and room/account
+ * management. The bot exposes it as `bot.messaging`, `bot.roomsApi` and
+ * `bot.accountApi`, plus thin methods (`bot.reply`, `bot.edit`, ...).
+ *
+ * @module
+ */
+export { DEFAULT_MESSAGE_CACHE_SIZE, MessageCache } from "./cache.js";
+export { composeMessage, mergeContent, replyMessageOptions, type ComposeDefaults, type ReplyOptions, type Sendable } from "./compose.js";
+export { LruMap } from "./lru.js";
+export {
+  EditRefusedError,
+  Messenger,
+  type IncomingEvent,
+  type MessagingHost,
+  type MessagingOptions,
+} from "./messenger.js";
+export { OwnReactions, findReaction } from "./reactions.js";
+export { ReadReceipts, type AutoReadReceipts, type MarkReadOptions, type ReadReceiptsOptions } from "./receipts.js";
+export {
+  currentContent,
+  editOf,
+  isValidEditOf,
+  reactionOf,
+  redactedIdOf,
+  relationType,
+  threadRootOf,
+  type EditInfo,
+  type ReactionInfo,
+  type RelationEmit,
+} from "./relations.js";
+export { AccountApi, RoomsApi, type ManagementHost } from "./rooms.js";
+export { TypingIndicator, type SendTyping, type TypingOptions } from "./typing.js";

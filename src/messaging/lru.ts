@@ -1,0 +1,69 @@
+/**
+ * A size-bounded map that forgets the least recently used entry first. The
+ * messaging layer keeps several per-event memories (messages, reactions,
+ * arrival order); each must stay bounded however long the bot runs.
+ */
+
+/**
+ * @example
+ * const recent = new LruMap<string, number>(2);
+ * recent.set("a", 1); recent.set("b", 2); recent.get("a"); recent.set("c", 3);
+ * [...recent.keys()] // ["a", "c"]: "b" was used least recently
+ */
+export class LruMap<K, V> {
+  readonly #map = new Map<K, V>();
+
+  /** @param capacity - most entries kept; 0 keeps nothing. */
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`LRU capacity must be a non-negative integer, got ${capacity}`);
+  }
+
+  /** The value, marking it as recently used. */
+  get(key: K): V | undefined {
+    const value = this.#map.get(key);
+    if (value === undefined) return undefined;
+    // A Map iterates in insertion order: re-inserting moves the key to the end.
+    this.#map.delete(key);
+    this.#map.set(key, value);
+    return value;
+  }
+
+  /** The value, without changing its position. */
+  peek(key: K): V | undefined {
+    return this.#map.get(key);
+  }
+
+  has(key: K): boolean {
+    return this.#map.has(key);
+  }
+
+  /** Stores a value as most recently used, evicting the oldest entries beyond capacity. */
+  set(key: K, value: V): this {
+    this.#map.delete(key);
+    if (this.capacity === 0) return this;
+    this.#map.set(key, value);
+    while (this.#map.size > this.capacity) {
+      const oldest = this.#map.keys().next();
+      if (oldest.done === true) break;
+      this.#map.delete(oldest.value);
+    }
+    return this;
+  }
+
+  delete(key: K): boolean {
+    return this.#map.delete(key);
+  }
+
+  clear(): void {
+    this.#map.clear();
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  /** Keys from least to most recently used. */
+  keys(): IterableIterator<K> {
+    return this.#map.keys();
+  }
+}
