@@ -184,10 +184,10 @@ export class SyncEngine {
     const initial = this.#since === undefined;
     const historical = initial && (this.#o.ignoreOldEvents ?? true);
     const { tracker, sink } = this.#o;
+    // Before the batch is queued: if this throws, the batch is simply fetched again.
+    await sink.beforeBatch?.(response, initial);
     const batch: Batch = { token: response.next_batch, pending: 1 };
     this.#batches.push(batch);
-
-    await sink.beforeBatch?.(response, initial);
     tracker.applyAccountData(response.account_data?.events);
 
     for (const [roomId, invited] of Object.entries(response.rooms?.invite ?? {})) {

@@ -1,0 +1,354 @@
+/**
+ * `BotCrypto`: transparent end-to-end encryption for a bot, on the wasm
+ * build of matrix-sdk-crypto (installs anywhere, no native binary). The sync
+ * engine feeds it each batch first; the bot decrypts timeline events with it
+ * before dispatch and encrypts through it before sending into encrypted rooms.
+ *
+ * Persistence: see `store.ts` (snapshot file + lock). A snapshot is saved
+ * before a batch's sync token can be committed, so a to-device message (a
+ * room key, an Olm session) is never acknowledged to the server and then lost.
+ * Snapshots after encrypting are not awaited before the send; instead a store
+ * that was not closed cleanly rotates every outbound room key on the next
+ * start, so a stale snapshot can never reuse a megolm message index.
+ *
+ * Undecryptable events and the sync engine's "handled" bookkeeping: for an
+ * encrypted event, "handled" means "taken over by the crypto layer". An
+ * event that decrypts is dispatched at once; one whose key may still come
+ * (missing session, unknown index) is parked in a bounded queue persisted in
+ * the bot's store (`crypto.pendingDecryption`, 500 events, 7 days) *before*
+ * the engine marks it handled, and is reported as `decryptionFailure`. When
+ * a key for its session arrives (to-device `m.room_key`/`m.forwarded_room_key`,
+ * or an import), it is decrypted and dispatched through the same path as a
+ * live event, then removed from the queue; so a restart neither loses nor
+ * replays it (a crash in the middle of its handler runs it again, as for
+ * any event). Final failures (withheld keys, untrusted senders, garbage) are
+ * reported once and dropped.
+ *
+ * @module
+ */
+import {
+  CollectStrategy,
+  DecryptionSettings,
+  DeviceId,
+  DeviceLists,
+  EncryptionSettings,
+  initAsync,
+  OlmMachine,
+  RoomId,
+  TrustRequirement,
+  UserId,
+  type RoomKeyInfo,
+  type RoomKeyWithheldInfo,
+} from "@matrix-org/matrix-sdk-crypto-wasm";
+import type { ClientEvent } from "../api/events.js";
+import type { SyncResponse } from "../api/types.js";
+import type { Credentials, Session } from "../bot/login.js";
+import type { Room } from "../sync/room.js";
+import { KeyedMutex } from "../util/async.js";
+import { bootstrapCrossSigning, resolveDevice } from "./device.js";
+import { classifyDecryptionError, type DecryptionFailure } from "./errors.js";
+import { decryptedEvent, type CryptoHost } from "./events.js";
+import { EncryptedRoomMembers } from "./members.js";
+import { PendingDecryptions, sessionOf } from "./pending.js";
+import { RequestPump } from "./requests.js";
+import { CryptoStoreFile } from "./store.js";
+
+/** Options of {@link BotCrypto.open}. */
+export interface CryptoOpenOptions {
+  /** Snapshot file of the crypto store; undefined keeps keys in memory only (lost at exit). */
+  storePath?: string;
+  /** Encrypts the values inside the crypto store with this passphrase. */
+  passphrase?: string;
+  /** Display name of a replacement device. */
+  deviceName: string;
+  /** Most undecryptable events kept for a late key (default 500). */
+  maxPendingEvents?: number;
+}
+
+/** Fresh `UserId` objects: the wasm calls take ownership of the arrays they are given. */
+function userIds(users: Iterable<string>): UserId[] {
+  const out: UserId[] = [];
+  for (const user of users) {
+    try {
+      out.push(new UserId(user));
+    } catch {
+      // A malformed member state key cannot receive keys anyway.
+    }
+  }
+  return out;
+}
+
+/** End-to-end encryption of one bot device. */
+export class BotCrypto {
+  readonly #members: EncryptedRoomMembers;
+  readonly #pump: RequestPump;
+  readonly #pending: PendingDecryptions;
+  readonly #roomLocks = new KeyedMutex();
+  readonly #retries = new Set<Promise<void>>();
+  #firstBatch = true;
+  #closed = false;
+
+  private constructor(
+    private readonly host: CryptoHost,
+    private readonly machine: OlmMachine,
+    private readonly file: CryptoStoreFile,
+    maxPending: number | undefined,
+  ) {
+    this.#members = new EncryptedRoomMembers(host.api);
+    this.#pump = new RequestPump(machine, host.api, host.log);
+    this.#pending = new PendingDecryptions(host.store, host.log, maxPending);
+  }
+
+  /**
+   * Opens the crypto store and the machine for a session. When the store of a
+   * device that already has keys is missing or unreadable, logs in as a new
+   * device (needs the password) and returns that session instead.
+   *
+   * @throws {@link CryptoStoreLockedError} when another process holds the store.
+   * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
+   */
+  static async open(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ crypto: BotCrypto; session: Session }> {
+    await initAsync();
+    const file = new CryptoStoreFile(o.storePath);
+    try {
+      const restored = await file.open();
+      const { session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName);
+      file.setOwner(current.userId, current.deviceId);
+      const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
+      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents);
+      await crypto.#startup(restored.kind === "restored" && usable && !restored.meta.clean);
+      host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
+      return { crypto, session: current };
+    } catch (error) {
+      await file.abandon();
+      throw error;
+    }
+  }
+
+  async #startup(crashed: boolean): Promise<void> {
+    await this.#pending.load();
+    this.machine.registerRoomKeyUpdatedCallback(async (keys: RoomKeyInfo[]) => {
+      const sessions = new Set(keys.map((k) => k.sessionId));
+      // Retried outside the callback: the machine is mid-way through processing sync changes.
+      setImmediate(() => this.#track(this.#retrySessions(sessions)));
+    });
+    this.machine.registerRoomKeysWithheldCallback(async (withheld: RoomKeyWithheldInfo[]) => {
+      const codes = new Map(withheld.map((w) => [w.sessionId, w.withheldCode]));
+      setImmediate(() => this.#track(this.#dropWithheld(codes)));
+    });
+    if (crashed) {
+      // The last snapshot may predate messages sent with the outbound sessions;
+      // reusing a megolm index would make recipients reject them as replays.
+      for (const room of this.host.rooms.rooms.values())
+        if (room.isEncrypted) await this.machine.invalidateGroupSession(new RoomId(room.roomId));
+      this.host.log.warn("the crypto store was not closed cleanly; outbound room keys will be rotated");
+    }
+    await this.#pump.pump();
+    await this.file.save();
+  }
+
+  /** This device's id. */
+  get deviceId(): string {
+    return this.machine.deviceId.toString();
+  }
+
+  /** This device's public identity keys (what other users verify). */
+  get identityKeys(): { curve25519: string; ed25519: string } {
+    const keys = this.machine.identityKeys;
+    return { curve25519: keys.curve25519.toBase64(), ed25519: keys.ed25519.toBase64() };
+  }
+
+  /** Whether the keys survive a restart. */
+  get persistent(): boolean {
+    return this.file.persistent;
+  }
+
+  /** Number of events waiting for a late room key. */
+  get pendingDecryptions(): number {
+    return this.#pending.size;
+  }
+
+  /** The wasm machine, for what this class does not wrap (verification, backups). */
+  get olmMachine(): OlmMachine {
+    return this.machine;
+  }
+
+  /**
+   * Feeds one sync batch to the machine: to-device events, device list
+   * changes and key counts, then the members of encrypted rooms to track;
+   * sends the resulting requests and saves the store before returning.
+   */
+  async beforeBatch(response: SyncResponse, _initial: boolean): Promise<void> {
+    const tracked = this.#members.observe(response, (roomId) => this.host.rooms.rooms.get(roomId)?.isEncrypted ?? false);
+    const lists = response.device_lists ?? {};
+    const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
+    const fallback = response.device_unused_fallback_key_types ? new Set(response.device_unused_fallback_key_types) : undefined;
+    await this.machine.receiveSyncChanges(
+      JSON.stringify(response.to_device?.events ?? []),
+      new DeviceLists(userIds(lists.changed ?? []), userIds(lists.left ?? [])),
+      counts,
+      fallback,
+    );
+    if (tracked.length > 0) await this.machine.updateTrackedUsers(userIds(tracked));
+    await this.#pump.pump();
+    if (this.#firstBatch) {
+      this.#firstBatch = false;
+      // Keys may have arrived in an earlier run after the events were parked.
+      const sessions = new Set(this.#pending.all().map((p) => sessionOf(p.event)).filter((s): s is string => s !== undefined));
+      if (sessions.size > 0) this.#track(this.#retrySessions(sessions));
+    }
+    await this.file.save();
+  }
+
+  /**
+   * Decrypts a timeline event for dispatch. Returns the decrypted event, or
+   * undefined when it cannot be decrypted: the failure is reported, and an
+   * event whose key may still come is parked and dispatched when it does.
+   */
+  async decrypt(room: Room, event: ClientEvent): Promise<ClientEvent | undefined> {
+    // A redacted encrypted event has no ciphertext left: nothing to decrypt, pass it on as is.
+    if (typeof event.content.ciphertext !== "string") return event;
+    const result = await this.#tryDecrypt(room.roomId, event);
+    if ("event" in result) return result.event;
+    if (result.failure.willRetry) {
+      await this.#pending.add(event);
+      // The key may have arrived while this event was being parked.
+      const session = sessionOf(event);
+      if (session) this.#track(this.#retrySessions(new Set([session])));
+    }
+    this.host.log.debug({ roomId: room.roomId, eventId: event.event_id, reason: result.failure.reason }, "could not decrypt an event");
+    await this.host.decryptionFailed(room, event, result.failure);
+    return undefined;
+  }
+
+  async #tryDecrypt(roomId: string, event: ClientEvent): Promise<{ event: ClientEvent } | { failure: DecryptionFailure }> {
+    try {
+      const settings = new DecryptionSettings(TrustRequirement.Untrusted);
+      const decrypted = await this.machine.decryptRoomEvent(JSON.stringify(event), new RoomId(roomId), settings);
+      return { event: decryptedEvent(event, decrypted, sessionOf(event)) };
+    } catch (error) {
+      return { failure: classifyDecryptionError(error) };
+    }
+  }
+
+  /** The sender will never send these keys: stop waiting and report it. */
+  async #dropWithheld(codes: Map<string, string>): Promise<void> {
+    for (const [session, code] of codes) {
+      for (const parked of this.#pending.forSession(session)) {
+        await this.#pending.remove(parked.event.event_id);
+        const room = this.host.rooms.rooms.get(parked.event.room_id);
+        if (room) await this.host.decryptionFailed(room, parked.event, { reason: "withheld", message: `the sender withheld the room key (${code})`, willRetry: false });
+      }
+    }
+  }
+
+  async #retrySessions(sessions: Set<string>): Promise<void> {
+    for (const session of sessions) {
+      await this.#roomLocks.run(`retry:${session}`, async () => {
+        for (const parked of this.#pending.forSession(session)) {
+          if (this.#closed) return;
+          const room = this.host.rooms.rooms.get(parked.event.room_id);
+          const result = await this.#tryDecrypt(parked.event.room_id, parked.event);
+          if (!("event" in result)) {
+            if (!result.failure.willRetry) await this.#pending.remove(parked.event.event_id);
+            continue;
+          }
+          if (room) {
+            this.host.log.debug({ roomId: room.roomId, eventId: parked.event.event_id }, "decrypted an event after its key arrived");
+            try {
+              await this.host.dispatch(room, result.event);
+            } catch (error) {
+              this.host.reportError(error, { source: "decryptedLate", room, event: result.event });
+            }
+          }
+          await this.#pending.remove(parked.event.event_id);
+        }
+      });
+    }
+  }
+
+  #track(work: Promise<void>): void {
+    const task = work.catch((error: unknown) => this.host.reportError(error, { source: "crypto" })).finally(() => this.#retries.delete(task));
+    this.#retries.add(task);
+  }
+
+  /**
+   * Encrypts an event for a room: makes sure every member's devices are
+   * known, Olm sessions exist and the room key is shared with them (under a
+   * per-room lock, right before encrypting), then returns the
+   * `m.room.encrypted` content to send.
+   */
+  async encrypt(room: Room, eventType: string, content: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return this.#roomLocks.run(room.roomId, async () => {
+      const users = await this.#members.get(room.roomId);
+      await this.machine.updateTrackedUsers(userIds(users));
+      await this.#pump.pump();
+      await this.#roomLocks.run("claim", async () => {
+        const claim = await this.machine.getMissingSessions(userIds(users));
+        if (claim) await this.#pump.send(claim);
+      });
+      const requests = await this.machine.shareRoomKey(new RoomId(room.roomId), userIds(users), this.#settings(room));
+      for (const request of requests)
+        if (!(await this.#pump.send(request))) throw new Error(`could not share the room key of ${room.roomId}`);
+      const encrypted = await this.machine.encryptRoomEvent(new RoomId(room.roomId), eventType, JSON.stringify(content));
+      this.file.save().catch((error: unknown) => this.host.reportError(error, { source: "crypto", room }));
+      return JSON.parse(encrypted) as Record<string, unknown>;
+    });
+  }
+
+  #settings(room: Room): EncryptionSettings {
+    const settings = new EncryptionSettings();
+    // A bot talks to whoever is in the room; it does not verify devices.
+    settings.sharingStrategy = CollectStrategy.allDevices();
+    const { rotation_period_ms: ms, rotation_period_msgs: msgs } = (room.encryption ?? {}) as { rotation_period_ms?: unknown; rotation_period_msgs?: unknown };
+    if (typeof ms === "number" && ms > 0) settings.rotationPeriod = BigInt(Math.floor(ms)) * 1000n;
+    if (typeof msgs === "number" && msgs > 0) settings.rotationPeriodMessages = BigInt(Math.floor(msgs));
+    return settings;
+  }
+
+  /**
+   * Exports every room key the bot has, encrypted with a passphrase, in the
+   * format Element's "Export E2E room keys" uses (`-----BEGIN MEGOLM SESSION DATA-----`).
+   *
+   * @example
+   * await writeFile("keys.txt", await bot.crypto.exportRoomKeys("correct horse"));
+   */
+  async exportRoomKeys(passphrase: string, rounds = 500_000): Promise<string> {
+    const json = await this.machine.exportRoomKeys(() => true);
+    return OlmMachine.encryptExportedRoomKeys(json, passphrase, rounds);
+  }
+
+  /**
+   * Imports room keys from an Element-format export. Events that were waiting
+   * for one of these keys are decrypted and dispatched.
+   */
+  async importRoomKeys(data: string, passphrase: string): Promise<{ imported: number; total: number }> {
+    const json = OlmMachine.decryptExportedRoomKeys(data, passphrase);
+    const result = await this.machine.importExportedRoomKeys(json, () => undefined);
+    await this.file.save();
+    return { imported: result.importedCount, total: result.totalCount };
+  }
+
+  /**
+   * Sets up cross-signing for the bot's account and signs this device with
+   * it, so other users' clients can verify the bot once and trust its devices.
+   * Needs the account password (the server asks for it to publish signing
+   * keys). Only for an account without cross-signing keys yet: adopting an
+   * account's existing keys (from its recovery key) is not supported.
+   *
+   * @returns `"created"`, or `"already"` when this device holds the keys already.
+   */
+  async bootstrapCrossSigning(password: string): Promise<"created" | "already"> {
+    return bootstrapCrossSigning(this.machine, this.host, this.#pump, this.file, password);
+  }
+
+  /** Waits for late decryptions, saves a final snapshot and releases the store. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([...this.#retries]);
+    // The machine holds the databases open; they can be snapshotted and deleted only once it let go.
+    this.machine.close();
+    await this.file.close();
+  }
+}

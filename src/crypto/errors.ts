@@ -1,0 +1,61 @@
+/**
+ * Errors and failure reports of the end-to-end encryption layer.
+ *
+ * @module
+ */
+import { DecryptionErrorCode, MegolmDecryptionError } from "@matrix-org/matrix-sdk-crypto-wasm";
+
+/** Sending into an encrypted room while the bot runs without encryption: refused rather than sent in plaintext. */
+export class EncryptionRequiredError extends Error {
+  override readonly name = "EncryptionRequiredError";
+  constructor(readonly roomId: string) {
+    super(`room ${roomId} is end-to-end encrypted but the bot runs without encryption; refusing to send plaintext (enable the "encryption" option)`);
+  }
+}
+
+/**
+ * The crypto store of a device that already published keys is missing or
+ * unreadable, and there is no password to log in as a new device.
+ */
+export class CryptoStoreLostError extends Error {
+  override readonly name = "CryptoStoreLostError";
+  constructor(readonly deviceId: string, reason: string) {
+    super(
+      `the crypto store of device ${deviceId} is ${reason}; its keys cannot be recovered and the device id must not be reused with new keys. ` +
+        "Start the bot with { password } so it can log in as a new device, or with the access token of a new device",
+    );
+  }
+}
+
+/** Why an encrypted event could not be decrypted. */
+export interface DecryptionFailure {
+  /** `missing_key` and `unknown_index` wait for a late key; the rest are final. */
+  reason: "missing_key" | "unknown_index" | "withheld" | "untrusted" | "invalid";
+  /** The crypto library's description. */
+  message: string;
+  /** Whether the event is kept and retried when its room key arrives. */
+  willRetry: boolean;
+  /** The wasm error code, when there is one. */
+  code?: DecryptionErrorCode;
+}
+
+/** Maps a decryption error of the crypto library to a {@link DecryptionFailure}. */
+export function classifyDecryptionError(error: unknown): DecryptionFailure {
+  if (error instanceof MegolmDecryptionError) {
+    const message = error.description;
+    if (error.withheldCode) return { reason: "withheld", message: `${message} (${error.withheldCode})`, willRetry: false, code: error.code };
+    switch (error.code) {
+      case DecryptionErrorCode.MissingRoomKey:
+        return { reason: "missing_key", message, willRetry: true, code: error.code };
+      case DecryptionErrorCode.UnknownMessageIndex:
+        return { reason: "unknown_index", message, willRetry: true, code: error.code };
+      case DecryptionErrorCode.UnknownSenderDevice:
+      case DecryptionErrorCode.UnsignedSenderDevice:
+      case DecryptionErrorCode.SenderIdentityVerificationViolation:
+        return { reason: "untrusted", message, willRetry: false, code: error.code };
+      default:
+        return { reason: "invalid", message, willRetry: false, code: error.code };
+    }
+  }
+  return { reason: "invalid", message: error instanceof Error ? error.message : String(error), willRetry: false };
+}

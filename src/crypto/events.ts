@@ -1,0 +1,86 @@
+/**
+ * How decrypted events look to handlers, and what the crypto layer needs
+ * from the bot. A decrypted event keeps the encrypted event's `event_id`,
+ * `sender`, `room_id` and `origin_server_ts`; its `type` and `content` are the
+ * plaintext ones, and `unsigned["io.niobot.decrypted"]` says it was encrypted.
+ *
+ * @module
+ */
+import type { DecryptedRoomEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
+import type { MatrixApi } from "../api/client.js";
+import type { ClientEvent } from "../api/events.js";
+import type { ErrorContext } from "../bot/events.js";
+import type { Logger } from "../logging/logger.js";
+import type { Store } from "../storage/store.js";
+import type { Room } from "../sync/room.js";
+import type { RoomTracker } from "../sync/tracker.js";
+import type { DecryptionFailure } from "./errors.js";
+
+/** The `unsigned` key that marks a decrypted event. */
+export const DECRYPTED_KEY = "io.niobot.decrypted";
+
+/** How an event was encrypted; present on every event the bot decrypted. */
+export interface DecryptionInfo {
+  /** The sending device, when known. */
+  senderDevice: string | undefined;
+  /** The sending device's Curve25519 identity key. */
+  senderKey: string;
+  /** The megolm session the event was encrypted with. */
+  sessionId: string | undefined;
+  /** Whether the room key was forwarded by another device rather than sent by the sender. */
+  forwarded: boolean;
+}
+
+/**
+ * The encryption details of a decrypted event, or undefined for an event
+ * that was sent in plaintext.
+ *
+ * @example
+ * bot.on("message", (room, event) => {
+ *   if (decryptionInfo(event)) console.log("this arrived encrypted");
+ * });
+ */
+export function decryptionInfo(event: Pick<ClientEvent, "unsigned">): DecryptionInfo | undefined {
+  const info = event.unsigned?.[DECRYPTED_KEY];
+  return info && typeof info === "object" ? (info as DecryptionInfo) : undefined;
+}
+
+/** Whether the bot decrypted this event (it arrived end-to-end encrypted). */
+export function isDecrypted(event: Pick<ClientEvent, "unsigned">): boolean {
+  return decryptionInfo(event) !== undefined;
+}
+
+/** Builds the event handlers see from an encrypted event and its decryption. */
+export function decryptedEvent(encrypted: ClientEvent, decrypted: DecryptedRoomEvent, sessionId: string | undefined): ClientEvent {
+  const plain = JSON.parse(decrypted.event) as { type?: unknown; content?: unknown };
+  const content = plain.content && typeof plain.content === "object" ? { ...(plain.content as Record<string, unknown>) } : {};
+  // Relations travel in the clear (so servers can aggregate them); put them back.
+  const relation = encrypted.content["m.relates_to"];
+  if (relation !== undefined && content["m.relates_to"] === undefined) content["m.relates_to"] = relation;
+  const info: DecryptionInfo = {
+    senderDevice: decrypted.senderDevice?.toString(),
+    senderKey: decrypted.senderCurve25519Key,
+    sessionId,
+    forwarded: decrypted.forwardingCurve25519KeyChain.length > 0,
+  };
+  return {
+    ...encrypted,
+    type: typeof plain.type === "string" ? plain.type : "m.room.message",
+    content,
+    unsigned: { ...encrypted.unsigned, [DECRYPTED_KEY]: info },
+  };
+}
+
+/** What the crypto layer needs from the bot that owns it. */
+export interface CryptoHost {
+  readonly api: MatrixApi;
+  readonly store: Store;
+  readonly rooms: RoomTracker;
+  readonly log: Logger;
+  /** Dispatches an event decrypted after its key arrived late, exactly like a fresh one. */
+  dispatch(room: Room, event: ClientEvent): Promise<void>;
+  /** Reports an event that could not be decrypted (the `decryptionFailure` bot event). */
+  decryptionFailed(room: Room, event: ClientEvent, failure: DecryptionFailure): Promise<void>;
+  /** The bot's error funnel. */
+  reportError(error: unknown, context: ErrorContext): void;
+}

@@ -1,0 +1,97 @@
+/**
+ * Sending the crypto machine's outgoing requests. The machine decides what
+ * must go to the server (key uploads, key queries, one-time key claims,
+ * to-device messages, signatures); this file maps each request type to its
+ * endpoint and hands the response back with `markRequestAsSent`.
+ *
+ * @module
+ */
+import {
+  KeysBackupRequest,
+  KeysClaimRequest,
+  KeysQueryRequest,
+  KeysUploadRequest,
+  RequestType,
+  RoomMessageRequest,
+  SignatureUploadRequest,
+  ToDeviceRequest,
+  type OlmMachine,
+} from "@matrix-org/matrix-sdk-crypto-wasm";
+import type { MatrixApi } from "../api/client.js";
+import { endpoints } from "../api/endpoints.js";
+import type { Logger } from "../logging/logger.js";
+import { KeyedMutex } from "../util/async.js";
+
+/** A request `outgoingRequests()` or `getMissingSessions()`/`shareRoomKey()` returned. */
+export type OutgoingRequest =
+  | KeysUploadRequest
+  | KeysQueryRequest
+  | KeysClaimRequest
+  | ToDeviceRequest
+  | SignatureUploadRequest
+  | RoomMessageRequest
+  | KeysBackupRequest;
+
+type Json = Record<string, unknown>;
+
+function parse(body: string): Json {
+  return JSON.parse(body) as Json;
+}
+
+/** Sends one request to its endpoint and returns the server's response. */
+export async function sendRequest(api: MatrixApi, request: OutgoingRequest): Promise<unknown> {
+  if (request instanceof KeysUploadRequest) return api.call(endpoints.keysUpload, { body: parse(request.body) });
+  if (request instanceof KeysQueryRequest) return api.call(endpoints.keysQuery, { body: parse(request.body) });
+  if (request instanceof KeysClaimRequest) return api.call(endpoints.keysClaim, { body: parse(request.body) });
+  if (request instanceof SignatureUploadRequest) return api.call(endpoints.keysSignaturesUpload, { body: parse(request.body) });
+  if (request instanceof ToDeviceRequest)
+    return api.call(endpoints.sendToDevice, {
+      path: { eventType: request.event_type, txnId: request.txn_id },
+      body: parse(request.body) as { messages: Record<string, Record<string, unknown>> },
+    });
+  if (request instanceof RoomMessageRequest)
+    return api.call(endpoints.sendEvent, {
+      path: { roomId: request.room_id, eventType: request.event_type, txnId: request.txn_id },
+      body: parse(request.body),
+    });
+  // Key backup is never enabled by niobot, so the machine never asks for it.
+  throw new Error(`unsupported crypto request type ${String((request as { type: unknown }).type)}`);
+}
+
+/**
+ * Sends the machine's outgoing requests, one pump at a time: a pump run
+ * while another is in progress waits for it and then asks the machine again,
+ * so whoever called `pump()` knows every request that existed at call time
+ * has been sent when it resolves.
+ */
+export class RequestPump {
+  readonly #lock = new KeyedMutex();
+
+  constructor(
+    private readonly machine: OlmMachine,
+    private readonly api: MatrixApi,
+    private readonly log: Logger,
+  ) {}
+
+  /** Sends every pending outgoing request. Failures are logged; the machine returns them again next time. */
+  pump(): Promise<void> {
+    return this.#lock.run("pump", async () => {
+      const requests = (await this.machine.outgoingRequests()) as OutgoingRequest[];
+      for (const request of requests) await this.send(request);
+    });
+  }
+
+  /** Sends one request and reports its response to the machine; returns whether it succeeded. */
+  async send(request: OutgoingRequest): Promise<boolean> {
+    const type = request.type;
+    try {
+      const response = await sendRequest(this.api, request);
+      const id = request.id;
+      if (id !== undefined) await this.machine.markRequestAsSent(id, type, JSON.stringify(response));
+      return true;
+    } catch (error) {
+      this.log.warn({ requestType: RequestType[type], error: (error as Error).message }, "crypto request failed; will retry");
+      return false;
+    }
+  }
+}
