@@ -78,6 +78,6 @@ export async function discoverHomeserver(serverNameOrUrl: string, options: Disco
   } catch (error) {
     if (options.signal?.aborted) throw error;
     const reason = error instanceof Error ? error.message : String(error);
-    throw new DiscoveryError(`${baseUrl} does not answer as a Matrix homeserver (${reason})`);
+    throw new DiscoveryError(`${baseUrl} does not answer as a Matrix homeserver (${reason})`, { cause: error });
   }
 }
