@@ -34,3 +34,36 @@ export { consoleLogger, redactingLogger, silentLogger, type Logger, type LogFn, 
 
 export * from "./content/index.js";
 export * from "./commands/index.js";
+export {
+  AccountApi,
+  EditRefusedError,
+  MessageCache,
+  Messenger,
+  ReadReceipts,
+  RoomsApi,
+  TypingIndicator,
+  currentContent,
+  editOf,
+  reactionOf,
+  redactedIdOf,
+  threadRootOf,
+  type AutoReadReceipts,
+  type MarkReadOptions,
+  type MessagingOptions,
+  type ReplyOptions,
+  type Sendable,
+  type TypingOptions,
+} from "./messaging/index.js";
+export * from "./attachments/index.js";
+export * from "./dm/index.js";
+export {
+  BotCrypto,
+  CryptoStoreLockedError,
+  CryptoStoreLostError,
+  EncryptionRequiredError,
+  decryptionInfo,
+  isDecrypted,
+  DECRYPTED_KEY,
+  type DecryptionFailure,
+  type DecryptionInfo,
+} from "./crypto/index.js";

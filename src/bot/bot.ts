@@ -9,7 +9,7 @@ import type { ClientEvent, MessageEvent, StrippedStateEvent } from "../api/event
 import { isMessageEvent } from "../api/events.js";
 import type { FetchLike, RetryOptions } from "../api/http.js";
 import type { SyncFilter } from "../api/types.js";
-import { buildMessageContent, type MessageOptions } from "../content/message.js";
+import type { EditOptions, MessageOptions } from "../content/message.js";
 import type { MessageContent } from "../api/events.js";
 import { TypedEmitter, type Listener } from "../events/emitter.js";
 import { consoleLogger, redactingLogger, type Logger } from "../logging/logger.js";
@@ -23,7 +23,20 @@ import { autoJoinAllowed, type AutoJoinPolicy } from "./autojoin.js";
 import type { CoreBotEvents, ErrorContext } from "./events.js";
 import { establishSession, type Credentials, type Session } from "./login.js";
 import { installSignalHandlers } from "./signals.js";
+import { AccountApi, Messenger, RoomsApi, type AutoReadReceipts, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import { KeyedMutex } from "../util/async.js";
+import { BotCrypto, cryptoOptionsOf, EncryptionRequiredError, type CryptoHost } from "../crypto/index.js";
+import { CommandRouter, type CommandPrefix } from "../commands/router.js";
+import type { ArgsFor, Command, CommandHandler, CommandOptionsFor, NoArgs } from "../commands/command.js";
+import { defineCommand } from "../commands/command.js";
+import type { ArgumentDeclaration } from "../commands/arguments.js";
+import type { CheckLike } from "../commands/checks.js";
+import type { MountedModule } from "../commands/module.js";
+import type { CommandRegistry } from "../commands/registry.js";
+import { waitForMessage, type WaitForMessageOptions } from "../commands/conversation.js";
+import { DirectMessages, type CreateDmRoomOptions, type DmRoom } from "../dm/manager.js";
+import { replyMessageOptions } from "../messaging/compose.js";
+import { MediaClient, isAttachmentMessage, sendAttachment, type Attachment, type AttachmentMessage, type DownloadedMedia, type EncryptedFile, type SendAttachmentOptions } from "../attachments/index.js";
 
 /** Options of a {@link NioBot}. */
 export interface NioBotOptions {
@@ -51,6 +64,15 @@ export interface NioBotOptions {
   autoJoin?: AutoJoinPolicy;
   /** Message type of text the bot sends (default `m.notice`, which other bots ignore). */
   defaultMsgtype?: "m.notice" | "m.text";
+  /**
+   * Read receipts for handled events the bot did not answer (its own reply
+   * already marks them read): `true` (default) for finished commands and
+   * `bot.messaging.receipts.noteHandled`, `"messages"` for every message from
+   * others once its listeners finished, `false` for none.
+   */
+  autoReadReceipts?: AutoReadReceipts;
+  /** Events kept in the message cache behind `fetchMessage` and edit checks (default 1000; 0 disables it). */
+  messageCacheSize?: number;
   /** Ignore the timeline of the very first sync (default true). */
   ignoreOldEvents?: boolean;
   /** When catching up after downtime, skip events older than this many ms (default: handle all). */
@@ -61,6 +83,29 @@ export interface NioBotOptions {
   syncTimeoutMs?: number;
   /** Stop cleanly on SIGINT/SIGTERM (default true). */
   handleSignals?: boolean;
+  /** Command prefix: a string, several, or a RegExp matched at the start (default `"!"`). The bot's mention always works too. */
+  commandPrefix?: CommandPrefix;
+  /** Match the prefix and command names regardless of case (default true); arguments keep their case. */
+  caseInsensitiveCommands?: boolean;
+  /** Run a command again when its message is edited (default false). */
+  commandsOnEdit?: boolean;
+  /** Ignore the bot's own messages for commands (default true). */
+  ignoreSelf?: boolean;
+  /** Register the built-in `help` command (default true). */
+  helpCommand?: boolean;
+  /** Create direct rooms end-to-end encrypted (default: on exactly when the bot runs with `encryption`). */
+  dmEncryption?: boolean;
+  /**
+   * End-to-end encryption: decrypt incoming and encrypt outgoing events in
+   * encrypted rooms (see `src/crypto/`). Default: on when the crypto store
+   * persists (`storePath` or `cryptoStorePath` given), off otherwise, since
+   * keys kept in memory only are lost at every restart.
+   */
+  encryption?: boolean;
+  /** The crypto store file (default `<storePath>.crypto`; memory only without either). */
+  cryptoStorePath?: string;
+  /** Passphrase that encrypts the keys inside the crypto store. */
+  cryptoStorePassphrase?: string;
 }
 
 /**
@@ -82,6 +127,12 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   readonly store: Store;
   /** Rooms and account data as the bot knows them. */
   readonly rooms: RoomTracker;
+  /** Sending, edits, reactions, typing, read receipts and the message cache (`src/messaging/`). */
+  readonly messaging: Messenger;
+  /** Membership, room state, the bot's per-room display name, room account data. */
+  readonly roomsApi: RoomsApi;
+  /** Global account data, the bot's profile and presence. */
+  readonly accountApi: AccountApi;
   readonly #events: TypedEmitter<E>;
   #api: MatrixApi | undefined;
   #sync: SyncEngine | undefined;
@@ -89,6 +140,10 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   #removeSignals: (() => void) | undefined;
   #starting: Promise<void> | undefined;
   readonly #sendQueue = new KeyedMutex();
+  readonly #commands: CommandRouter;
+  #dms: DirectMessages | undefined;
+  #crypto: BotCrypto | undefined;
+  #media: MediaClient | undefined;
 
   constructor(options: NioBotOptions) {
     this.options = options;
@@ -96,6 +151,12 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     this.store = options.store ?? (options.storePath ? new SqliteStore(options.storePath) : new MemoryStore());
     this.rooms = new RoomTracker(options.userId);
     this.#events = new TypedEmitter<E>((error, name, args) => this.reportError(error, contextOf(name, args)));
+    this.messaging = new Messenger(this, { defaultMsgtype: options.defaultMsgtype, autoReadReceipts: options.autoReadReceipts, messageCacheSize: options.messageCacheSize });
+    this.roomsApi = new RoomsApi(this);
+    this.accountApi = new AccountApi(this);
+    // Finished commands count as handled for automatic read receipts.
+    this.#events.on("commandComplete", (...args: unknown[]) => this.messaging.noteCommandComplete(args));
+    this.#commands = new CommandRouter(this as unknown as NioBot, options);
   }
 
   /** The client-server API, available once the bot has started. */
@@ -149,8 +210,54 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
    *
    * @throws {@link WaitTimeoutError} when `timeoutMs` passes first.
    */
-  waitForEvent<K extends keyof E & string>(name: K, check?: (...args: E[K]) => boolean | Promise<boolean>, timeoutMs?: number): Promise<E[K]> {
-    return this.#events.waitFor(name, check, timeoutMs);
+  waitForEvent<K extends keyof E & string>(name: K, check?: (...args: E[K]) => boolean | Promise<boolean>, timeoutMs?: number, signal?: AbortSignal): Promise<E[K]> {
+    return this.#events.waitFor(name, check, timeoutMs, signal);
+  }
+
+  /**
+   * Registers a command; its arguments' parsed types reach the handler. See `src/commands/`.
+   *
+   * @example
+   * bot.command("add", { args: "<a:int> <b:int>", description: "Adds two numbers." }, (ctx, { a, b }) => ctx.respond(`${a + b}`));
+   */
+  command(name: string, handler: CommandHandler<NoArgs>): Command;
+  command<const D extends ArgumentDeclaration | undefined = undefined>(name: string, options: CommandOptionsFor<D>, handler: CommandHandler<ArgsFor<D>>): Command;
+  command(name: string, options: CommandOptionsFor<undefined> | CommandHandler<NoArgs>, handler?: CommandHandler<never>): Command {
+    const definition = typeof options === "function" ? defineCommand(name, options) : defineCommand(name, options, handler as CommandHandler<NoArgs>);
+    return this.#commands.registry.add(definition);
+  }
+
+  /** The registered commands (add, remove, look up by name or alias). */
+  get commands(): CommandRegistry {
+    return this.#commands.registry;
+  }
+
+  /** Adds a check run before every command; returns a function that removes it. */
+  addCheck(check: CheckLike): () => void {
+    return this.#commands.addCheck(check);
+  }
+
+  /** Mounts a module (decorated class instance or `defineModule` object): its commands and listeners. */
+  mount(module: object): Promise<MountedModule> {
+    return this.#commands.modules.mount(module);
+  }
+
+  /** Unmounts a module (the mounted object or its name), removing its commands and listeners. */
+  unmount(module: object | string): Promise<boolean> {
+    return this.#commands.modules.unmount(module);
+  }
+
+  /** Imports a module file (dynamic import) and mounts its default export. */
+  loadModule(path: string): Promise<MountedModule> {
+    return this.#commands.modules.load(path);
+  }
+
+  /**
+   * The next message matching room/sender/check; rejects with `WaitTimeoutError` after
+   * `timeoutMs` (default 5 minutes).
+   */
+  waitForMessage(options: WaitForMessageOptions = {}): Promise<MessageEvent> {
+    return waitForMessage(this as unknown as NioBot, options);
   }
 
   /**
@@ -172,6 +279,8 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   start(credentials: Credentials = {}): Promise<void> {
     this.#starting ??= this.#start(credentials).catch(async (error: unknown) => {
       this.#starting = undefined;
+      await this.#crypto?.close().catch(() => undefined);
+      this.#crypto = undefined;
       await this.store.close().catch(() => undefined);
       throw error;
     });
@@ -193,6 +302,9 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       credentials,
     }, this.log);
     this.rooms.load(await this.store.loadRooms());
+    const crypto = cryptoOptionsOf(o);
+    if (crypto.enabled)
+      ({ crypto: this.#crypto, session: this.#session } = await BotCrypto.open(this.#cryptoHost(), this.#session, credentials, crypto));
     this.#sync = new SyncEngine({
       api: this.#api,
       store: this.store,
@@ -203,6 +315,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       ignoreOldEvents: o.ignoreOldEvents,
       maxEventAgeMs: o.maxEventAgeMs,
       sink: {
+        beforeBatch: (response, initial) => this.#crypto?.beforeBatch(response, initial),
         onEvent: (room, event) => this.#onEvent(room, event),
         onInvite: (room, invite) => this.#onInvite(room, invite),
         onJoin: (room) => this.emit("join", ...([room] as E["join"])),
@@ -223,6 +336,9 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     if (!starting) return;
     this.#starting = undefined;
     await this.#sync?.stop();
+    await this.messaging.close();
+    await this.#crypto?.close();
+    this.#crypto = undefined;
     this.#removeSignals?.();
     this.#removeSignals = undefined;
     await this.store.close();
@@ -230,8 +346,22 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   }
 
   async #onEvent(room: Room, event: ClientEvent): Promise<void> {
-    await this.emit("event", ...([room, event] as E["event"]));
-    if (isMessageEvent(event)) await this.emit("message", ...([room, event] as E["message"]));
+    if (this.#crypto && event.type === "m.room.encrypted") {
+      const decrypted = await this.#crypto.decrypt(room, event);
+      if (!decrypted) return;
+      event = decrypted;
+    }
+    const incoming = this.messaging.incoming(room, event);
+    try {
+      await this.emit("event", ...([room, event] as E["event"]));
+      if (isMessageEvent(event)) await this.emit("message", ...([room, event] as E["message"]));
+      else if (event.type === "m.room.message") this.log.debug({ roomId: room.roomId, eventId: event.event_id }, "skipping malformed m.room.message");
+      const related = incoming.related;
+      // `related` pairs each name (edit, reaction, redaction) with its own argument tuple.
+      if (related) await this.emit(related.name as "edit", ...([room, ...related.args] as unknown as E["edit"]));
+    } finally {
+      incoming.done();
+    }
   }
 
   async #onInvite(room: Room, invite: StrippedStateEvent | undefined): Promise<void> {
@@ -244,6 +374,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     try {
       await this.api.rooms.join(room.roomId);
       this.log.info({ roomId: room.roomId, inviter }, "joined room after invite");
+      await this.dms.handleJoinedInvite(room, invite);
     } catch (error) {
       this.reportError(error, { source: "autoJoin", room });
     }
@@ -259,19 +390,128 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     return this.rooms.rooms.get(roomId);
   }
 
+  /** Direct messages: resolving, creating and recording DM rooms (see `src/dm/`). */
+  get dms(): DirectMessages {
+    this.#dms ??= new DirectMessages(this);
+    return this.#dms;
+  }
+
   /**
-   * Sends a message to a room. Text is rendered as markdown by default and
-   * sent as `m.notice` (configurable). Returns the new event's id.
+   * Direct rooms recorded in `m.direct`: every user's, or one user's list
+   * (recorded is not checked: use {@link NioBot.isDm} for that).
+   */
+  getDmRooms(): Promise<Record<string, string[]>>;
+  getDmRooms(userId: string): Promise<string[]>;
+  getDmRooms(userId?: string): Promise<Record<string, string[]> | string[]> {
+    return userId === undefined ? this.dms.getDmRooms() : this.dms.getDmRooms(userId);
+  }
+
+  /** Creates a new direct room with a user, invites them and records it in `m.direct`. */
+  createDmRoom(userId: string, options?: CreateDmRoomOptions): Promise<DmRoom> {
+    return this.dms.createDmRoom(userId, options);
+  }
+
+  /** Whether a room is a direct room of the bot: recorded in `m.direct` and one-to-one with that user. */
+  isDm(roomId: string): Promise<boolean> {
+    return this.dms.isDm(roomId);
+  }
+
+  /**
+   * Sends a message to a room, or to a user id (`@...`) through their direct
+   * room (found in `m.direct` and checked, or created). Text is rendered as
+   * markdown by default and sent as `m.notice` (configurable). Returns the new event's id.
    *
    * @example
    * await bot.sendMessage(roomId, "**bold** and `code`");
    * await bot.sendMessage(roomId, "plain", { format: "plain", msgtype: "m.text" });
+   * await bot.sendMessage("@alice:example.org", "a direct message");
+   * await bot.sendMessage(roomId, { file: Attachment.fromPath("plot.png"), caption: "the plot" });
    */
-  async sendMessage(roomId: string, content: string | MessageContent, options: MessageOptions = {}): Promise<string> {
-    const body = typeof content === "string"
-      ? buildMessageContent(content, { msgtype: this.options.defaultMsgtype ?? "m.notice", ...options })
-      : content;
+  async sendMessage(target: string, content: string | MessageContent | AttachmentMessage, options: MessageOptions = {}): Promise<string> {
+    if (isAttachmentMessage(content)) return this.sendAttachment(target, content.file, { ...options, caption: content.caption });
+    const body = this.messaging.compose(content, options);
+    const roomId = target.startsWith("@") ? await this.dms.resolve(target) : target;
     return this.sendEvent(roomId, "m.room.message", body as unknown as Record<string, unknown>);
+  }
+
+  /** Answers an event: a rich reply (staying in its thread), or in a thread with `{ thread: true }` (see `ReplyOptions`). */
+  reply(event: ClientEvent, content: Sendable | AttachmentMessage, options?: ReplyOptions): Promise<string> {
+    if (isAttachmentMessage(content)) return this.sendAttachment(event.room_id, content.file, { ...replyMessageOptions(event, options ?? {}), caption: content.caption });
+    return this.messaging.reply(event, content, options);
+  }
+
+  /** Posts into the thread rooted at `rootId`, with the reply fallback for unthreaded clients. */
+  sendThreadMessage(roomId: string, rootId: string, content: Sendable, options?: Omit<MessageOptions, "thread">): Promise<string> {
+    return this.messaging.sendThreadMessage(roomId, rootId, content, options);
+  }
+
+  /** Edits one of the bot's own messages; throws `EditRefusedError` for anyone else's. */
+  edit(roomId: string, eventId: string, text: string, options?: EditOptions): Promise<string> {
+    return this.messaging.edit(roomId, eventId, text, options);
+  }
+
+  /** Redacts an event, with an optional reason. */
+  redact(roomId: string, eventId: string, reason?: string): Promise<string> {
+    return this.messaging.redact(roomId, eventId, reason);
+  }
+
+  /** Reacts to an event (an `m.annotation` with `key`, usually an emoji). */
+  react(roomId: string, eventId: string, key: string): Promise<string> {
+    return this.messaging.react(roomId, eventId, key);
+  }
+
+  /** Removes the bot's reaction `key` from an event; false if it had none. */
+  removeReaction(roomId: string, eventId: string, key: string, reason?: string): Promise<boolean> {
+    return this.messaging.removeReaction(roomId, eventId, key, reason);
+  }
+
+  /**
+   * Shows the bot as typing while `work` runs; safe to overlap in one room.
+   *
+   * @example
+   * const answer = await bot.typing(room.roomId, () => slowLookup(query));
+   */
+  typing<T>(roomId: string, work: () => T | Promise<T>, options?: TypingOptions): Promise<T> {
+    return this.messaging.typing(roomId, work, options);
+  }
+
+  /** Sends a read receipt now. */
+  markRead(roomId: string, eventId: string, options?: MarkReadOptions): Promise<void> {
+    return this.messaging.markRead(roomId, eventId, options);
+  }
+
+  /** An event from the message cache, else from the server (`GET /rooms/{roomId}/event/{eventId}`). */
+  fetchMessage(roomId: string, eventId: string): Promise<ClientEvent> {
+    return this.messaging.fetchMessage(roomId, eventId);
+  }
+
+  /**
+   * Uploads and sends a file, image, video or audio clip (to a room, or a user's DM);
+   * encrypted when the room is (`src/attachments/`). Returns the event id.
+   *
+   * @example
+   * await bot.sendAttachment(roomId, Attachment.fromPath("./cat.jpg"), { caption: "a **cat**" });
+   */
+  async sendAttachment(target: string, attachment: Attachment, options: SendAttachmentOptions = {}): Promise<string> {
+    const roomId = target.startsWith("@") ? await this.dms.resolve(target) : target;
+    return sendAttachment(this, roomId, attachment, options);
+  }
+
+  /**
+   * Downloads media by `mxc://` URI (authenticated media, legacy fallback), or an
+   * `EncryptedFile` (hash verified, decrypted).
+   *
+   * @example
+   * const { bytes, contentType, filename } = await bot.download(event.content.file ?? event.content.url);
+   */
+  download(source: string | EncryptedFile, options: { signal?: AbortSignal } = {}): Promise<DownloadedMedia> {
+    return this.media.download(source, options);
+  }
+
+  /** Uploads, downloads and the server's upload limit (`src/attachments/`), once started. */
+  get media(): MediaClient {
+    if (this.#media?.api !== this.api) this.#media = new MediaClient(this.api);
+    return this.#media;
   }
 
   /**
@@ -281,9 +521,50 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
    */
   async sendEvent(roomId: string, eventType: string, content: Record<string, unknown>): Promise<string> {
     return this.#sendQueue.run(roomId, async () => {
-      const { event_id } = await this.api.rooms.send(roomId, eventType, content);
+      const sent = this.messaging.beforeSend(roomId);
+      const [type, body] = await this.#encryptIfNeeded(roomId, eventType, content);
+      const { event_id } = await this.api.rooms.send(roomId, type, body);
+      sent(eventType, content, event_id);
       return event_id;
     });
+  }
+
+  /** Whether end-to-end encryption is on (from the `encryption` option; see `src/crypto/`). */
+  get encryptionEnabled(): boolean {
+    return cryptoOptionsOf(this.options).enabled;
+  }
+
+  /**
+   * End-to-end encryption of the running bot: room key export/import,
+   * identity keys, the wasm machine. Throws when encryption is off or the
+   * bot has not started.
+   *
+   * @example
+   * const backup = await bot.crypto.exportRoomKeys("a long passphrase");
+   */
+  get crypto(): BotCrypto {
+    if (!this.#crypto) throw new Error(this.encryptionEnabled ? "the bot has not been started" : "end-to-end encryption is off (the encryption option)");
+    return this.#crypto;
+  }
+
+  #cryptoHost(): CryptoHost {
+    return {
+      api: this.api,
+      store: this.store,
+      rooms: this.rooms,
+      log: this.log,
+      dispatch: (room, event) => this.#onEvent(room, event),
+      decryptionFailed: (room, event, failure) => this.emit("decryptionFailure", ...([room, event, failure] as unknown as E["decryptionFailure"])),
+      reportError: (error, context) => this.reportError(error, context),
+    };
+  }
+
+  /** Encrypted rooms get `m.room.encrypted`; without crypto the bot refuses rather than leak plaintext. */
+  async #encryptIfNeeded(roomId: string, eventType: string, content: Record<string, unknown>): Promise<[string, Record<string, unknown>]> {
+    const room = this.getRoom(roomId);
+    if (!room?.isEncrypted || eventType === "m.room.encrypted") return [eventType, content];
+    if (!this.#crypto) throw new EncryptionRequiredError(roomId);
+    return ["m.room.encrypted", await this.#crypto.encrypt(room, eventType, content)];
   }
 }
 

@@ -2,8 +2,11 @@
  * The bot's events, typed by name. Listen with `bot.on(name, listener)`;
  * every listener may be async, and whatever it throws reaches `error`.
  */
-import type { ClientEvent, MessageEvent } from "../api/events.js";
+import type { ClientEvent, MessageContent, MessageEvent, ReactionEvent, RedactionEvent } from "../api/events.js";
 import type { Room } from "../sync/room.js";
+import type { DecryptionFailure } from "../crypto/errors.js";
+import type { CommandContext } from "../commands/context.js";
+import type { CheckFailure, CommandDisabledError } from "../commands/errors.js";
 
 /** Where an error reported through the `error` event came from. */
 export interface ErrorContext {
@@ -41,4 +44,38 @@ export interface CoreBotEvents {
   error: [error: unknown, context: ErrorContext];
   /** The bot stopped. */
   stopped: [];
+  /**
+   * An encrypted event could not be decrypted. When `failure.willRetry`, the
+   * event is kept and dispatched (as `event`/`message`) once its room key arrives.
+   */
+  decryptionFailure: [room: Room, event: ClientEvent, failure: DecryptionFailure];
+  /**
+   * An edit (`m.replace`) of a message, after `message` fired for the edit
+   * event itself. `newContent` is its `m.new_content`. Edits that the cached
+   * original proves invalid (another sender, an edit of an edit) are dropped;
+   * originals not in the message cache are not fetched to check.
+   */
+  edit: [room: Room, event: MessageEvent, newContent: MessageContent, originalEventId: string];
+  /** A reaction (`m.reaction` annotation) to an event, including the bot's own. */
+  reaction: [room: Room, event: ReactionEvent, key: string, targetEventId: string];
+  /** A redaction of an event (a message, a reaction...), with its reason if one was given. */
+  redaction: [room: Room, event: RedactionEvent, redactedEventId: string, reason: string | undefined];
+  /**
+   * A message invoked a registered command (before checks and parsing). Exactly one of
+   * `commandComplete`, `commandError` or `commandCancelled` follows for the same context.
+   */
+  command: [ctx: CommandContext];
+  /** The command's handler returned; `result` is what it returned. */
+  commandComplete: [ctx: CommandContext, result: unknown];
+  /**
+   * Arguments were wrong (`CommandArgumentsError`, `CommandParserError`), the command was on
+   * cooldown (`CommandOnCooldown`) or the handler threw. With a listener here the bot sends no
+   * reply of its own; unexpected (non-`CommandError`) errors also reach `reportError`.
+   */
+  commandError: [ctx: CommandContext, error: unknown];
+  /**
+   * The command did not run: a check failed (`CheckFailure`) or it is disabled
+   * (`CommandDisabledError`). With a listener here the bot sends no reply of its own.
+   */
+  commandCancelled: [ctx: CommandContext, reason: CheckFailure | CommandDisabledError];
 }
