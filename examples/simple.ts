@@ -12,7 +12,7 @@
  */
 import { NioBot, type NioBotOptions } from "../src/bot/bot.js";
 import type { Credentials } from "../src/bot/login.js";
-import { CommandError } from "../src/commands/errors.js";
+import { CommandError, CommandParserError } from "../src/commands/errors.js";
 import { mentionPill, neutralizeMentions } from "../src/content/mentions.js";
 import { isMain, readEnv, runMain } from "./env.js";
 
@@ -73,7 +73,9 @@ export function createBot(env: Readonly<Record<string, string | undefined>> = pr
   // Taking over error replies: command errors are meant for the sender; anything else is a bug,
   // which the bot has already logged with its stack.
   bot.on("commandError", async (ctx, error) => {
-    const text = error instanceof CommandError ? error.message : "Sorry, something went wrong (internal error).";
+    let text = error instanceof CommandError ? error.message : "Sorry, something went wrong (internal error).";
+    // Argument mistakes are easier to fix with the usage in front of you.
+    if (error instanceof CommandParserError) text += `\nUsage: ${ctx.usage}`;
     await ctx.respond(`⚠️ ${neutralizeMentions(text)}`, { format: "plain" });
   });
 

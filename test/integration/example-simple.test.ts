@@ -99,7 +99,7 @@ describe("examples/simple.ts", () => {
 
   test("!add adds; errors go through the example's commandError listener", async () => {
     assert.equal((await ask("!add 19 23")).content.body, "19 + 23 = 42");
-    assert.equal((await ask("!add 1 x")).content.body, '⚠️ Argument "b": expected an integer, got "x"');
+    assert.equal((await ask("!add 1 x")).content.body, '⚠️ Argument "b": expected an integer, got "x"\nUsage: !add <a> <b>');
     assert.equal((await ask("!add 1")).content.body, '⚠️ Missing required argument "b". Usage: !add <a> <b>');
   });
 
