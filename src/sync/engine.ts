@@ -52,6 +52,8 @@ export interface SyncEngineOptions {
   filter?: SyncFilter;
   /** Long-poll duration (default 30 s). */
   timeoutMs?: number;
+  /** `set_presence` sent with every sync (default: none, so the server's default, "online"). */
+  presence?: "online" | "offline" | "unavailable";
   /** Skip the initial sync's timeline on a first start (default true). */
   ignoreOldEvents?: boolean;
   /** Skip events older than this when catching up after downtime (default: handle all). */
@@ -153,7 +155,7 @@ export class SyncEngine {
         while (this.#inFlight.size >= (this.#o.maxInFlight ?? 200) && !signal.aborted)
           await Promise.race([...this.#inFlight]);
         const response = await this.#o.api.sync.sync(
-          { filter: this.#filter, since: this.#since, timeout: first ? 0 : this.#o.timeoutMs ?? 30_000 },
+          { filter: this.#filter, since: this.#since, timeout: first ? 0 : this.#o.timeoutMs ?? 30_000, set_presence: this.#o.presence },
           { signal },
         );
         failures = 0;

@@ -110,6 +110,17 @@ describe("messaging: rooms and account", () => {
     assert.equal(seen.status_msg, "busy thinking");
     assert.equal((await bot.accountApi.getPresence()).status_msg, "busy thinking");
   });
+
+  test("the presence option keeps a syncing bot at the presence it asked for", async () => {
+    const { bot: away, account } = await newBot({ presence: "unavailable", syncTimeoutMs: 500 });
+    await away.start({ password: account.password });
+    try {
+      await sleep(1_500); // several syncs, each carrying set_presence
+      assert.equal((await away.accountApi.getPresence()).presence, "unavailable");
+    } finally {
+      await away.stop();
+    }
+  });
 });
 
 function pick(event: ClientEvent): Record<string, unknown> {
