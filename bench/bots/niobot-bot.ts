@@ -11,8 +11,9 @@ const bot = new NioBot({
   logger: consoleLogger("warn"),
   handleSignals: false,
 });
-bot.on("message", async (room, event) => {
-  if (event.sender !== bot.userId && event.content.body === "!ping") await bot.sendMessage(room.roomId, "pong");
+// The framework path a real bot takes: prefix, command lookup, context, reply.
+bot.command("ping", async (ctx) => {
+  await ctx.respond("pong");
 });
 await bot.start({ accessToken: process.env.BENCH_TOKEN ?? "" });
 process.send?.("ready");
