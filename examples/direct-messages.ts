@@ -12,15 +12,11 @@
  * every example (see `examples/env.ts`). Importing this file runs nothing:
  * tests use {@link createDmBot}.
  */
-import { NioBot, type NioBotOptions } from "../src/bot/bot.js";
-import type { Credentials } from "../src/bot/login.js";
-import { isMain, readEnv, runMain } from "./env.js";
+import type { NioBotOptions } from "../src/bot/bot.js";
+import { botFromEnv, isMain, runMain, type ExampleBot } from "./env.js";
 
 /** A configured (not started) bot and the credentials to start it with. */
-export interface DmExampleBot {
-  readonly bot: NioBot;
-  readonly credentials: Credentials;
-}
+export type DmExampleBot = ExampleBot;
 
 /** A matrix.to link to a room. */
 function roomLink(roomId: string): string {
@@ -33,16 +29,8 @@ function roomLink(roomId: string): string {
  * @param overrides - extra bot options, e.g. a quiet logger in tests.
  */
 export function createDmBot(env: Readonly<Record<string, string | undefined>> = process.env, overrides: Partial<NioBotOptions> = {}): DmExampleBot {
-  const config = readEnv(env);
-  const bot = new NioBot({
-    homeserver: config.homeserver,
-    userId: config.userId,
-    commandPrefix: config.prefix,
-    ...(config.storePath === undefined ? {} : { storePath: config.storePath }),
-    ...overrides,
-  });
-
-  bot.on("ready", () => bot.log.info({ userId: bot.userId, prefix: config.prefix }, "direct messages bot is ready"));
+  const example = botFromEnv(env, overrides, "direct messages bot");
+  const { bot } = example;
 
   bot.command("dm", { description: "Sends you a direct message!" }, async (ctx) => {
     // A user ID as the target: the bot picks a valid DM room with them, or creates one.
@@ -63,7 +51,7 @@ export function createDmBot(env: Readonly<Record<string, string | undefined>> = 
     await ctx.respond(`Created direct room: ${roomLink(roomId)}`);
   });
 
-  return { bot, credentials: config.credentials };
+  return example;
 }
 
 if (isMain(import.meta.url)) {

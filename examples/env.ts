@@ -13,6 +13,7 @@
  * Without a token or password the bot needs a store that already holds a login.
  */
 import { pathToFileURL } from "node:url";
+import { NioBot, type NioBotOptions } from "../src/bot/bot.js";
 import type { Credentials } from "../src/bot/login.js";
 
 /** What an example needs from the environment. */
@@ -55,6 +56,31 @@ export function readEnv(env: Env = process.env): ExampleEnv {
   }
   const credentials: Credentials = accessToken !== undefined ? { accessToken } : password ? { password } : {};
   return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath };
+}
+
+/** A configured (not started) example bot and the credentials to start it with. */
+export interface ExampleBot {
+  readonly bot: NioBot;
+  readonly credentials: Credentials;
+}
+
+/**
+ * Creates a bot configured by the environment convention; every example starts here.
+ *
+ * @param overrides - extra bot options, e.g. a quiet logger in tests.
+ * @param label - what the "ready" log line calls this bot.
+ */
+export function botFromEnv(env: Env = process.env, overrides: Partial<NioBotOptions> = {}, label = "example bot"): ExampleBot {
+  const config = readEnv(env);
+  const bot = new NioBot({
+    homeserver: config.homeserver,
+    userId: config.userId,
+    commandPrefix: config.prefix,
+    ...(config.storePath === undefined ? {} : { storePath: config.storePath }),
+    ...overrides,
+  });
+  bot.on("ready", () => bot.log.info({ userId: bot.userId, prefix: config.prefix }, `${label} is ready`));
+  return { bot, credentials: config.credentials };
 }
 
 /**

@@ -11,16 +11,12 @@
  * Importing this file runs nothing: tests use {@link createBot}.
  */
 import { NioBot, type NioBotOptions } from "../src/bot/bot.js";
-import type { Credentials } from "../src/bot/login.js";
 import { CommandError, CommandParserError } from "../src/commands/errors.js";
 import { mentionPill, neutralizeMentions } from "../src/content/mentions.js";
-import { isMain, readEnv, runMain } from "./env.js";
+import { botFromEnv, isMain, runMain, type ExampleBot } from "./env.js";
 
 /** A configured (not started) bot and the credentials to start it with. */
-export interface SimpleBot {
-  readonly bot: NioBot;
-  readonly credentials: Credentials;
-}
+export type SimpleBot = ExampleBot;
 
 /** A member's display name in a room: from synced state, else one state lookup, else the ID. */
 async function displayName(bot: NioBot, roomId: string, userId: string): Promise<string> {
@@ -41,16 +37,8 @@ async function displayName(bot: NioBot, roomId: string, userId: string): Promise
  * @param overrides - extra bot options, e.g. a quiet logger in tests.
  */
 export function createBot(env: Readonly<Record<string, string | undefined>> = process.env, overrides: Partial<NioBotOptions> = {}): SimpleBot {
-  const config = readEnv(env);
-  const bot = new NioBot({
-    homeserver: config.homeserver,
-    userId: config.userId,
-    commandPrefix: config.prefix,
-    ...(config.storePath === undefined ? {} : { storePath: config.storePath }),
-    ...overrides,
-  });
-
-  bot.on("ready", () => bot.log.info({ userId: bot.userId, prefix: config.prefix }, "simple bot is ready"));
+  const example = botFromEnv(env, overrides, "simple bot");
+  const { bot } = example;
 
   bot.command("ping", { description: "Shows the latency between your message and the bot." }, async (ctx) => {
     await ctx.respond(`Pong! ${ctx.latency}ms`);
@@ -79,7 +67,7 @@ export function createBot(env: Readonly<Record<string, string | undefined>> = pr
     await ctx.respond(`⚠️ ${neutralizeMentions(text)}`, { format: "plain" });
   });
 
-  return { bot, credentials: config.credentials };
+  return example;
 }
 
 if (isMain(import.meta.url)) {

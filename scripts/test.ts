@@ -38,7 +38,7 @@ if (needsServer && !env.MATRIX_TEST_HOMESERVER) {
 
 const child = spawn(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=2", ...args.filter((a) => a.startsWith("-")), ...files],
+  ["--import", "tsx", "--test", "--test-concurrency=2", "--test-timeout=300000", ...args.filter((a) => a.startsWith("-")), ...files],
   { stdio: "inherit", env },
 );
 const stopServer = async (): Promise<void> => {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { buildMessageContent, type MessageOptions } from "../content/message.js";
+import { buildMessageContent, mergeContent, type MessageOptions } from "../content/message.js";
 import type { UploadedAttachment } from "./upload.js";
 
 /** Options of an attachment message: a caption plus everything a text message takes but `msgtype`. */
@@ -54,24 +54,5 @@ export function buildAttachmentContent(uploaded: UploadedAttachment, options: At
     ...(uploaded.file ? { file: uploaded.file } : { url: uploaded.url }),
     info: uploaded.info,
   };
-  return (override === undefined ? content : mergeOverride(content, override)) as AttachmentContent;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-/** `override` with the semantics of `MessageOptions.override`: plain objects merge, `undefined` deletes. */
-function mergeOverride(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...target };
-  for (const [key, value] of Object.entries(patch)) {
-    if (key === "__proto__") continue;
-    const existing = out[key];
-    if (value === undefined) delete out[key];
-    else if (isPlainObject(value) && isPlainObject(existing)) out[key] = mergeOverride(existing, value);
-    else out[key] = structuredClone(value);
-  }
-  return out;
+  return (override === undefined ? content : mergeContent(content, override)) as AttachmentContent;
 }

@@ -32,7 +32,7 @@ export interface LoadedSource {
   contentType?: string;
 }
 
-/** What {@link loadSource} needs from its caller. */
+/** What `loadSource` needs from its caller. */
 export interface LoadContext {
   /** Cap in bytes; bigger sources fail with {@link AttachmentTooLargeError}. */
   maxBytes: number;

@@ -31,6 +31,7 @@ export {
 export {
   buildEditContent,
   buildMessageContent,
+  mergeContent,
   buildReactionContent,
   replyTargetFromEvent,
   withEmojiPresentation,

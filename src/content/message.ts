@@ -166,15 +166,22 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** Deep merge as documented on {@link ContentOptions.override}. Returns a new object. */
-function merge(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
+/**
+ * Merges `patch` into `target` with the semantics of `override` everywhere a
+ * content is built: plain objects merge recursively, `undefined` deletes a
+ * key, anything else replaces (copied). Returns a new object.
+ *
+ * @example
+ * mergeContent({ body: "a", info: { w: 1 } }, { info: { h: 2 }, body: undefined }) // { info: { w: 1, h: 2 } }
+ */
+export function mergeContent(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...target };
   for (const [key, value] of Object.entries(patch)) {
     // An own "__proto__" key (possible from JSON.parse) would re-prototype `out`.
     if (key === "__proto__") continue;
     const existing = out[key];
     if (value === undefined) delete out[key];
-    else if (isPlainObject(value) && isPlainObject(existing)) out[key] = merge(existing, value);
+    else if (isPlainObject(value) && isPlainObject(existing)) out[key] = mergeContent(existing, value);
     else out[key] = structuredClone(value);
   }
   return out;
@@ -199,7 +206,7 @@ export function buildMessageContent(text: string, opts: MessageOptions = {}): Ro
   const content: RoomMessageContent = baseContent(text, opts, opts.replyTo);
   const rel = relation(opts.replyTo, opts.thread);
   if (rel !== undefined) content["m.relates_to"] = rel;
-  return (opts.override === undefined ? content : merge(content, opts.override)) as RoomMessageContent;
+  return (opts.override === undefined ? content : mergeContent(content, opts.override)) as RoomMessageContent;
 }
 
 /**
@@ -220,7 +227,7 @@ export function buildMessageContent(text: string, opts: MessageOptions = {}): Ro
  */
 export function buildEditContent(originalEventId: string, newText: string, opts: EditOptions = {}): ReplacementContent {
   const base = baseContent(newText, opts);
-  const newContent = (opts.override === undefined ? base : merge(base, opts.override)) as TextMessageContent;
+  const newContent = (opts.override === undefined ? base : mergeContent(base, opts.override)) as TextMessageContent;
   const all = base["m.mentions"] ?? {};
   const before = opts.previousMentions;
   // `{}` means the replaced version mentioned nobody; only an absent `before` means "unknown".

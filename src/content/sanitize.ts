@@ -12,7 +12,7 @@ import sanitize from "sanitize-html";
 
 /**
  * Every tag the spec suggests permitting. Anything else is dropped (its text is
- * kept, except for the tags in {@link DROPPED_WITH_CONTENT}).
+ * kept, except for the tags in `DROPPED_WITH_CONTENT`).
  *
  * `font` is absent on purpose: it was deprecated in spec v1.10 in favour of
  * `span`, so {@link sanitizeHtml} rewrites it to `span`.

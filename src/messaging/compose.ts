@@ -5,7 +5,7 @@
  * @module
  */
 import type { ClientEvent } from "../api/events.js";
-import { buildMessageContent, type MentionsOption, type MessageOptions } from "../content/message.js";
+import { buildMessageContent, mergeContent, type MentionsOption, type MessageOptions } from "../content/message.js";
 import type { MessageType } from "../content/types.js";
 import { relationType, threadRootOf } from "./relations.js";
 
@@ -26,29 +26,6 @@ export interface ReplyOptions extends Omit<MessageOptions, "replyTo" | "thread">
   thread?: boolean;
   /** Notify the event's sender (default true): they are added to `m.mentions`. */
   mentionSender?: boolean;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== "object" || value === null) return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-/**
- * Merges `patch` into `target` with the semantics of the content builders'
- * `override`: plain objects merge recursively, `undefined` deletes, anything
- * else replaces (copied).
- */
-export function mergeContent(target: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...target };
-  for (const [key, value] of Object.entries(patch)) {
-    if (key === "__proto__") continue;
-    const existing = out[key];
-    if (value === undefined) delete out[key];
-    else if (isPlainObject(value) && isPlainObject(existing)) out[key] = mergeContent(existing, value);
-    else out[key] = structuredClone(value);
-  }
-  return out;
 }
 
 /** Defaults the bot applies to every message it builds. */

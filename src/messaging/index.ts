@@ -7,7 +7,7 @@
  * @module
  */
 export { DEFAULT_MESSAGE_CACHE_SIZE, MessageCache } from "./cache.js";
-export { composeMessage, mergeContent, replyMessageOptions, type ComposeDefaults, type ReplyOptions, type Sendable } from "./compose.js";
+export { composeMessage, replyMessageOptions, type ComposeDefaults, type ReplyOptions, type Sendable } from "./compose.js";
 export { LruMap } from "./lru.js";
 export {
   EditRefusedError,

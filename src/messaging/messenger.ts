@@ -45,7 +45,7 @@ export interface MessagingHost {
   readonly api: MatrixApi;
   readonly userId: string;
   readonly rooms: RoomTracker;
-  /** The bot's single outgoing path; it calls {@link Messenger.beforeSend} around each send. */
+  /** The bot's single outgoing path; it calls `Messenger.beforeSend` around each send. */
   sendEvent(roomId: string, eventType: string, content: Record<string, unknown>): Promise<string>;
   reportError(error: unknown, context: ErrorContext): void;
 }

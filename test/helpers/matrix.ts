@@ -3,6 +3,9 @@
  * a scripted "human" client with its own sync loop, and bots wired for tests.
  */
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { MatrixApi } from "../../src/api/client.js";
 import type { ClientEvent } from "../../src/api/events.js";
 import type { FetchLike } from "../../src/api/http.js";
@@ -154,7 +157,9 @@ export function countingFetch(): { fetch: FetchLike; counts: Map<string, number>
   const counts = new Map<string, number>();
   const wrapped: FetchLike = (input, init) => {
     const url = new URL(input);
-    const key = `${init.method ?? "GET"} ${url.pathname.replace(/\/(![^/]+|\$[^/]+|@[^/]+|nb[0-9a-z]+)(?=\/|$)/g, "/*")}`;
+    // Ids are percent-encoded in paths; decode each segment so every room, event and user id collapses to "*".
+    const path = url.pathname.split("/").map((segment) => decodeURIComponent(segment)).join("/");
+    const key = `${init.method ?? "GET"} ${path.replace(/\/(![^/]+|\$[^/]+|@[^/]+|nb[0-9a-z]+)(?=\/|$)/g, "/*")}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
     return fetch(input, init);
   };
@@ -164,4 +169,16 @@ export function countingFetch(): { fetch: FetchLike; counts: Map<string, number>
     total: () => [...counts.values()].reduce((a, b) => a + b, 0),
     reset: () => counts.clear(),
   };
+}
+
+const tempDirs: string[] = [];
+process.on("exit", () => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A store path in a fresh temporary directory, removed when the test process exits. */
+export function tempStorePath(name = "bot.db"): string {
+  const dir = mkdtempSync(join(tmpdir(), "niobot-test-"));
+  tempDirs.push(dir);
+  return join(dir, name);
 }

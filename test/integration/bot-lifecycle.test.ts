@@ -1,26 +1,15 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { statSync } from "node:fs";
+import { describe, test } from "node:test";
 import { MatrixError } from "../../src/api/errors.js";
 import { LoginError } from "../../src/bot/login.js";
 import { SqliteStore, StoreLockedError } from "../../src/storage/sqlite.js";
-import { countingFetch, homeserver, newBot, newTestUser, newUser } from "../helpers/matrix.js";
+import { countingFetch, homeserver, newBot, newTestUser, newUser, tempStorePath } from "../helpers/matrix.js";
 
-const dirs: string[] = [];
-function tempStore(): string {
-  const dir = mkdtempSync(join(tmpdir(), "niobot-test-"));
-  dirs.push(dir);
-  return join(dir, "bot.db");
-}
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 describe("login", () => {
   test("password login stores the token; a restart reuses the device without logging in again", async () => {
-    const storePath = tempStore();
+    const storePath = tempStorePath();
     const counter = countingFetch();
     const { bot, account } = await newBot({ storePath, fetch: counter.fetch });
     await bot.start({ password: account.password });
@@ -60,7 +49,7 @@ describe("login", () => {
   });
 
   test("a second process on the same store is refused", async () => {
-    const storePath = tempStore();
+    const storePath = tempStorePath();
     const first = new SqliteStore(storePath);
     await first.open();
     const second = new SqliteStore(storePath);
@@ -133,8 +122,10 @@ describe("sync and messages", () => {
     const { bot, account } = await newBot();
     await bot.start({ password: account.password });
     try {
+      // Listen before acting: the bot may join before a listener added afterwards exists.
+      const joined = bot.waitForEvent("join", undefined, 20_000);
       const roomId = await human.createRoom([account.userId]);
-      await bot.waitForEvent("join", (r) => r.roomId === roomId, 20_000);
+      assert.equal((await joined)[0].roomId, roomId);
       const errors: unknown[] = [];
       bot.on("error", (error, context) => {
         assert.equal(context.source, "message");
@@ -146,9 +137,10 @@ describe("sync and messages", () => {
         if (event.content.body === "boom") throw new Error("handler exploded");
         bodies.push(event.content.body);
       });
+      const handledAfter = bot.waitForEvent("message", (_r, e) => e.content.body === "after", 20_000);
       await human.send(roomId, "boom");
       await human.send(roomId, "after");
-      await bot.waitForEvent("message", (_r, e) => e.content.body === "after", 20_000);
+      await handledAfter;
       assert.equal(errors.length, 1);
       assert.match((errors[0] as Error).message, /exploded/);
       assert.deepEqual(bodies.filter((b) => b !== "after"), []);
@@ -161,7 +153,7 @@ describe("sync and messages", () => {
 
 describe("delivery across restarts", () => {
   test("history is not news, a message sent while down is handled exactly once", async () => {
-    const storePath = tempStore();
+    const storePath = tempStorePath();
     const human = await newTestUser();
     const botAccount = await newUser("bot");
     // The room and a message exist before the bot ever starts.

@@ -6,25 +6,15 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createDecipheriv, createHmac, pbkdf2Sync } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { ClientEvent } from "../../src/api/events.js";
 import { CryptoStoreLockedError, CryptoStoreLostError } from "../../src/crypto/index.js";
 import { EncryptedHuman } from "../helpers/e2ee-human.js";
-import { newBot, newTestUser } from "../helpers/matrix.js";
+import { newBot, newTestUser, tempStorePath } from "../helpers/matrix.js";
 import { endpoints } from "../../src/api/endpoints.js";
 
-const dirs: string[] = [];
-function tempStore(): string {
-  const dir = mkdtempSync(join(tmpdir(), "niobot-crypto-"));
-  dirs.push(dir);
-  return join(dir, "bot.db");
-}
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 type Bot = Awaited<ReturnType<typeof newBot>>["bot"];
 
@@ -42,7 +32,7 @@ async function devicesOf(bot: Bot): Promise<string[]> {
 
 describe("crypto store persistence", () => {
   test("a restart keeps the device and its keys; a message sent while the bot was down is decrypted and answered", async () => {
-    const storePath = tempStore();
+    const storePath = tempStorePath();
     const human = await EncryptedHuman.create();
     const first = await newBot({ storePath });
     answerPings(first.bot);
@@ -77,7 +67,7 @@ describe("crypto store persistence", () => {
   });
 
   test("a second bot on the same crypto store is refused, in this process and in another one", async () => {
-    const storePath = tempStore();
+    const storePath = tempStorePath();
     const { bot, account } = await newBot({ storePath });
     await bot.start({ password: account.password });
     try {
@@ -97,7 +87,7 @@ describe("crypto store persistence", () => {
   });
 
   test("a lost crypto store never reuses the device: a new device with the password, the old one deleted", async () => {
-    const storePath = tempStore();
+    const storePath = tempStorePath();
     const first = await newBot({ storePath });
     await first.bot.start({ password: first.account.password });
     const oldDevice = first.bot.deviceId as string;
@@ -140,7 +130,7 @@ describe("crypto store persistence", () => {
 
   test("room keys export in Element's format and import into another device, which then handles the old message", async () => {
     const human = await EncryptedHuman.create();
-    const a = await newBot({ storePath: tempStore() });
+    const a = await newBot({ storePath: tempStorePath() });
     await a.bot.start({ password: a.account.password });
     let roomId: string;
     let eventId: string;
@@ -160,7 +150,7 @@ describe("crypto store persistence", () => {
     assert.ok(sessions.some((s) => s.room_id === roomId && s.algorithm === "m.megolm.v1.aes-sha2"));
     assert.throws(() => decryptKeyExport(exported, "wrong"), /HMAC/);
 
-    const b = await newBot({ storePath: tempStore() }, a.account);
+    const b = await newBot({ storePath: tempStorePath() }, a.account);
     const handled: ClientEvent[] = [];
     b.bot.on("message", (_room, event) => void handled.push(event));
     await b.bot.start({ password: a.account.password });
@@ -185,7 +175,7 @@ describe("crypto store persistence", () => {
 
 describe("cross-signing", () => {
   test("with the password the bot publishes cross-signing keys and signs its device; it survives a restart", async () => {
-    const storePath = tempStore();
+    const storePath = tempStorePath();
     const first = await newBot({ storePath });
     await first.bot.start({ password: first.account.password });
     try {

@@ -4,30 +4,18 @@
  * keys, and the refusal to send plaintext into an encrypted room.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { ClientEvent } from "../../src/api/events.js";
 import { EncryptionRequiredError, isDecrypted, type DecryptionFailure } from "../../src/crypto/index.js";
 import { EncryptedHuman, MEGOLM } from "../helpers/e2ee-human.js";
-import { countingFetch, newBot, newTestUser } from "../helpers/matrix.js";
+import { countingFetch, newBot, newTestUser, tempStorePath } from "../helpers/matrix.js";
 
-const dirs: string[] = [];
-function tempStore(): string {
-  const dir = mkdtempSync(join(tmpdir(), "niobot-crypto-"));
-  dirs.push(dir);
-  return join(dir, "bot.db");
-}
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
 
 describe("end-to-end encryption", () => {
   test("an encrypted DM: the human's command is decrypted, runs, and the encrypted reply is readable", async () => {
     const human = await EncryptedHuman.create();
     const counter = countingFetch();
-    const { bot, account } = await newBot({ storePath: tempStore(), fetch: counter.fetch });
+    const { bot, account } = await newBot({ storePath: tempStorePath(), fetch: counter.fetch });
     assert.equal(bot.encryptionEnabled, true, "a persistent store turns encryption on by default");
     const seen: ClientEvent[] = [];
     bot.on("message", (_room, event) => void seen.push(event));
@@ -67,7 +55,7 @@ describe("end-to-end encryption", () => {
 
   test("bot.sendMessage into an encrypted room is encrypted and readable; waitForMessage works there", async () => {
     const human = await EncryptedHuman.create();
-    const { bot, account } = await newBot({ storePath: tempStore() });
+    const { bot, account } = await newBot({ storePath: tempStorePath() });
     await bot.start({ password: account.password });
     try {
       const { room_id: roomId } = await human.client.createRoom({ invite: [bot.userId], initial_state: [MEGOLM], name: "crypto group" });
@@ -105,7 +93,7 @@ describe("end-to-end encryption", () => {
 
   test("a room key that arrives after its message: reported, then decrypted and handled", async () => {
     const human = await EncryptedHuman.create();
-    const { bot, account } = await newBot({ storePath: tempStore() });
+    const { bot, account } = await newBot({ storePath: tempStorePath() });
     const failures: [ClientEvent, DecryptionFailure][] = [];
     bot.on("decryptionFailure", (_room, event, failure) => void failures.push([event, failure]));
     bot.command("late", (ctx) => ctx.respond("got it late"));

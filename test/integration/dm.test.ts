@@ -3,10 +3,7 @@
  * reading back what the bot did: invites, `m.direct`, where messages land.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { MatrixApi } from "../../src/api/client.js";
 import { MatrixError } from "../../src/api/errors.js";
 import type { NioBot } from "../../src/bot/bot.js";
@@ -14,17 +11,8 @@ import type { RegisteredUser } from "../../src/devserver/index.js";
 import { consoleLogger } from "../../src/logging/logger.js";
 import { createDmBot } from "../../examples/direct-messages.js";
 import { faultyFetch } from "../helpers/faults.js";
-import { countingFetch, homeserver, newBot, newTestUser, newUser, type TestUser } from "../helpers/matrix.js";
+import { countingFetch, homeserver, newBot, newTestUser, newUser, tempStorePath, type TestUser } from "../helpers/matrix.js";
 
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-function tempStore(): string {
-  const dir = mkdtempSync(join(tmpdir(), "niobot-dm-"));
-  dirs.push(dir);
-  return join(dir, "bot.db");
-}
 
 /** Unrelated `m.direct` content another client left: other users, junk keys and values, a dead room. */
 function junkDirect(partner?: string): Record<string, unknown> {
@@ -118,7 +106,7 @@ describe("direct messages", () => {
   });
 
   test("a restart on the same store reuses the room without asking the server", async () => {
-    const storePath = tempStore();
+    const storePath = tempStorePath();
     const human = await newTestUser();
     const counter = countingFetch();
     // Unencrypted, so the human (who has no crypto) can read the message.

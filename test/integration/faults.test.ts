@@ -88,8 +88,9 @@ describe("sync under faults", () => {
     const { bot, account } = await newBot({ fetch: faults.fetch, syncTimeoutMs: 1_000 });
     await bot.start({ password: account.password });
     try {
+      const joined = bot.waitForEvent("join", undefined, 20_000);
       const roomId = await human.createRoom([account.userId]);
-      await bot.waitForEvent("join", (r) => r.roomId === roomId, 20_000);
+      assert.equal((await joined)[0].roomId, roomId);
       const errors: unknown[] = [];
       bot.on("syncError", (error) => void errors.push(error));
       rules.push(

@@ -289,8 +289,10 @@ describe("messaging: sending", () => {
 
   test("fetchMessage: the cache first, then GET /event, one shape", async () => {
     const id = await human.send(roomId, "fetch me");
+    // Listen before sending the edit, or a fast bot could see it first.
+    const edited = bot.waitForEvent("edit", (_r, _e, _content, original) => original === id, 20_000);
     const edit = await human.send(roomId, "* fetched", { "m.new_content": { msgtype: "m.text", body: "fetched" }, "m.relates_to": { rel_type: "m.replace", event_id: id } });
-    await bot.waitForEvent("edit", (_r, e) => e.event_id === edit, 20_000);
+    assert.equal((await edited)[1].event_id, edit);
     const before = gets();
     const cached = await bot.fetchMessage(roomId, id);
     assert.equal(gets(), before);
