@@ -12,11 +12,11 @@ export type { CoreBotEvents, ErrorContext } from "./bot/events.js";
 export { LoginError, type Credentials, type Session } from "./bot/login.js";
 export type { AutoJoinPolicy } from "./bot/autojoin.js";
 
-export { MatrixApi, newTxnId, type CallOptions } from "./api/client.js";
-export { HttpClient, type FetchLike, type HttpClientOptions, type RetryOptions } from "./api/http.js";
-export { MatrixError, MatrixNetworkError, isTransientError, redactPath } from "./api/errors.js";
-export { discoverHomeserver, DiscoveryError, type DiscoveryResult } from "./api/discovery.js";
-export { endpoints } from "./api/endpoints.js";
+export { MatrixApi, newTxnId, type CallArgs, type CallOptions } from "./api/client.js";
+export { HttpClient, type FetchLike, type HttpClientOptions, type HttpRequest, type RawResponse, type RetryOptions } from "./api/http.js";
+export { MatrixError, MatrixNetworkError, isTransientError, redactPath, type RequestInfo } from "./api/errors.js";
+export { discoverHomeserver, DiscoveryError, type DiscoveryOptions, type DiscoveryResult } from "./api/discovery.js";
+export { endpoints, type Endpoint, type Endpoints, type PathParams, type RelationsQuery } from "./api/endpoints.js";
 export type * from "./api/events.js";
 export { isClientEvent, isMessageEvent } from "./api/events.js";
 export type * from "./api/types.js";
@@ -25,11 +25,11 @@ export { SyncEngine, DEFAULT_SYNC_FILTER, type SyncEngineOptions, type SyncSink 
 export { Room, TRACKED_STATE_TYPES, type RoomMember } from "./sync/room.js";
 export { RoomTracker } from "./sync/tracker.js";
 
-export type { Store, StoredLogin, StoreChange } from "./storage/store.js";
+export type { Store, StoredLogin, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
 export { MemoryStore } from "./storage/memory.js";
 export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
 
-export { TypedEmitter, WaitTimeoutError, type EventMap, type Listener } from "./events/emitter.js";
+export { TypedEmitter, WaitTimeoutError, type EventMap, type Listener, type ListenerErrorSink } from "./events/emitter.js";
 export { consoleLogger, redactingLogger, silentLogger, type Logger, type LogFn, type LogLevel } from "./logging/logger.js";
 
 export * from "./content/index.js";
@@ -44,18 +44,26 @@ export {
   TypingIndicator,
   currentContent,
   editOf,
+  isValidEditOf,
   reactionOf,
   redactedIdOf,
   threadRootOf,
   type AutoReadReceipts,
+  type EditInfo,
+  type ManagementHost,
   type MarkReadOptions,
+  type MessagingHost,
   type MessagingOptions,
+  type ReactionInfo,
+  type ReadReceiptsOptions,
   type ReplyOptions,
   type Sendable,
+  type SendTyping,
   type TypingOptions,
 } from "./messaging/index.js";
 export * from "./attachments/index.js";
 export * from "./dm/index.js";
+export type { MemberStateLike } from "./dm/verdict.js";
 export {
   BotCrypto,
   CryptoStoreLockedError,
@@ -64,6 +72,8 @@ export {
   decryptionInfo,
   isDecrypted,
   DECRYPTED_KEY,
+  type CryptoHost,
+  type CryptoOpenOptions,
   type DecryptionFailure,
   type DecryptionInfo,
 } from "./crypto/index.js";

@@ -5,8 +5,7 @@
  *
  * @module
  */
-import { encode as encodeBlurhash } from "blurhash";
-import sharp, { type Sharp } from "sharp";
+import type { Sharp } from "sharp";
 import { AttachmentError, messageOf } from "./errors.js";
 
 /** Width/height box a thumbnail is scaled into (never enlarged). */
@@ -44,7 +43,13 @@ export interface EncodedImage {
 // Pixel-count cap against decompression bombs (a 100-megapixel photo still passes).
 const LIMIT_INPUT_PIXELS = 268_402_689;
 
-function open(bytes: Uint8Array, animated = false): Sharp {
+// sharp (libvips) and blurhash load on first use: a bot that never sends an
+// image should not pay their memory (about 15 MB resident for libvips).
+let sharpModule: Promise<typeof import("sharp")> | undefined;
+let blurhashModule: Promise<typeof import("blurhash")> | undefined;
+
+async function open(bytes: Uint8Array, animated = false): Promise<Sharp> {
+  const { default: sharp } = await (sharpModule ??= import("sharp"));
   return sharp(bytes, { failOn: "warning", limitInputPixels: LIMIT_INPUT_PIXELS, animated });
 }
 
@@ -63,7 +68,7 @@ function imageError(name: string, error: unknown): AttachmentError {
  */
 export async function probeImage(bytes: Uint8Array, name = "image", verify = true): Promise<ImageProbe> {
   try {
-    const meta = await open(bytes).metadata();
+    const meta = await (await open(bytes)).metadata();
     if (verify) await verifyPixels(bytes);
     const { width, height } = meta.autoOrient;
     if (!width || !height) throw new Error("image has no dimensions");
@@ -76,7 +81,7 @@ export async function probeImage(bytes: Uint8Array, name = "image", verify = tru
 
 /** Decodes every pixel (into a 1x1 sample); throws on corrupt data. */
 async function verifyPixels(bytes: Uint8Array): Promise<void> {
-  await open(bytes).resize(1, 1, { fit: "fill" }).raw().toBuffer();
+  await (await open(bytes)).resize(1, 1, { fit: "fill" }).raw().toBuffer();
 }
 
 /**
@@ -101,8 +106,8 @@ export async function verifyImage(bytes: Uint8Array, name = "image"): Promise<vo
  */
 export async function makeThumbnail(bytes: Uint8Array, size: ThumbnailSize = DEFAULT_THUMBNAIL_SIZE, format: ThumbnailFormat = "auto", name = "image"): Promise<EncodedImage> {
   try {
-    const base = open(bytes).autoOrient().resize(size.width, size.height, { fit: "inside", withoutEnlargement: true });
-    const chosen = format === "auto" ? ((await open(bytes).metadata()).hasAlpha ? "png" : "jpeg") : format;
+    const base = (await open(bytes)).autoOrient().resize(size.width, size.height, { fit: "inside", withoutEnlargement: true });
+    const chosen = format === "auto" ? ((await (await open(bytes)).metadata()).hasAlpha ? "png" : "jpeg") : format;
     const encoded = chosen === "png" ? base.png({ compressionLevel: 9 })
       : chosen === "webp" ? base.webp({ quality: 80 })
       : base.flatten({ background: "#ffffff" }).jpeg({ quality: 80, mozjpeg: true });
@@ -122,7 +127,7 @@ export async function makeThumbnail(bytes: Uint8Array, size: ThumbnailSize = DEF
  */
 export async function blurhashOf(bytes: Uint8Array, name = "image"): Promise<string> {
   try {
-    const { data, info } = await open(bytes)
+    const { data, info } = await (await open(bytes))
       .autoOrient()
       .resize(32, 32, { fit: "inside" })
       .ensureAlpha()
@@ -130,6 +135,7 @@ export async function blurhashOf(bytes: Uint8Array, name = "image"): Promise<str
       .toBuffer({ resolveWithObject: true });
     // 4x3 components for landscape, 3x4 for portrait: enough detail for a placeholder.
     const [cx, cy] = info.width >= info.height ? [4, 3] : [3, 4];
+    const { encode: encodeBlurhash } = await (blurhashModule ??= import("blurhash"));
     return encodeBlurhash(new Uint8ClampedArray(data.buffer, data.byteOffset, data.byteLength), info.width, info.height, cx, cy);
   } catch (error) {
     throw imageError(name, error);

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { fileTypeFromBuffer } from "file-type";
 import { extname } from "node:path";
 
 /** How an attachment is sent: the `m.room.message` msgtype it becomes. */
@@ -62,6 +61,8 @@ export function extensionForMime(mimetype: string): string | undefined {
  * await detectMimeType(new TextEncoder().encode("a,b\n1,2"), "data.csv") // "text/csv"
  */
 export async function detectMimeType(bytes: Uint8Array, filename?: string, hint?: string): Promise<string> {
+  // Loaded on first use, like the other media libraries.
+  const { fileTypeFromBuffer } = await import("file-type");
   const detected = await fileTypeFromBuffer(bytes).catch(() => undefined);
   // Zip-based and XML-based documents are detected by content only in part; a
   // more specific name (docx over zip, svg over xml) is then the better answer.

@@ -11,7 +11,6 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseBuffer } from "music-metadata";
 import { AttachmentError, MissingToolError, messageOf } from "./errors.js";
 
 /** What is known about a video: display size and duration in milliseconds. */
@@ -114,6 +113,7 @@ export async function probeVideo(bytes: Uint8Array, name: string, frame: boolean
 export async function probeAudio(bytes: Uint8Array, mimetype: string, name: string): Promise<{ durationMs?: number }> {
   let reason: unknown;
   try {
+    const { parseBuffer } = await import("music-metadata"); // loaded on first use
     const meta = await parseBuffer(bytes, { mimeType: mimetype, size: bytes.length }, { duration: true, skipCovers: true });
     const seconds = meta.format.duration;
     if (seconds !== undefined && Number.isFinite(seconds) && seconds > 0) return { durationMs: Math.round(seconds * 1000) };

@@ -253,7 +253,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
         onJoin: (room) => this.emit("join", ...([room] as E["join"])),
         onLeave: (room, event) => this.emit("leave", ...([room, event] as E["leave"])),
         onSyncError: (error, attempt) => void this.emit("syncError", ...([error, attempt] as E["syncError"])),
-        onFatal: (error) => this.reportError(error, { source: "sync" }),
+        onFatal: (error) => this.#onFatal(error),
       },
     });
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
@@ -275,6 +275,19 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     this.#removeSignals = undefined;
     await this.store.close();
     await this.emit("stopped", ...([] as unknown as E["stopped"]));
+  }
+
+  /**
+   * The sync loop cannot go on (the access token was revoked): report it, then
+   * stop the bot completely, so `running` is false, `stopped` fires and the
+   * stores are closed cleanly. When the bot owns the process (`handleSignals`),
+   * the exit code becomes 1 so a supervisor (`Restart=on-failure`) restarts it.
+   */
+  #onFatal(error: unknown): void {
+    this.reportError(error, { source: "sync" });
+    if (this.options.handleSignals ?? true) process.exitCode = 1;
+    // After the loop has unwound: stop() waits for the loop itself.
+    setImmediate(() => void this.stop().catch((e: unknown) => this.reportError(e, { source: "stop" })));
   }
 
   async #onEvent(room: Room, event: ClientEvent): Promise<void> {

@@ -61,6 +61,7 @@ function generalHelp(): string {
     "",
     "Getting started:",
     "  npx niobot init my-bot && cd my-bot && npm install",
+    "  (from a clone of niobot, not yet on npm: add --niobot file:/path/to/niobot to init)",
     "  npx niobot login",
     "  npm start",
   ].join("\n");

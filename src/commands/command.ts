@@ -110,7 +110,7 @@ export class Command {
   disabled: boolean;
   readonly #handler: CommandHandler<never>;
 
-  /** @throws {TypeError} on an invalid name or alias; {@link SyntaxError} on an invalid signature. */
+  /** @throws {TypeError} on an invalid name or alias; `SyntaxError` on an invalid signature. */
   constructor(definition: AnyCommandDefinition, module?: string) {
     const o = definition.options;
     for (const n of [definition.name, ...(o.aliases ?? [])]) {

@@ -96,6 +96,7 @@ export class SyncEngine {
   readonly #inFlight = new Set<Promise<void>>();
   #persist: Promise<void> = Promise.resolve();
   #filter: string;
+  #detached = false;
 
   constructor(options: SyncEngineOptions) {
     this.#o = options;
@@ -119,6 +120,7 @@ export class SyncEngine {
    */
   async start(): Promise<void> {
     if (this.#loop) throw new Error("sync engine already running");
+    this.#detached = false;
     this.#since = await this.#o.store.getSyncToken();
     this.#watermark = this.#since;
     const abort = (this.#abort = new AbortController());
@@ -144,6 +146,10 @@ export class SyncEngine {
       await Promise.race([Promise.allSettled([...this.#inFlight]), sleep(grace)]);
     }
     await this.#persist;
+    // Handlers still running past the grace period are left unrecorded (they
+    // run again after a restart); their late completions must not touch a
+    // store the bot is about to close.
+    this.#detached = true;
     this.#loop = undefined;
   }
 
@@ -280,10 +286,10 @@ export class SyncEngine {
         // Sinks route handler errors themselves; this is a last resort.
         this.#log.error({ error, eventId }, "unhandled error while dispatching");
       }
-      if (eventId !== undefined) await this.#o.store.markHandled(eventId);
+      if (eventId !== undefined && !this.#detached) await this.#o.store.markHandled(eventId);
     })().finally(() => {
       this.#inFlight.delete(task);
-      this.#settle(batch);
+      if (!this.#detached) this.#settle(batch);
     });
     this.#inFlight.add(task);
   }

@@ -151,6 +151,25 @@ describe("sync and messages", () => {
   });
 });
 
+describe("a revoked access token", () => {
+  test("reports the error and stops the bot completely", async () => {
+    const { bot, account } = await newBot({ syncTimeoutMs: 500 });
+    await bot.start({ accessToken: account.accessToken });
+    const errors: unknown[] = [];
+    bot.on("error", (error, context) => void errors.push([context.source, error]));
+    const stopped = bot.waitForEvent("stopped", undefined, 20_000);
+    const hs = await homeserver();
+    const { MatrixApi } = await import("../../src/api/client.js");
+    await new MatrixApi({ baseUrl: hs.baseUrl, accessToken: account.accessToken }).account.logout();
+    await stopped;
+    assert.equal(bot.running, false);
+    assert.equal(errors.length, 1);
+    const [source, error] = errors[0] as [string, MatrixError];
+    assert.equal(source, "sync");
+    assert.equal(error.errcode, "M_UNKNOWN_TOKEN");
+  });
+});
+
 describe("delivery across restarts", () => {
   test("history is not news, a message sent while down is handled exactly once", async () => {
     const storePath = tempStorePath();
