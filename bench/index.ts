@@ -25,7 +25,7 @@ function synapseCpuMs(pid: number | undefined): number {
 
 function spawnBot(kind: string, hs: DevHomeserver, bot: RegisteredUser): { child: ChildProcess; ready: Promise<void> } {
   const child = fork(new URL(`./bots/${kind}-bot.ts`, import.meta.url).pathname, [], {
-    execArgv: ["--import", "tsx", "--expose-gc"],
+    execArgv: ["--import", "tsx", "--expose-gc", ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
     env: { ...process.env, BENCH_HS: hs.baseUrl, BENCH_USER: bot.userId, BENCH_TOKEN: bot.accessToken },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -86,6 +86,9 @@ async function measure(kind: string, hs: DevHomeserver) {
   for (let i = 0; i < PINGS; i++) await ping(driver, roomId, botUser.userId, state);
   const synapseAfter = synapseCpuMs(hs.pid);
   const after = await report(child);
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.send("exit");
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
   child.kill("SIGKILL");
 
   const requestsDuring = Object.entries(after.requests).map(([k, v]) => [k, v - (before.requests[k] ?? 0)] as const).filter(([, v]) => v > 0);

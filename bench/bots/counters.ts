@@ -16,6 +16,8 @@ export const countedFetch = (input: string, init: RequestInit): Promise<Response
 /** Answers `report` messages from the harness. */
 export function serveReports(): void {
   process.on("message", (msg: unknown) => {
+    // A clean exit lets --cpu-prof write its profile.
+    if (msg === "exit") process.exit(0);
     if (msg !== "report") return;
     (globalThis as { gc?: () => void }).gc?.();
     const cpu = process.cpuUsage();
