@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Parser } from "htmlparser2";
 
 /** A server name: DNS name, IPv4 or bracketed IPv6, with an optional port. */
 const SERVER = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?`;
@@ -100,12 +101,13 @@ const NAMED_ENTITIES: Readonly<Record<string, string>> = {
 
 /**
  * Decode the HTML entities that appear in Matrix `formatted_body` text.
+ * Every quantifier is bounded, so the cost is linear in the input whatever it holds.
  *
  * @example
  * decodeHtmlEntities("Tom &amp; Jerry &#x1F600;") // => "Tom & Jerry 😀"
  */
 export function decodeHtmlEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, ref: string) => {
+  return text.replace(/&(#x[0-9a-f]{1,8}|#\d{1,10}|[a-z]{1,10});/gi, (whole, ref: string) => {
     if (ref.startsWith("#")) {
       const code = ref[1] === "x" || ref[1] === "X" ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
       return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
@@ -113,6 +115,19 @@ export function decodeHtmlEntities(text: string): string {
     return NAMED_ENTITIES[ref.toLowerCase()] ?? whole;
   });
 }
+
+/**
+ * The longest `formatted_body` prefix the HTML scanners here look at. The spec caps a whole
+ * event at 65 536 bytes, so no genuine message is cut; the cap only bounds hostile input.
+ */
+export const MAX_HTML_LENGTH = 65_536;
+
+/**
+ * The deepest element nesting the HTML scanners follow; deeper input is abandoned. The spec
+ * forbids nesting tags more than 100 levels deep, and the cap keeps htmlparser2's element
+ * stack (whose push is linear in its depth) from making a hostile body quadratic.
+ */
+export const MAX_HTML_DEPTH = 100;
 
 /** A link found in HTML: its decoded `href` and visible text (tags stripped, entities decoded). */
 export interface HtmlLink {
@@ -122,20 +137,80 @@ export interface HtmlLink {
   readonly index: number;
 }
 
-const ANCHOR = /<a\s[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>([\s\S]*?)<\/a\s*>/gi;
-
 /**
- * Every `<a href>` in an HTML fragment. A regex is enough here: `formatted_body` is a small,
- * flat subset of HTML, and a mismatch only means a pill goes unrecognised.
+ * Walks `html` with htmlparser2 (a linear tokenizer: no regex ever runs over the HTML) and
+ * collects explicitly closed `<a href>` elements. With `leading`, it stops at the first thing
+ * that is not whitespace: only a link standing first in the body is returned.
  */
-export function extractLinks(html: string): HtmlLink[] {
+function scanLinks(html: string, leading: boolean): HtmlLink[] {
   const out: HtmlLink[] = [];
-  for (const m of html.matchAll(ANCHOR)) {
-    const href = decodeHtmlEntities(m[1] ?? m[2] ?? m[3] ?? "");
-    const text = decodeHtmlEntities((m[4] ?? "").replace(/<[^>]*>/g, ""));
-    out.push({ href, text, index: m.index });
+  let open: { href: string; index: number; text: string; depth: number } | undefined;
+  let depth = 0;
+  let stopped = false;
+  let ending = false;
+  const stop = (): void => {
+    stopped = true;
+    parser.pause();
+  };
+  const other = (): void => {
+    if (leading && open === undefined && !stopped) stop();
+  };
+  const parser = new Parser(
+    {
+      onopentag(name, attribs) {
+        if (stopped) return;
+        if (++depth > MAX_HTML_DEPTH) return stop();
+        if (open !== undefined) {
+          if (name === "a") open.depth++;
+        } else if (name === "a" && attribs.href !== undefined) {
+          open = { href: attribs.href, index: parser.startIndex, text: "", depth: 1 };
+        } else other();
+      },
+      ontext(text) {
+        if (stopped) return;
+        if (open !== undefined) open.text += text;
+        else if (text.trim() !== "") other();
+      },
+      onclosetag(name, isImplied) {
+        depth--;
+        if (stopped || open === undefined || name !== "a" || --open.depth > 0) return;
+        // A link the document's end closes was never closed: not a pill.
+        if (!(isImplied && ending)) out.push({ href: open.href, text: open.text, index: open.index });
+        open = undefined;
+        if (leading) stop();
+      },
+      oncomment: other,
+      onprocessinginstruction: other,
+      oncdatastart: other,
+    },
+    { decodeEntities: true },
+  );
+  parser.write(html.length > MAX_HTML_LENGTH ? html.slice(0, MAX_HTML_LENGTH) : html);
+  if (!stopped) {
+    ending = true;
+    parser.end();
   }
   return out;
+}
+
+/**
+ * Every `<a href>` in an HTML fragment, found by parsing (htmlparser2), never by a regex:
+ * `formatted_body` is untrusted, and pattern-matching it invites catastrophic backtracking.
+ * Only the first {@link MAX_HTML_LENGTH} characters are looked at.
+ */
+export function extractLinks(html: string): HtmlLink[] {
+  return scanLinks(html, false);
+}
+
+/**
+ * The link the HTML starts with (only whitespace before it), or `undefined`. Parsing stops
+ * at the first element, so the cost is that of the first element alone.
+ *
+ * @example
+ * leadingLink('<a href="https://matrix.to/#/@bot:x.org">Bot</a>: ping')?.text // => "Bot"
+ */
+export function leadingLink(html: string): HtmlLink | undefined {
+  return scanLinks(html, true)[0];
 }
 
 /** A user mention pill: the visible text and the user it links to. */

@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { extractLinks, parseMatrixLink } from "./matrix.js";
+import { Parser } from "htmlparser2";
+import { MAX_HTML_DEPTH, MAX_HTML_LENGTH, leadingLink, parseMatrixLink } from "./matrix.js";
 
 /** Options of {@link matchPrefix}. */
 export interface PrefixOptions {
@@ -66,8 +67,8 @@ function mentionMatch(body: string, name: string, caseInsensitive: boolean): str
 /** The text of the pill the formatted body starts with, if it links to `userId`. */
 function leadingPillText(html: string | undefined, userId: string): string | undefined {
   if (html === undefined) return undefined;
-  const first = extractLinks(html)[0];
-  if (first === undefined || html.slice(0, first.index).trim() !== "") return undefined;
+  const first = leadingLink(html);
+  if (first === undefined) return undefined;
   const link = parseMatrixLink(first.href);
   return link?.kind === "user" && link.userId === userId ? first.text : undefined;
 }
@@ -146,21 +147,57 @@ export function stripReplyFallback(body: string): string {
 
 /**
  * Strip a rich-reply fallback from a formatted body: a leading `<mx-reply>...</mx-reply>`
- * block (nesting counted, as some clients nest old fallbacks).
+ * block (nesting counted, as some clients nest old fallbacks). The HTML is parsed
+ * (htmlparser2, linear), never pattern-matched, and only its first {@link MAX_HTML_LENGTH}
+ * characters are scanned.
  *
  * @example
  * stripReplyFallbackHtml("<mx-reply><blockquote>hi</blockquote></mx-reply>!ping") // => "!ping"
  */
 export function stripReplyFallbackHtml(html: string): string {
-  const start = /^\s*<mx-reply\b[^>]*>/i.exec(html);
-  if (start === null) return html;
-  const tag = /<(\/?)mx-reply\b[^>]*>/gi;
-  tag.lastIndex = start[0].length;
-  let depth = 1;
-  for (let m = tag.exec(html); m !== null; m = tag.exec(html)) {
-    depth += m[1] === "/" ? -1 : 1;
-    if (depth === 0) return html.slice(tag.lastIndex);
+  let depth = 0;
+  let nesting = 0;
+  let end = -1;
+  let done = false;
+  let ending = false;
+  const finish = (): void => {
+    done = true;
+    parser.pause();
+  };
+  // Anything but whitespace before the first element means there is no fallback.
+  const notFallback = (): void => {
+    if (depth === 0 && !done) finish();
+  };
+  const parser = new Parser({
+    onopentag(name) {
+      if (done) return;
+      // Too deep to be a real fallback (see MAX_HTML_DEPTH): all of it is treated as fallback.
+      if (++nesting > MAX_HTML_DEPTH) return finish();
+      if (name === "mx-reply") depth++;
+      else notFallback();
+    },
+    ontext(text) {
+      if (depth === 0 && text.trim() !== "") notFallback();
+    },
+    onclosetag(name) {
+      nesting--;
+      // Elements the end of the input closes were never closed: the fallback runs to the end.
+      if (done || ending || name !== "mx-reply" || depth === 0) return;
+      if (--depth === 0) {
+        end = parser.endIndex + 1;
+        finish();
+      }
+    },
+    oncomment: notFallback,
+    onprocessinginstruction: notFallback,
+    oncdatastart: notFallback,
+  });
+  parser.write(html.length > MAX_HTML_LENGTH ? html.slice(0, MAX_HTML_LENGTH) : html);
+  if (!done) {
+    ending = true;
+    parser.end();
   }
+  if (end >= 0) return html.slice(end);
   // Unclosed: the whole body is fallback; nothing of the sender's own is left.
-  return "";
+  return depth > 0 ? "" : html;
 }
