@@ -61,21 +61,39 @@ marked.use({
 
 // Pills written as inline HTML (e.g. `mentionPill(...).html` inside markdown)
 // or as markdown links. In `body` they must appear as their text only.
-const HTML_PILL = /<a\s+href\s*=\s*(["'])(.*?)\1\s*>([^<]*)<\/a>/gi;
-const MD_PILL = /\[((?:\\.|[^\]\\\n])*)\]\(\s*<?((?:https:\/\/matrix\.to\/#\/|matrix:u\/)[^\s)>]+)>?\s*\)/gi;
+// Both regexes are linear: no run they match can contain the character a match starts with
+// (`<`, `[`), so the runs tried from different starts never overlap, and the one run that
+// could (the link target) is bounded.
+const HTML_PILL = /<a\s+href\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)')\s*>([^<]*)<\/a>/gi;
+const MD_PILL = /\[((?:\\[^[\n]|[^[\]\\\n])*)\]\(\s*<?((?:https:\/\/matrix\.to\/#\/|matrix:u\/)[^\s)>]{1,1024})>?\s*\)/gi;
 
 function bodyFromSource(md: string): string {
   return md
-    .replace(HTML_PILL, (whole, _q: string, href: string, text: string) =>
-      userIdFromPermalink(unescapeHtml(href)) === undefined ? whole : unescapeHtml(text))
+    .replace(HTML_PILL, (whole, dq: string | undefined, sq: string | undefined, text: string) =>
+      userIdFromPermalink(unescapeHtml(dq ?? sq ?? "")) === undefined ? whole : unescapeHtml(text))
     .replace(MD_PILL, (whole, text: string, href: string) =>
       userIdFromPermalink(href) === undefined ? whole : text.replace(/\\(.)/g, "$1"));
 }
 
+function isSpaceOrTab(c: string | undefined): boolean {
+  return c === " " || c === "\t";
+}
+
 // Both sides go through the sanitiser so entity spelling (`&quot;` vs `"`) and
 // `<br>` vs `<br />` don't matter; spaces around line breaks are invisible.
+// Trimmed by hand: a regex such as `[ \t]*<br \/>` is quadratic on long runs of spaces.
 function normalise(html: string): string {
-  return sanitizeHtml(html).replace(/[ \t]*<br \/>[ \t]*/g, "<br />").trim();
+  const parts = sanitizeHtml(html).split("<br />");
+  return parts
+    .map((part, i) => {
+      let start = 0;
+      let end = part.length;
+      if (i > 0) while (start < end && isSpaceOrTab(part[start])) start++;
+      if (i < parts.length - 1) while (end > start && isSpaceOrTab(part[end - 1])) end--;
+      return part.slice(start, end);
+    })
+    .join("<br />")
+    .trim();
 }
 
 /** What the HTML would be if the markdown held nothing but text paragraphs. */
@@ -94,6 +112,70 @@ function dropBlockNewlines(html: string): string {
 }
 
 /**
+ * The longest markdown {@link renderMarkdown} renders, in UTF-16 code units. marked's time
+ * grows faster than linearly on some inputs (runs of `a_`, nested quotes), so longer text is
+ * sent as plain text instead; echoed user text should use `format: "plain"` anyway.
+ */
+export const MARKDOWN_MAX_LENGTH = 4_096;
+/** The most inline delimiters (`` *_~[]`<!\ ``) rendered markdown may hold; see {@link MARKDOWN_MAX_LENGTH}. */
+export const MARKDOWN_MAX_DELIMITERS = 1_024;
+/** The deepest nesting of quotes and list items rendered markdown may have (marked recurses per level). */
+export const MARKDOWN_MAX_NESTING = 16;
+
+const DELIMITERS = new Set(["*", "_", "~", "[", "]", "`", "<", "!", "\\"]);
+
+/** The container depth a line opens with: `>` quote markers and list bullets. */
+function lineNesting(md: string, start: number): { depth: number; next: number } {
+  let depth = 0;
+  let i = start;
+  for (;;) {
+    while (md[i] === " " || md[i] === "\t") i++;
+    const c = md[i];
+    if (c === ">") {
+      depth++;
+      i++;
+      continue;
+    }
+    let j = i;
+    if (c === "-" || c === "*" || c === "+") j++;
+    else while (j - i < 9 && md[j] !== undefined && md[j]! >= "0" && md[j]! <= "9") j++;
+    if (j > i && (c === "-" || c === "*" || c === "+" || md[j] === "." || md[j] === ")")) {
+      if (c !== "-" && c !== "*" && c !== "+") j++;
+      if (md[j] === " " || md[j] === "\t") {
+        depth++;
+        i = j;
+        continue;
+      }
+    }
+    return { depth, next: i };
+  }
+}
+
+/**
+ * Whether marked could take long on `md`: too long, too many delimiters or too deep. One
+ * linear pass.
+ */
+function tooComplex(md: string): boolean {
+  if (md.length > MARKDOWN_MAX_LENGTH) return true;
+  let delimiters = 0;
+  let lineStart = true;
+  for (let i = 0; i < md.length; i++) {
+    if (lineStart) {
+      const { depth, next } = lineNesting(md, i);
+      if (depth > MARKDOWN_MAX_NESTING) return true;
+      // Quote markers and bullets just counted are not inline delimiters.
+      i = next;
+      lineStart = false;
+      if (i >= md.length) break;
+    }
+    const c = md[i]!;
+    if (c === "\n") lineStart = true;
+    else if (DELIMITERS.has(c) && ++delimiters > MARKDOWN_MAX_DELIMITERS) return true;
+  }
+  return false;
+}
+
+/**
  * Renders CommonMark + GFM (tables, strikethrough, autolinks, task lists) to
  * HTML sanitised to the spec's subset (see `sanitizeHtml`). Raw HTML tags
  * in the input are honoured only if the spec allows them (and then go through
@@ -107,6 +189,11 @@ function dropBlockNewlines(html: string): string {
  *   for no unneeded HTML) and is `undefined` when it would only repeat the
  *   escaped body, so plain messages carry no `formatted_body`.
  * - A single newline is a line break (`<br>`), not a space; see `breaks` above.
+ * - Markdown longer than {@link MARKDOWN_MAX_LENGTH}, or with more than
+ *   {@link MARKDOWN_MAX_DELIMITERS} delimiters or {@link MARKDOWN_MAX_NESTING}
+ *   levels of nesting, is not rendered: it comes back as plain text (`html`
+ *   `undefined`), so a hostile echo cannot stall the bot. Render echoed user
+ *   text with `format: "plain"`.
  *
  * @example
  * renderMarkdown("usage: !ban <user>") // { body: "usage: !ban <user>", html: undefined }
@@ -114,8 +201,16 @@ function dropBlockNewlines(html: string): string {
  */
 export function renderMarkdown(md: string): RenderedMarkdown {
   const source = md.replace(/\r\n?/g, "\n");
+  if (tooComplex(source)) return { body: source, html: undefined };
   const body = bodyFromSource(source);
-  let html = dropBlockNewlines(sanitizeHtml(marked.parse(source, { async: false })).trim());
+  let parsed: string;
+  try {
+    parsed = marked.parse(source, { async: false });
+  } catch {
+    // marked recurses; should some input still exhaust the stack, plain text is the answer.
+    return { body, html: undefined };
+  }
+  let html = dropBlockNewlines(sanitizeHtml(parsed).trim());
   if (html.startsWith("<p>") && html.endsWith("</p>") && html.indexOf("<p>", 1) === -1) {
     html = html.slice(3, -4).trim();
   }
