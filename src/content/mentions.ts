@@ -63,10 +63,9 @@ export function detectMentions(body: string, formattedBody?: string): string[] {
   return [...found];
 }
 
-// `@` not glued to a preceding word (e-mail addresses are left alone) and not
-// already neutralised, followed by one identifier character and its combining
-// marks.
-const MENTION_START = /(?<![A-Za-z0-9_])@(?!\u2060)([\p{L}\p{N}_.=\-/+]\p{M}*)/gu;
+// One identifier character and its combining marks, right after the `@`.
+const MENTION_HEAD = /[\p{L}\p{N}_.=\-/+]\p{M}*/uy;
+const WORD_CHAR = /[A-Za-z0-9_]/;
 
 /**
  * Defuses mentions in text the bot repeats (echoed user input, usernames in
@@ -90,7 +89,24 @@ const MENTION_START = /(?<![A-Za-z0-9_])@(?!\u2060)([\p{L}\p{N}_.=\-/+]\p{M}*)/g
  * neutralizeMentions("@room look, @alice:example.org") // "@\u2060r\u2060oom look, @\u2060a\u2060lice:example.org"
  */
 export function neutralizeMentions(text: string): string {
-  return text.replace(MENTION_START, `@${WORD_JOINER}$1${WORD_JOINER}`);
+  // One left-to-right pass that judges each `@` by what precedes it in the *output*: an `@`
+  // glued to a word is left alone (e-mail addresses), but once the mention before it is
+  // neutralised ("@a@room" → "@⁠a⁠@room") a joiner precedes it, and legacy rules would see
+  // a whole-word "@room"; so it is a mention start too.
+  let out = "";
+  let copied = 0;
+  let lastMentionEnd = -1;
+  for (let at = text.indexOf("@"); at !== -1; at = text.indexOf("@", at + 1)) {
+    const glued = at > 0 && at !== lastMentionEnd && WORD_CHAR.test(text[at - 1] ?? "");
+    if (glued || text[at + 1] === WORD_JOINER) continue;
+    MENTION_HEAD.lastIndex = at + 1;
+    const head = MENTION_HEAD.exec(text);
+    if (head === null) continue;
+    out += text.slice(copied, at + 1) + WORD_JOINER + head[0] + WORD_JOINER;
+    copied = lastMentionEnd = at + 1 + head[0].length;
+    at = copied - 1;
+  }
+  return out + text.slice(copied);
 }
 
 /**
