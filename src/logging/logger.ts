@@ -45,11 +45,37 @@ export function redactFields(fields: Record<string, unknown>, depth = 0): Record
   return out;
 }
 
+// C0 controls, DEL, C1 controls (0x9b is a one-byte CSI to many terminals) and the Unicode
+// line and paragraph separators.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+// eslint-disable-next-line no-control-regex -- as above, sparing the newline
+const CONTROL_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/g;
+const NAMED_ESCAPES: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+function escapeChar(c: string): string {
+  return NAMED_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+}
+
+/**
+ * Escapes every control character (newlines included) so that text from users can neither
+ * forge a log line nor send escape sequences to the terminal.
+ *
+ * @example
+ * escapeControlChars("hi\n12:00:00 INFO  forged\u001b[2J") // "hi\\n12:00:00 INFO  forged\\u001b[2J"
+ */
+export function escapeControlChars(text: string): string {
+  return text.replace(CONTROL, escapeChar);
+}
+
 function formatValue(value: unknown): string {
-  if (typeof value === "string") return /\s/.test(value) ? JSON.stringify(value) : value;
-  if (value && typeof value === "object" && "stack" in value && typeof value.stack === "string")
-    return `\n${value.stack}`;
-  return JSON.stringify(value);
+  if (typeof value === "string") return /\s/.test(value) ? escapeControlChars(JSON.stringify(value)) : escapeControlChars(value);
+  if (value && typeof value === "object" && "stack" in value && typeof value.stack === "string") {
+    // A stack keeps its lines, but each is indented, so none can pass for a log line.
+    const stack = value.stack.replace(CONTROL_BUT_NEWLINE, escapeChar);
+    return `\n${stack.split("\n").map((line) => `  ${line}`).join("\n")}`;
+  }
+  return escapeControlChars(JSON.stringify(value) ?? String(value));
 }
 
 /**
@@ -69,9 +95,9 @@ export function consoleLogger(
       const [fields, msg] = typeof a === "string" ? [undefined, a] : [a, b ?? ""];
       const time = new Date().toISOString().slice(11, 19);
       const extra = fields
-        ? Object.entries(fields).map(([k, v]) => ` ${k}=${formatValue(v)}`).join("")
+        ? Object.entries(fields).map(([k, v]) => ` ${escapeControlChars(k)}=${formatValue(v)}`).join("")
         : "";
-      stream.write(`${time} ${name.toUpperCase().padEnd(5)} ${msg}${extra}\n`);
+      stream.write(`${time} ${name.toUpperCase().padEnd(5)} ${escapeControlChars(msg)}${extra}\n`);
     }) as LogFn;
   return { debug: make("debug"), info: make("info"), warn: make("warn"), error: make("error") };
 }
