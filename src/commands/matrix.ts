@@ -144,7 +144,7 @@ export interface HtmlLink {
  */
 function scanLinks(html: string, leading: boolean): HtmlLink[] {
   const out: HtmlLink[] = [];
-  let open: { href: string; index: number; text: string; depth: number } | undefined;
+  let open: { href: string; index: number; text: string } | undefined;
   let depth = 0;
   let stopped = false;
   let ending = false;
@@ -160,11 +160,10 @@ function scanLinks(html: string, leading: boolean): HtmlLink[] {
       onopentag(name, attribs) {
         if (stopped) return;
         if (++depth > MAX_HTML_DEPTH) return stop();
-        if (open !== undefined) {
-          if (name === "a") open.depth++;
-        } else if (name === "a" && attribs.href !== undefined) {
-          open = { href: attribs.href, index: parser.startIndex, text: "", depth: 1 };
-        } else other();
+        // Links do not nest: like a browser, htmlparser2 closes an open `<a>` at the next one.
+        if (open !== undefined) return;
+        if (name === "a" && attribs.href !== undefined) open = { href: attribs.href, index: parser.startIndex, text: "" };
+        else other();
       },
       ontext(text) {
         if (stopped) return;
@@ -173,7 +172,7 @@ function scanLinks(html: string, leading: boolean): HtmlLink[] {
       },
       onclosetag(name, isImplied) {
         depth--;
-        if (stopped || open === undefined || name !== "a" || --open.depth > 0) return;
+        if (stopped || open === undefined || name !== "a") return;
         // A link the document's end closes was never closed: not a pill.
         if (!(isImplied && ending)) out.push({ href: open.href, text: open.text, index: open.index });
         open = undefined;
@@ -213,6 +212,12 @@ export function leadingLink(html: string): HtmlLink | undefined {
   return scanLinks(html, true)[0];
 }
 
+/**
+ * The most pills {@link userPills} reports. No real message mentions more people; the cap
+ * bounds the work a hostile body full of pills causes per argument.
+ */
+export const MAX_USER_PILLS = 256;
+
 /** A user mention pill: the visible text and the user it links to. */
 export interface UserPill {
   readonly text: string;
@@ -220,7 +225,7 @@ export interface UserPill {
 }
 
 /**
- * The user mention pills of a `formatted_body`, in order.
+ * The user mention pills of a `formatted_body`, in order; at most {@link MAX_USER_PILLS}.
  *
  * @example
  * userPills('hi <a href="https://matrix.to/#/@a:x.org">Alice</a>') // => [{ text: "Alice", userId: "@a:x.org" }]
@@ -231,6 +236,7 @@ export function userPills(html: string | undefined): UserPill[] {
   for (const { href, text } of extractLinks(html)) {
     const link = parseMatrixLink(href);
     if (link?.kind === "user" && text !== "") out.push({ text, userId: link.userId });
+    if (out.length === MAX_USER_PILLS) break;
   }
   return out;
 }

@@ -43,7 +43,10 @@ const QUOTES = new Set(['"', "'", "`"]);
 const WHITESPACE = /\s/;
 
 function isSpace(ch: string | undefined): boolean {
-  return ch !== undefined && WHITESPACE.test(ch);
+  if (ch === undefined) return false;
+  // ASCII answered without a regex call: this runs for every character of the input.
+  const code = ch.charCodeAt(0);
+  return code < 0x80 ? code === 0x20 || (code >= 0x09 && code <= 0x0d) : WHITESPACE.test(ch);
 }
 
 /**
@@ -110,8 +113,10 @@ export class Tokenizer {
   }
 
   private readQuoted(start: number, quote: string): Token {
+    // Copied a run at a time, not a character at a time: arguments can be 64 KB long.
     let value = "";
     let i = start + 1;
+    let run = i;
     for (;;) {
       const ch = this.text[i];
       if (ch === undefined) {
@@ -122,13 +127,12 @@ export class Tokenizer {
       }
       if (ch === quote) break;
       if (ch === "\\" && i + 1 < this.text.length) {
-        value += this.text[i + 1];
+        value += this.text.slice(run, i) + this.text[i + 1];
         i += 2;
-      } else {
-        value += ch;
-        i++;
-      }
+        run = i;
+      } else i++;
     }
+    value += this.text.slice(run, i);
     this.pos = i + 1;
     return { value, offset: start, end: this.pos, quoted: true };
   }
@@ -136,16 +140,15 @@ export class Tokenizer {
   private readBare(start: number): Token {
     let value = "";
     let i = start;
+    let run = i;
     while (i < this.text.length && !isSpace(this.text[i])) {
-      const ch = this.text[i] ?? "";
-      if (ch === "\\" && i + 1 < this.text.length) {
-        value += this.text[i + 1];
+      if (this.text[i] === "\\" && i + 1 < this.text.length) {
+        value += this.text.slice(run, i) + this.text[i + 1];
         i += 2;
-      } else {
-        value += ch;
-        i++;
-      }
+        run = i;
+      } else i++;
     }
+    value += this.text.slice(run, i);
     this.pos = i;
     return { value, offset: start, end: i, quoted: false };
   }
