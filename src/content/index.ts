@@ -5,7 +5,13 @@
  * @module
  */
 export * from "./types.js";
-export { renderMarkdown, type RenderedMarkdown } from "./markdown.js";
+export {
+  MARKDOWN_MAX_DELIMITERS,
+  MARKDOWN_MAX_LENGTH,
+  MARKDOWN_MAX_NESTING,
+  renderMarkdown,
+  type RenderedMarkdown,
+} from "./markdown.js";
 export {
   ALLOWED_LINK_SCHEMES,
   ALLOWED_TAGS,
