@@ -41,13 +41,21 @@ export function htmlToPlainText(html: string): string {
   // item's <p>) must not push its text onto a new line.
   let itemStart = -1;
 
+  // The end of `out` is inspected by hand: a regex anchored with `$` is tried from every
+  // position of the whole string, which made each call linear and the conversion quadratic.
+  const trailing = (chars: string, max = Infinity): number => {
+    let n = 0;
+    while (n < max && n < out.length && chars.includes(out[out.length - 1 - n] ?? "")) n++;
+    return n;
+  };
   const trimEnd = (): void => {
-    out = out.replace(/[ \t]+$/, "");
+    const n = trailing(" \t");
+    if (n > 0) out = out.slice(0, out.length - n);
   };
   const newline = (count: 1 | 2): void => {
     if (out === "" || out.length === itemStart) return;
     trimEnd();
-    const have = /\n*$/.exec(out)?.[0].length ?? 0;
+    const have = trailing("\n", count);
     if (have < count) out += "\n".repeat(count - have);
   };
 
@@ -92,7 +100,7 @@ export function htmlToPlainText(html: string): string {
         return;
       }
       let collapsed = text.replace(/\s+/g, " ");
-      if (out === "" || /\s$/.test(out)) collapsed = collapsed.replace(/^ /, "");
+      if (out === "" || /\s/.test(out[out.length - 1] ?? "")) collapsed = collapsed.replace(/^ /, "");
       out += collapsed;
     },
     close(tag) {
@@ -105,10 +113,10 @@ export function htmlToPlainText(html: string): string {
         return;
       }
       switch (tag) {
-        case "pre": pre--; out = out.replace(/\n+$/, ""); break;
+        case "pre": pre--; out = out.slice(0, out.length - trailing("\n")); break;
         case "ul": case "ol": lists.pop(); break;
         case "td": case "th": out += "\t"; break;
-        case "tr": out = out.replace(/\t$/, ""); newline(1); break;
+        case "tr": if (out.endsWith("\t")) out = out.slice(0, -1); newline(1); break;
         case "li": newline(1); break;
         case "blockquote": {
           const inner = out.slice(mark.start).replace(/^\n+|\s+$/g, "");
