@@ -218,6 +218,8 @@ export function leadingLink(html: string): HtmlLink | undefined {
  */
 export const MAX_USER_PILLS = 256;
 
+let lastPills: { html: string; pills: readonly UserPill[] } = { html: "", pills: [] };
+
 /** A user mention pill: the visible text and the user it links to. */
 export interface UserPill {
   readonly text: string;
@@ -232,11 +234,14 @@ export interface UserPill {
  */
 export function userPills(html: string | undefined): UserPill[] {
   if (html === undefined) return [];
+  // Argument parsing asks once per user argument about the same body: parse it once.
+  if (html === lastPills.html) return [...lastPills.pills];
   const out: UserPill[] = [];
   for (const { href, text } of extractLinks(html)) {
     const link = parseMatrixLink(href);
     if (link?.kind === "user" && text !== "") out.push({ text, userId: link.userId });
     if (out.length === MAX_USER_PILLS) break;
   }
-  return out;
+  lastPills = { html, pills: out };
+  return [...out];
 }
