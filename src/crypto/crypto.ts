@@ -278,7 +278,7 @@ export class BotCrypto {
    * per-room lock, right before encrypting), then returns the
    * `m.room.encrypted` content to send.
    */
-  async encrypt(room: Room, eventType: string, content: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async encrypt(room: Pick<Room, "roomId" | "encryption">, eventType: string, content: Record<string, unknown>): Promise<Record<string, unknown>> {
     return this.#roomLocks.run(room.roomId, async () => {
       const users = await this.#members.get(room.roomId);
       await this.machine.updateTrackedUsers(userIds(users));
@@ -291,12 +291,12 @@ export class BotCrypto {
       for (const request of requests)
         if (!(await this.#pump.send(request))) throw new Error(`could not share the room key of ${room.roomId}`);
       const encrypted = await this.machine.encryptRoomEvent(new RoomId(room.roomId), eventType, JSON.stringify(content));
-      this.file.save().catch((error: unknown) => this.host.reportError(error, { source: "crypto", room }));
+      this.file.save().catch((error: unknown) => this.host.reportError(error, { source: "crypto", room: this.host.rooms.rooms.get(room.roomId) }));
       return JSON.parse(encrypted) as Record<string, unknown>;
     });
   }
 
-  #settings(room: Room): EncryptionSettings {
+  #settings(room: Pick<Room, "encryption">): EncryptionSettings {
     const settings = new EncryptionSettings();
     // A bot talks to whoever is in the room; it does not verify devices.
     settings.sharingStrategy = CollectStrategy.allDevices();
