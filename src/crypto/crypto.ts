@@ -15,7 +15,8 @@
  * encrypted event, "handled" means "taken over by the crypto layer". An
  * event that decrypts is dispatched at once; one whose key may still come
  * (missing session, unknown index) is parked in a bounded queue persisted in
- * the bot's store (`crypto.pendingDecryption`, 500 events, 7 days) *before*
+ * the bot's store (one record per event; 500 events, 16 KiB each, quotas per
+ * sender and per room, 7 days; see `pending.ts`) *before*
  * the engine marks it handled, and is reported as `decryptionFailure`. When
  * a key for its session arrives (to-device `m.room_key`/`m.forwarded_room_key`,
  * or an import), it is decrypted and dispatched through the same path as a
