@@ -12,8 +12,8 @@
  * @module
  */
 import { mkdirSync } from "node:fs";
-import { open, readFile, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import * as v8 from "node:v8";
 import Database from "better-sqlite3";
@@ -94,6 +94,7 @@ export class CryptoStoreFile {
     if (!this.path) return { kind: "none" };
     mkdirSync(dirname(this.path), { recursive: true });
     this.#lock = takeLock(`${this.path}.lock`, this.path);
+    await removeLeftoverTemps(this.path);
     let bytes: Buffer;
     try {
       bytes = await readFile(this.path);
@@ -198,6 +199,23 @@ function takeLock(lockPath: string, storePath: string): Database.Database {
     if (error instanceof Error && /locked|busy/i.test(error.message)) throw new CryptoStoreLockedError(storePath);
     throw error;
   }
+}
+
+/**
+ * Deletes temp files a crash left mid-write: they hold keys, and nothing
+ * reads them. Only called with the lock held, so no other writer owns them.
+ */
+async function removeLeftoverTemps(path: string): Promise<void> {
+  const prefix = `${basename(path)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(path));
+  } catch {
+    return;
+  }
+  // Exactly the names writeAtomically makes: `<store>.<pid>.<8 hex>.tmp`.
+  for (const name of names)
+    if (name.startsWith(prefix) && /^\d+\.[0-9a-f]{8}\.tmp$/.test(name.slice(prefix.length))) await rm(join(dirname(path), name), { force: true });
 }
 
 /** Writes a private file so that a crash leaves either the old or the new content, never a mix. */

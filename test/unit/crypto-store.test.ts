@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -98,6 +98,19 @@ describe("the crypto store file", () => {
     const result = await reopened.open();
     assert.equal(result.kind === "restored" && result.meta.clean, true);
     await reopened.abandon();
+  });
+
+  test("temp files a crash left mid-write (they hold keys) are removed at start, and nothing else", async () => {
+    const path = tempPath("t.crypto");
+    const leftover = `${path}.4242.0badcafe.tmp`;
+    writeFileSync(leftover, "private keys", { mode: 0o600 });
+    const unrelated = [`${path}.unreadable-1`, `${path}.notes.tmp`, join(path, "..", "other.4242.0badcafe.tmp")];
+    for (const file of unrelated) writeFileSync(file, "keep");
+    const store = new CryptoStoreFile(path);
+    await store.open();
+    assert.equal(existsSync(leftover), false, "the leftover temp file is gone");
+    for (const file of unrelated) assert.equal(existsSync(file), true, `${file} is kept`);
+    await store.abandon();
   });
 
   test("a memory-only store opens without a file and is not persistent", async () => {
