@@ -83,9 +83,10 @@ describe("encryption fails closed", () => {
     let restarted: Awaited<ReturnType<typeof newBot>> | undefined;
     try {
       await waitUntil(() => first.bot.getRoom(roomId)?.membership === "join" && first.bot.getRoom(roomId)?.isEncrypted === true, "the bot to join");
-      const downgrade = first.bot.waitForEvent("event", (_room, event) => event.type === "m.room.encryption" && event.room_id === roomId, 20_000);
-      await admin.api.rooms.putState(roomId, "m.room.encryption", "", {});
-      await downgrade;
+      const seen = new Set<string>();
+      first.bot.on("event", (_room, event) => void seen.add(event.event_id));
+      const { event_id: downgradeId } = await admin.api.rooms.putState(roomId, "m.room.encryption", "", {});
+      await waitUntil(() => seen.has(downgradeId), "the bot to see the {} event");
       assert.equal(first.bot.getRoom(roomId)?.isEncrypted, true, "still encrypted after the {} event");
       await first.bot.sendMessage(roomId, "after the downgrade attempt");
       await first.bot.stop();
