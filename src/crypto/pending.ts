@@ -107,27 +107,37 @@ export class PendingDecryptions {
    */
   async add(event: ClientEvent): Promise<void> {
     if (this.#events.has(event.event_id)) return;
-    const session = sessionOf(event);
-    const drop = (why: string, extra: Record<string, unknown> = {}): void =>
+    // Expired events leave first, so they count against no quota.
+    const evicted = this.#expired();
+    const kept = this.#admit(event);
+    if (kept) {
+      const over = this.#events.size + 1 - this.max;
+      if (over > 0) {
+        const oldest = [...this.#events.keys()].slice(0, over);
+        for (const id of oldest) this.#unindex(id);
+        evicted.push(...oldest);
+        this.log.warn({ dropped: oldest.length, max: this.max }, "too many undecryptable events waiting for keys; dropped the oldest");
+      }
+      const parked = { event, since: Date.now() };
+      this.#index(parked);
+      await this.store.putPendingEvent({ eventId: event.event_id, roomId: event.room_id, sender: event.sender, sessionId: kept.session, since: parked.since, json: kept.json });
+    }
+    await this.#forget(evicted);
+  }
+
+  /** The event's session and JSON when it may be parked; otherwise logs why not and returns undefined. */
+  #admit(event: ClientEvent): { session: string; json: string } | undefined {
+    const drop = (why: string, extra: Record<string, unknown> = {}): undefined => {
       this.log.warn({ eventId: event.event_id, roomId: event.room_id, sender: event.sender, ...extra }, `not keeping an undecryptable event for a later key: ${why}`);
+      return undefined;
+    };
+    const session = sessionOf(event);
     if (session === undefined) return drop("it names no megolm session");
     const json = JSON.stringify(event);
     if (Buffer.byteLength(json) > this.limits.maxEventBytes) return drop("it is too large", { maxEventBytes: this.limits.maxEventBytes });
     if ((this.#perSender.get(event.sender) ?? 0) >= this.limits.maxPerSender) return drop("too many from this sender", { maxPerSender: this.limits.maxPerSender });
     if ((this.#perRoom.get(event.room_id) ?? 0) >= this.limits.maxPerRoom) return drop("too many in this room", { maxPerRoom: this.limits.maxPerRoom });
-
-    const parked = { event, since: Date.now() };
-    const evicted = this.#expired();
-    const over = this.#events.size + 1 - this.max;
-    if (over > 0) {
-      const oldest = [...this.#events.keys()].slice(0, over);
-      for (const id of oldest) this.#unindex(id);
-      evicted.push(...oldest);
-      this.log.warn({ dropped: oldest.length, max: this.max }, "too many undecryptable events waiting for keys; dropped the oldest");
-    }
-    this.#index(parked);
-    await this.store.putPendingEvent({ eventId: event.event_id, roomId: event.room_id, sender: event.sender, sessionId: session, since: parked.since, json });
-    await this.#forget(evicted);
+    return { session, json };
   }
 
   /** Removes an event (it decrypted, or failed for good). */
