@@ -29,6 +29,8 @@ export interface RoomEncryptionHost {
 }
 
 const KEY_PREFIX = "e2ee.encryptedRoom.";
+/** How long a lookup's "not encrypted" answer stands for a room sync has not shown yet. */
+const PLAIN_TRUST_MS = 60_000;
 
 /** Encryption state of rooms outside synced state, and the one lookup every send path uses. */
 export class RoomEncryption {
@@ -37,6 +39,8 @@ export class RoomEncryption {
   /** Rooms whose persisted flag was read already, so a store read happens once per room. */
   readonly #readFromStore = new Set<string>();
   readonly #lookups = new Map<string, Promise<EncryptionContent | undefined>>();
+  /** Rooms a lookup found unencrypted, until when: a burst into a room sync has not shown yet costs one lookup, not one per send. */
+  readonly #plainUntil = new Map<string, number>();
 
   constructor(private readonly host: RoomEncryptionHost) {}
 
@@ -49,6 +53,7 @@ export class RoomEncryption {
     const settings = typeof content.algorithm === "string" ? content : { ...content, algorithm: MEGOLM_ALGORITHM };
     this.#known.set(roomId, settings);
     this.#readFromStore.add(roomId);
+    this.#plainUntil.delete(roomId);
     await this.host.store.setValue(KEY_PREFIX + roomId, JSON.stringify(settings));
   }
 
@@ -65,6 +70,8 @@ export class RoomEncryption {
     if (known) return known;
     // A joined room's state came with sync (the full state on join): no lookup, so a reply costs only the reply.
     if (room?.membership === "join") return undefined;
+    const plainUntil = this.#plainUntil.get(roomId);
+    if (plainUntil !== undefined && Date.now() < plainUntil) return undefined;
     let lookup = this.#lookups.get(roomId);
     if (!lookup) {
       lookup = this.#lookup(roomId, options.signal).finally(() => this.#lookups.delete(roomId));
@@ -94,7 +101,11 @@ export class RoomEncryption {
     try {
       content = await this.host.api.rooms.getState(roomId, "m.room.encryption", "", signal ? { signal } : {});
     } catch (error) {
-      if (error instanceof MatrixError && error.status === 404 && error.errcode === "M_NOT_FOUND") return undefined;
+      if (error instanceof MatrixError && error.status === 404 && error.errcode === "M_NOT_FOUND") {
+        // Trusted briefly: sync shows the room soon, and from then on its state decides.
+        this.#plainUntil.set(roomId, Date.now() + PLAIN_TRUST_MS);
+        return undefined;
+      }
       throw new EncryptionStateUnknownError(roomId, error);
     }
     // Any encryption event, even one without an algorithm (redacted), means the room was encrypted for good.
