@@ -25,7 +25,7 @@ export { SyncEngine, DEFAULT_SYNC_FILTER, type SyncEngineOptions, type SyncSink 
 export { Room, TRACKED_STATE_TYPES, type RoomMember } from "./sync/room.js";
 export { RoomTracker } from "./sync/tracker.js";
 
-export type { Store, StoredLogin, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
+export type { Store, StoredLogin, StoredPendingEvent, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
 export { MemoryStore } from "./storage/memory.js";
 export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
 
@@ -69,6 +69,7 @@ export {
   CryptoStoreLockedError,
   CryptoStoreLostError,
   EncryptionRequiredError,
+  EncryptionStateUnknownError,
   decryptionInfo,
   isDecrypted,
   DECRYPTED_KEY,

@@ -5,7 +5,6 @@
  * @module
  */
 import type { MatrixApi } from "../api/client.js";
-import { MatrixError } from "../api/errors.js";
 import type { FetchLike } from "../api/http.js";
 import { EncryptionRequiredError } from "../crypto/errors.js";
 import { Attachment } from "./attachment.js";
@@ -22,7 +21,8 @@ export interface AttachmentHost {
   readonly options: { readonly fetch?: FetchLike };
   /** Whether the bot can encrypt room events; when false, encrypted rooms are refused before uploading. */
   readonly encryptionEnabled?: boolean;
-  getRoom(roomId: string): { readonly isEncrypted: boolean } | undefined;
+  /** The room's encryption settings, undefined when it is definitely unencrypted; throws when it cannot tell. */
+  roomEncryption(roomId: string, options?: { signal?: AbortSignal }): Promise<unknown>;
   sendEvent(roomId: string, eventType: string, content: Record<string, unknown>): Promise<string>;
 }
 
@@ -51,19 +51,11 @@ export function isAttachmentMessage(value: unknown): value is AttachmentMessage 
 }
 
 /**
- * Whether files sent to a room must be encrypted: from the synced state, or
- * (for a room the bot has not synced yet) one state lookup.
+ * Whether files sent to a room must be encrypted: the bot's one fail-closed
+ * decision (`bot.roomEncryption`), the same one its messages go through.
  */
-export async function roomNeedsEncryption(host: AttachmentHost, roomId: string): Promise<boolean> {
-  const room = host.getRoom(roomId);
-  if (room) return room.isEncrypted;
-  try {
-    const content = await host.api.rooms.getState(roomId, "m.room.encryption");
-    return typeof content.algorithm === "string";
-  } catch (error) {
-    if (error instanceof MatrixError && error.errcode === "M_NOT_FOUND") return false;
-    throw error;
-  }
+export async function roomNeedsEncryption(host: AttachmentHost, roomId: string, signal?: AbortSignal): Promise<boolean> {
+  return (await host.roomEncryption(roomId, signal ? { signal } : {})) !== undefined;
 }
 
 /**
@@ -74,7 +66,7 @@ export async function roomNeedsEncryption(host: AttachmentHost, roomId: string):
  * @throws `EncryptionRequiredError` for an encrypted room when the bot runs without encryption.
  */
 export async function uploadAttachment(host: AttachmentHost, roomId: string, attachment: Attachment, options: { encrypt?: boolean; signal?: AbortSignal } = {}): Promise<UploadedAttachment> {
-  const encrypt = options.encrypt ?? (await roomNeedsEncryption(host, roomId));
+  const encrypt = options.encrypt ?? (await roomNeedsEncryption(host, roomId, options.signal));
   // The event could not be sent anyway: fail before reading and uploading the file.
   if (encrypt && options.encrypt === undefined && host.encryptionEnabled === false) throw new EncryptionRequiredError(roomId);
   const signal = options.signal;

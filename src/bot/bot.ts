@@ -25,6 +25,8 @@ import { installSignalHandlers } from "./signals.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import { KeyedMutex } from "../util/async.js";
 import { BotCrypto, cryptoOptionsOf, EncryptionRequiredError, type CryptoHost } from "../crypto/index.js";
+import { RoomEncryption } from "../crypto/room-encryption.js";
+import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
 import type { ArgsFor, Command, CommandHandler, CommandOptionsFor, NoArgs } from "../commands/command.js";
 import { defineCommand } from "../commands/command.js";
@@ -75,6 +77,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   #dms: DirectMessages | undefined;
   #crypto: BotCrypto | undefined;
   #media: MediaClient | undefined;
+  readonly #roomEncryption = new RoomEncryption(this);
 
   constructor(options: NioBotOptions) {
     this.options = options;
@@ -504,12 +507,29 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     };
   }
 
-  /** Encrypted rooms get `m.room.encrypted`; without crypto the bot refuses rather than leak plaintext. */
+  /**
+   * A room's encryption settings, or undefined when it is definitely not
+   * encrypted: synced state, rooms the bot created encrypted, else one state
+   * lookup. Every outgoing path (messages, attachments) decides with this.
+   *
+   * @throws `EncryptionStateUnknownError` when it cannot tell (the bot then sends nothing).
+   */
+  roomEncryption(roomId: string, options: { signal?: AbortSignal } = {}): Promise<EncryptionContent | undefined> {
+    return this.#roomEncryption.settingsOf(roomId, options);
+  }
+
+  /** Records that a room is encrypted before sync shows it (the bot created it so); persisted at once. */
+  markRoomEncrypted(roomId: string, content?: EncryptionContent): Promise<void> {
+    return this.#roomEncryption.markEncrypted(roomId, content);
+  }
+
+  /** Encrypted rooms get `m.room.encrypted`; without crypto, or in doubt, the bot refuses rather than leak plaintext. */
   async #encryptIfNeeded(roomId: string, eventType: string, content: Record<string, unknown>): Promise<[string, Record<string, unknown>]> {
-    const room = this.getRoom(roomId);
-    if (!room?.isEncrypted || eventType === "m.room.encrypted") return [eventType, content];
+    if (eventType === "m.room.encrypted") return [eventType, content];
+    const encryption = await this.#roomEncryption.settingsOf(roomId);
+    if (!encryption) return [eventType, content];
     if (!this.#crypto) throw new EncryptionRequiredError(roomId);
-    return ["m.room.encrypted", await this.#crypto.encrypt(room, eventType, content)];
+    return ["m.room.encrypted", await this.#crypto.encrypt({ roomId, encryption }, eventType, content)];
   }
 }
 

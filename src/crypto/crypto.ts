@@ -15,7 +15,8 @@
  * encrypted event, "handled" means "taken over by the crypto layer". An
  * event that decrypts is dispatched at once; one whose key may still come
  * (missing session, unknown index) is parked in a bounded queue persisted in
- * the bot's store (`crypto.pendingDecryption`, 500 events, 7 days) *before*
+ * the bot's store (one record per event; 500 events, 16 KiB each, quotas per
+ * sender and per room, 7 days; see `pending.ts`) *before*
  * the engine marks it handled, and is reported as `decryptionFailure`. When
  * a key for its session arrives (to-device `m.room_key`/`m.forwarded_room_key`,
  * or an import), it is decrypted and dispatched through the same path as a
@@ -278,7 +279,7 @@ export class BotCrypto {
    * per-room lock, right before encrypting), then returns the
    * `m.room.encrypted` content to send.
    */
-  async encrypt(room: Room, eventType: string, content: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async encrypt(room: Pick<Room, "roomId" | "encryption">, eventType: string, content: Record<string, unknown>): Promise<Record<string, unknown>> {
     return this.#roomLocks.run(room.roomId, async () => {
       const users = await this.#members.get(room.roomId);
       await this.machine.updateTrackedUsers(userIds(users));
@@ -291,12 +292,12 @@ export class BotCrypto {
       for (const request of requests)
         if (!(await this.#pump.send(request))) throw new Error(`could not share the room key of ${room.roomId}`);
       const encrypted = await this.machine.encryptRoomEvent(new RoomId(room.roomId), eventType, JSON.stringify(content));
-      this.file.save().catch((error: unknown) => this.host.reportError(error, { source: "crypto", room }));
+      this.file.save().catch((error: unknown) => this.host.reportError(error, { source: "crypto", room: this.host.rooms.rooms.get(room.roomId) }));
       return JSON.parse(encrypted) as Record<string, unknown>;
     });
   }
 
-  #settings(room: Room): EncryptionSettings {
+  #settings(room: Pick<Room, "encryption">): EncryptionSettings {
     const settings = new EncryptionSettings();
     // A bot talks to whoever is in the room; it does not verify devices.
     settings.sharingStrategy = CollectStrategy.allDevices();

@@ -14,6 +14,29 @@ export class EncryptionRequiredError extends Error {
 }
 
 /**
+ * The bot could not tell whether a room is encrypted (the state lookup failed
+ * with something other than a definite "no encryption event"): refused rather
+ * than risk sending plaintext. Retrying later is safe.
+ */
+export class EncryptionStateUnknownError extends Error {
+  override readonly name = "EncryptionStateUnknownError";
+  /** The Matrix error code of the failed lookup, when the server answered with one. */
+  readonly errcode: string | undefined;
+  /** HTTP status of the failed lookup, when the server answered. */
+  readonly status: number | undefined;
+  /** The failed request (method and path, no secrets), when known. */
+  readonly request: string | undefined;
+  constructor(readonly roomId: string, cause: unknown) {
+    const info = cause as { errcode?: unknown; status?: unknown; method?: unknown; path?: unknown; message?: unknown } | undefined;
+    const reason = typeof info?.message === "string" ? info.message : String(cause);
+    super(`cannot tell whether room ${roomId} is end-to-end encrypted (${reason}); refusing to send rather than risk plaintext`, { cause });
+    this.errcode = typeof info?.errcode === "string" ? info.errcode : undefined;
+    this.status = typeof info?.status === "number" ? info.status : undefined;
+    this.request = typeof info?.method === "string" && typeof info.path === "string" ? `${info.method} ${info.path}` : undefined;
+  }
+}
+
+/**
  * The crypto store of a device that already published keys is missing or
  * unreadable, and there is no password to log in as a new device.
  */

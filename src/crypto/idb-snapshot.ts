@@ -43,6 +43,9 @@ export interface IDBObjectStore {
   readonly indexNames: Iterable<string>;
   index(name: string): IDBIndex;
   getAll(): IDBRequest<unknown[]>;
+  get(key: IDBValidKey): IDBRequest<unknown>;
+  delete(key: IDBValidKey): IDBRequest<undefined>;
+  clear(): IDBRequest<undefined>;
   getAllKeys(): IDBRequest<IDBValidKey[]>;
   put(value: unknown, key?: IDBValidKey): IDBRequest<IDBValidKey>;
   createIndex(name: string, keyPath: string | string[], options: { unique: boolean; multiEntry: boolean }): IDBIndex;
@@ -159,6 +162,71 @@ export async function exportDatabases(factory: IDBFactory, names: readonly strin
     } finally {
       db.close();
     }
+  }
+  return out;
+}
+
+/** The schema of databases (object stores and indexes, no records): cheap, to tell whether one changed. */
+export async function readSchemas(factory: IDBFactory, names: readonly string[]): Promise<DatabaseSnapshot[]> {
+  const out: DatabaseSnapshot[] = [];
+  for (const name of names) {
+    const db = await openExisting(factory, name);
+    try {
+      const storeNames = [...db.objectStoreNames];
+      const stores: ObjectStoreSnapshot[] = [];
+      if (storeNames.length > 0) {
+        const tx = db.transaction(storeNames, "readonly");
+        for (const storeName of storeNames) {
+          const store = tx.objectStore(storeName);
+          const indexes = [...store.indexNames].map((indexName) => {
+            const index = store.index(indexName);
+            return { name: indexName, keyPath: index.keyPath, unique: index.unique, multiEntry: index.multiEntry };
+          });
+          stores.push({ name: storeName, keyPath: store.keyPath, autoIncrement: store.autoIncrement, indexes, records: [] });
+        }
+        await done(tx);
+      }
+      out.push({ name, version: db.version, stores });
+    } finally {
+      db.close();
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads chosen records of one database in one read-only transaction: per
+ * store, the listed keys (a missing record reads as `undefined`: it was
+ * deleted) or, for `"all"`, every record.
+ */
+export async function readRecords(
+  factory: IDBFactory,
+  name: string,
+  wanted: ReadonlyMap<string, readonly IDBValidKey[] | "all">,
+): Promise<Map<string, { all: boolean; records: { key: IDBValidKey; value: unknown }[] }>> {
+  const out = new Map<string, { all: boolean; records: { key: IDBValidKey; value: unknown }[] }>();
+  const db = await openExisting(factory, name);
+  try {
+    const existing = new Set(db.objectStoreNames);
+    const storeNames = [...wanted.keys()].filter((s) => existing.has(s));
+    if (storeNames.length === 0) return out;
+    const tx = db.transaction(storeNames, "readonly");
+    const finished = done(tx);
+    const reads = storeNames.map(async (storeName) => {
+      const store = tx.objectStore(storeName);
+      const keys = wanted.get(storeName);
+      if (keys === "all") {
+        const [all, values] = await Promise.all([settle(store.getAllKeys()), settle(store.getAll())]);
+        out.set(storeName, { all: true, records: all.map((key, i) => ({ key, value: values[i] })) });
+      } else {
+        const values = await Promise.all((keys ?? []).map((key) => settle(store.get(key))));
+        out.set(storeName, { all: false, records: (keys ?? []).map((key, i) => ({ key, value: values[i] })) });
+      }
+    });
+    await Promise.all(reads);
+    await finished;
+  } finally {
+    db.close();
   }
   return out;
 }

@@ -15,7 +15,7 @@
  */
 export { BotCrypto, type CryptoOpenOptions } from "./crypto.js";
 export { CryptoStoreFile, CryptoStoreLockedError, type CryptoStoreMeta } from "./store.js";
-export { CryptoStoreLostError, EncryptionRequiredError, type DecryptionFailure } from "./errors.js";
+export { CryptoStoreLostError, EncryptionRequiredError, EncryptionStateUnknownError, type DecryptionFailure } from "./errors.js";
 export { DECRYPTED_KEY, decryptionInfo, isDecrypted, type CryptoHost, type DecryptionInfo } from "./events.js";
 
 /** The bot options that decide the crypto setup. */

@@ -1,19 +1,21 @@
 /**
  * The crypto store on disk. The wasm crypto machine keeps its keys in
  * IndexedDB, which Node lacks: `fake-indexeddb` provides it in memory, and
- * this file makes it durable with a snapshot file written atomically (temp
- * file, fsync, rename) whenever the machine wrote something, plus a lock so
- * one process at a time owns the store.
+ * this file makes it durable in an SQLite file (`snapshot-db.ts`), plus a
+ * lock so one process at a time owns the store.
  *
- * Why a snapshot and not a database per record: the crypto state of a bot is
- * small (tens of kilobytes plus ~1 KB per room key), a snapshot costs a few
- * milliseconds, and a whole-file rename is trivially crash-safe.
+ * Saves are incremental: the IndexedDB hooks report which records the
+ * machine wrote, and a save writes just those in one transaction, so its
+ * cost follows what changed, not how many room keys the bot holds. The first
+ * save, a schema change, or a save after a failed one writes the whole file
+ * aside and renames it into place. Files of the earlier single-snapshot
+ * format are read and rewritten in the new one.
  *
  * @module
  */
 import { mkdirSync } from "node:fs";
-import { open, readFile, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import * as v8 from "node:v8";
 import Database from "better-sqlite3";
@@ -22,10 +24,14 @@ import {
   deleteDatabases,
   exportDatabases,
   importDatabases,
+  readRecords,
+  readSchemas,
   type DatabaseSnapshot,
   type IDBFactory,
+  type IDBValidKey,
 } from "./idb-snapshot.js";
-import { cryptoIndexedDB, writesObserved } from "./indexeddb.js";
+import { cryptoIndexedDB, writesObserved, type IDBWrite } from "./indexeddb.js";
+import { keyId, readSnapshotDb, schemaKey, SnapshotDb, SQLITE_HEADER, type StoreDelta } from "./snapshot-db.js";
 
 /** Another process (or another bot in this process) has the crypto store open. */
 export class CryptoStoreLockedError extends Error {
@@ -43,7 +49,8 @@ export interface CryptoStoreMeta {
   clean: boolean;
 }
 
-interface SnapshotFile extends CryptoStoreMeta {
+/** The format before records were stored one per row: one v8-serialized file. */
+interface LegacySnapshotFile extends CryptoStoreMeta {
   format: 1;
   savedAt: number;
   databases: DatabaseSnapshot[];
@@ -55,7 +62,10 @@ export type RestoreResult =
   | { kind: "restored"; meta: CryptoStoreMeta }
   | { kind: "unreadable"; error: Error };
 
-const MAGIC = Buffer.from("NIOBOT-CRYPTO-1\n");
+const LEGACY_MAGIC = Buffer.from("NIOBOT-CRYPTO-1\n");
+
+/** Records the machine changed since the last save, by database (unprefixed) and object store. */
+type PendingWrites = Map<string, Map<string, Map<string, IDBValidKey> | "all">>;
 
 /**
  * One crypto store: a unique IndexedDB name prefix in this process, backed
@@ -67,6 +77,11 @@ export class CryptoStoreFile {
   #lock: Database.Database | undefined;
   #meta: CryptoStoreMeta | undefined;
   #dirty = true;
+  /** The next save must write everything (first save, old format, a failed save, unobserved writes). */
+  #full = true;
+  #writes: PendingWrites = new Map();
+  #file: SnapshotDb | undefined;
+  #savedSchema: string | undefined;
   #saving: Promise<void> = Promise.resolve();
   #unwatch: (() => void) | undefined;
   readonly #factory: IDBFactory;
@@ -75,9 +90,7 @@ export class CryptoStoreFile {
   constructor(readonly path: string | undefined) {
     const { factory, watchWrites } = cryptoIndexedDB();
     this.#factory = factory;
-    this.#unwatch = watchWrites(this.storeName, () => {
-      this.#dirty = true;
-    });
+    this.#unwatch = watchWrites(this.storeName, (write) => this.#noteWrite(write));
   }
 
   /** Whether the store survives a restart. */
@@ -94,6 +107,7 @@ export class CryptoStoreFile {
     if (!this.path) return { kind: "none" };
     mkdirSync(dirname(this.path), { recursive: true });
     this.#lock = takeLock(`${this.path}.lock`, this.path);
+    await removeLeftoverTemps(this.path);
     let bytes: Buffer;
     try {
       bytes = await readFile(this.path);
@@ -102,13 +116,29 @@ export class CryptoStoreFile {
       return { kind: "unreadable", error: error as Error };
     }
     try {
-      if (!bytes.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error("not a niobot crypto store");
-      const file = v8.deserialize(bytes.subarray(MAGIC.length)) as SnapshotFile;
-      if (file.format !== 1 || !Array.isArray(file.databases)) throw new Error("unknown crypto store format");
-      await importDatabases(this.#factory, file.databases, (name) => this.storeName + name);
+      let meta: CryptoStoreMeta;
+      let databases: DatabaseSnapshot[];
+      const sqlite = bytes.subarray(0, SQLITE_HEADER.length).equals(SQLITE_HEADER);
+      if (sqlite) ({ meta, databases } = readSnapshotDb(this.path));
+      else if (bytes.subarray(0, LEGACY_MAGIC.length).equals(LEGACY_MAGIC)) {
+        const file = v8.deserialize(bytes.subarray(LEGACY_MAGIC.length)) as LegacySnapshotFile;
+        if (file.format !== 1 || !Array.isArray(file.databases)) throw new Error("unknown crypto store format");
+        meta = { userId: file.userId, deviceId: file.deviceId, clean: file.clean };
+        databases = file.databases;
+      } else throw new Error("not a niobot crypto store");
+      await importDatabases(this.#factory, databases, (name) => this.storeName + name);
+      if (sqlite) {
+        this.#file = SnapshotDb.open(this.path);
+        this.#savedSchema = schemaKey(databases);
+        this.#full = false;
+      }
+      // The import itself wrote every record: nothing of it is a change.
+      this.#writes = new Map();
       this.#dirty = false;
-      return { kind: "restored", meta: { userId: file.userId, deviceId: file.deviceId, clean: file.clean } };
+      return { kind: "restored", meta };
     } catch (error) {
+      this.#file?.close();
+      this.#file = undefined;
       await this.wipe();
       // Kept aside for forensics; the next save writes a fresh store.
       await rename(this.path, `${this.path}.unreadable-${Date.now()}`).catch(() => undefined);
@@ -120,6 +150,7 @@ export class CryptoStoreFile {
   async wipe(): Promise<void> {
     await deleteDatabases(this.#factory, await databasesWithPrefix(this.#factory, this.storeName));
     this.#dirty = true;
+    this.#full = true;
   }
 
   /** Sets who the store belongs to; saved with every snapshot. */
@@ -134,10 +165,11 @@ export class CryptoStoreFile {
   }
 
   /**
-   * Writes a snapshot if anything changed since the last one. Saves are
-   * serialized; a call made during a save waits for it and then saves again
-   * if there were new writes, so a resolved `save()` covers every write
-   * that happened before it was called.
+   * Writes what changed since the last save: the changed records only, in
+   * one transaction (the whole store on the first save or a schema change).
+   * Saves are serialized; a call made during a save waits for it and then
+   * saves again if there were new writes, so a resolved `save()` covers
+   * every write that happened before it was called.
    */
   save(): Promise<void> {
     const next = this.#saving.then(() => this.#saveNow(false));
@@ -145,16 +177,45 @@ export class CryptoStoreFile {
     return next;
   }
 
+  #noteWrite(write: IDBWrite): void {
+    this.#dirty = true;
+    if (write.store === undefined) return;
+    const db = write.db.slice(this.storeName.length);
+    let stores = this.#writes.get(db);
+    if (!stores) this.#writes.set(db, (stores = new Map()));
+    const keys = stores.get(write.store);
+    if (keys === "all") return;
+    if (write.key === undefined) stores.set(write.store, "all");
+    else if (keys) keys.set(keyId(write.key), write.key);
+    else stores.set(write.store, new Map([[keyId(write.key), write.key]]));
+  }
+
   async #saveNow(clean: boolean): Promise<void> {
     if (!this.path || !this.#meta || (!this.dirty && !clean)) return;
+    const writes = this.#writes;
+    this.#writes = new Map();
     this.#dirty = false;
     try {
+      const meta = { ...this.#meta, clean };
       const names = await databasesWithPrefix(this.#factory, this.storeName);
-      const databases = (await exportDatabases(this.#factory, names)).map((db) => ({ ...db, name: db.name.slice(this.storeName.length) }));
-      const file: SnapshotFile = { format: 1, ...this.#meta, clean, savedAt: Date.now(), databases };
-      await writeAtomically(this.path, Buffer.concat([MAGIC, v8.serialize(file)]));
+      const schema = schemaKey((await readSchemas(this.#factory, names)).map((db) => ({ ...db, name: db.name.slice(this.storeName.length) })));
+      if (this.#full || !this.#file || !writesObserved() || schema !== this.#savedSchema) {
+        const databases = (await exportDatabases(this.#factory, names)).map((db) => ({ ...db, name: db.name.slice(this.storeName.length) }));
+        this.#file = await SnapshotDb.writeFull(this.path, meta, databases, this.#file);
+        this.#savedSchema = schemaKey(databases);
+        this.#full = false;
+        return;
+      }
+      const deltas: StoreDelta[] = [];
+      for (const [db, stores] of writes) {
+        const wanted = new Map([...stores].map(([store, keys]) => [store, keys === "all" ? ("all" as const) : [...keys.values()]]));
+        for (const [store, read] of await readRecords(this.#factory, this.storeName + db, wanted)) deltas.push({ db, store, ...read });
+      }
+      this.#file.applyDeltas(meta, deltas);
     } catch (error) {
+      // What this save took is lost from the change list: the next one writes everything.
       this.#dirty = true;
+      this.#full = true;
       throw error;
     }
   }
@@ -173,6 +234,8 @@ export class CryptoStoreFile {
     } finally {
       this.#unwatch?.();
       this.#unwatch = undefined;
+      this.#file?.close();
+      this.#file = undefined;
       await deleteDatabases(this.#factory, await databasesWithPrefix(this.#factory, this.storeName)).catch(() => undefined);
       this.#lock?.close();
       this.#lock = undefined;
@@ -200,29 +263,19 @@ function takeLock(lockPath: string, storePath: string): Database.Database {
   }
 }
 
-/** Writes a private file so that a crash leaves either the old or the new content, never a mix. */
-async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+/**
+ * Deletes temp files a crash left mid-write: they hold keys, and nothing
+ * reads them. Only called with the lock held, so no other writer owns them.
+ */
+async function removeLeftoverTemps(path: string): Promise<void> {
+  const prefix = `${basename(path)}.`;
+  let names: string[];
   try {
-    const handle = await open(temp, "w", 0o600);
-    try {
-      await handle.writeFile(bytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
-  // The rename is durable only once the directory entry is flushed.
-  const dir = await open(dirname(path), "r");
-  try {
-    await dir.sync();
+    names = await readdir(dirname(path));
   } catch {
-    // Some file systems cannot fsync a directory; the rename is still atomic.
-  } finally {
-    await dir.close();
+    return;
   }
+  // Exactly the names a full save makes: `<store>.<pid>.<8 hex>.tmp`, and SQLite's journals beside it.
+  for (const name of names)
+    if (name.startsWith(prefix) && /^\d+\.[0-9a-f]{8}\.tmp(?:-journal|-wal|-shm)?$/.test(name.slice(prefix.length))) await rm(join(dirname(path), name), { force: true });
 }

@@ -35,6 +35,8 @@ export interface DirectMessagesHost {
   readonly options: { readonly dmEncryption?: boolean | undefined };
   /** Whether the bot runs with end-to-end encryption: the default of `dmEncryption`. */
   readonly encryptionEnabled?: boolean;
+  /** Records that a room is encrypted before sync shows it; persisted at once. */
+  markRoomEncrypted(roomId: string): Promise<void>;
   reportError(error: unknown, context: ErrorContext): void;
   on(name: "leave", listener: (room: Room, event: ClientEvent | undefined) => unknown): () => void;
 }
@@ -256,6 +258,8 @@ export class DirectMessages {
       this.#host.log.warn({ roomId: adopted, userId }, "room creation failed transiently but the room exists; using it");
       roomId = adopted;
     }
+    // Sync shows the encryption event only later: until then a send must not see a plaintext room.
+    if (encrypted) await this.#host.markRoomEncrypted(roomId).catch((error: unknown) => this.#report(error));
     this.#fresh.set(roomId, { userId, at: Date.now() });
     this.#host.log.info({ roomId, userId }, "created direct room");
     await this.#record(userId, roomId);

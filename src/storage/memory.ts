@@ -3,6 +3,7 @@ import {
   type Store,
   type StoreChange,
   type StoredLogin,
+  type StoredPendingEvent,
   type StoredRoomInfo,
   type StoredRooms,
   type StoredStateEvent,
@@ -17,6 +18,7 @@ export class MemoryStore implements Store {
   #login: StoredLogin | undefined;
   readonly #handled = new Set<string>();
   readonly #values = new Map<string, string>();
+  readonly #pending = new Map<string, StoredPendingEvent>();
   readonly #rooms = new Map<string, StoredRoomInfo>();
   readonly #state = new Map<string, StoredStateEvent & { roomId: string }>();
   readonly #accountData = new Map<string, { roomId: string | undefined; type: string; content: Record<string, unknown> }>();
@@ -73,6 +75,20 @@ export class MemoryStore implements Store {
 
   async setLogin(login: StoredLogin | undefined): Promise<void> {
     this.#login = login;
+  }
+
+  async putPendingEvent(event: StoredPendingEvent): Promise<void> {
+    this.#pending.delete(event.eventId);
+    this.#pending.set(event.eventId, { ...event });
+  }
+
+  async deletePendingEvents(eventIds: readonly string[]): Promise<void> {
+    for (const id of eventIds) this.#pending.delete(id);
+  }
+
+  async loadPendingEvents(): Promise<StoredPendingEvent[]> {
+    // Maps iterate in insertion order: oldest first.
+    return [...this.#pending.values()].map((e) => ({ ...e }));
   }
 
   async getValue(key: string): Promise<string | undefined> {

@@ -6,6 +6,7 @@ import {
   type Store,
   type StoreChange,
   type StoredLogin,
+  type StoredPendingEvent,
   type StoredRoomInfo,
   type StoredRooms,
 } from "./store.js";
@@ -27,6 +28,9 @@ CREATE TABLE IF NOT EXISTS room_state (
   PRIMARY KEY (room_id, type, state_key));
 CREATE TABLE IF NOT EXISTS account_data (
   room_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (room_id, type));
+CREATE TABLE IF NOT EXISTS pending_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, room_id TEXT NOT NULL,
+  sender TEXT NOT NULL, session_id TEXT NOT NULL, since INTEGER NOT NULL, json TEXT NOT NULL);
 `;
 
 /**
@@ -146,6 +150,27 @@ export class SqliteStore implements Store {
 
   async setLogin(login: StoredLogin | undefined): Promise<void> {
     this.#setMeta("login", login === undefined ? undefined : JSON.stringify(login));
+  }
+
+  async putPendingEvent(event: StoredPendingEvent): Promise<void> {
+    this.#conn
+      .prepare("INSERT OR REPLACE INTO pending_events (event_id, room_id, sender, session_id, since, json) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(event.eventId, event.roomId, event.sender, event.sessionId, event.since, event.json);
+  }
+
+  async deletePendingEvents(eventIds: readonly string[]): Promise<void> {
+    const db = this.#conn;
+    const del = db.prepare("DELETE FROM pending_events WHERE event_id = ?");
+    db.transaction(() => {
+      for (const id of eventIds) del.run(id);
+    })();
+  }
+
+  async loadPendingEvents(): Promise<StoredPendingEvent[]> {
+    const rows = this.#conn.prepare("SELECT event_id, room_id, sender, session_id, since, json FROM pending_events ORDER BY seq").all() as {
+      event_id: string; room_id: string; sender: string; session_id: string; since: number; json: string;
+    }[];
+    return rows.map((r) => ({ eventId: r.event_id, roomId: r.room_id, sender: r.sender, sessionId: r.session_id, since: r.since, json: r.json }));
   }
 
   async getValue(key: string): Promise<string | undefined> {

@@ -43,6 +43,19 @@ export interface StoredRooms {
   accountData: { roomId: string | undefined; type: string; content: Record<string, unknown> }[];
 }
 
+/** One undecryptable event parked until its room key arrives (one record per event). */
+export interface StoredPendingEvent {
+  eventId: string;
+  roomId: string;
+  sender: string;
+  /** The megolm session whose key it waits for. */
+  sessionId: string;
+  /** When it was parked (ms since epoch). */
+  since: number;
+  /** The event itself, as JSON. */
+  json: string;
+}
+
 /** A niobot store. */
 export interface Store {
   /** Opens the store; throws if another process holds it. */
@@ -70,6 +83,13 @@ export interface Store {
   getLogin(): Promise<StoredLogin | undefined>;
   /** Stores (or with `undefined`, forgets) the login. */
   setLogin(login: StoredLogin | undefined): Promise<void>;
+
+  /** Parks an undecryptable event (replacing one with the same id); writes only this event. */
+  putPendingEvent(event: StoredPendingEvent): Promise<void>;
+  /** Removes parked events (decrypted, expired, dropped). */
+  deletePendingEvents(eventIds: readonly string[]): Promise<void>;
+  /** Every parked event, oldest first. */
+  loadPendingEvents(): Promise<StoredPendingEvent[]>;
 
   /** A small key-value space for other layers (crypto, DMs). */
   getValue(key: string): Promise<string | undefined>;

@@ -25,6 +25,9 @@ export const TRACKED_STATE_TYPES: ReadonlySet<string> = new Set([
   "m.room.join_rules",
 ]);
 
+/** The one encryption algorithm the spec defines for rooms (`m.room.encryption`). */
+export const MEGOLM_ALGORITHM = "m.megolm.v1.aes-sha2";
+
 /** A room member as the bot last saw them. */
 export interface RoomMember {
   userId: string;
@@ -80,10 +83,16 @@ export class Room {
     return this.getState<PowerLevelsContent>("m.room.power_levels");
   }
 
-  /** `m.room.encryption` content when the room is encrypted. */
+  /**
+   * `m.room.encryption` content when the room is encrypted. Any encryption
+   * state event counts, even one without an algorithm (a redacted one keeps
+   * no content): encryption cannot be turned off, so such a room is treated
+   * as megolm-encrypted rather than as plaintext.
+   */
   get encryption(): EncryptionContent | undefined {
     const content = this.getState<EncryptionContent>("m.room.encryption");
-    return content && typeof content.algorithm === "string" ? content : undefined;
+    if (!content) return undefined;
+    return typeof content.algorithm === "string" ? content : { algorithm: MEGOLM_ALGORITHM };
   }
 
   /** Whether the room is end-to-end encrypted (encryption can never be turned off). */

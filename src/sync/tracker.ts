@@ -77,6 +77,9 @@ export class RoomTracker {
   applyState(room: Room, event: StateEvent | StrippedStateEvent | ClientEvent): boolean {
     if (event.state_key === undefined || !TRACKED_STATE_TYPES.has(event.type)) return false;
     if (!event.content || typeof event.content !== "object") return false;
+    // Encryption cannot be turned off: a later event without an algorithm (an admin's `{}`, or a
+    // redacted one) must not replace, in memory or in the store, the settings that made the room encrypted.
+    if (event.type === "m.room.encryption" && room.isEncrypted && typeof event.content.algorithm !== "string") return false;
     const stored = {
       type: event.type,
       stateKey: event.state_key,

@@ -224,7 +224,7 @@ describe("attachments", () => {
     assert.equal(uploads(), 0);
 
     // With a host that can encrypt events, the room's state alone switches file encryption on.
-    const host: AttachmentHost = { api: bot.api, media: bot.media, userId: bot.userId, options: {}, encryptionEnabled: true, getRoom: (id) => bot.getRoom(id), sendEvent: () => Promise.reject(new Error("unused")) };
+    const host: AttachmentHost = { api: bot.api, media: bot.media, userId: bot.userId, options: {}, encryptionEnabled: true, roomEncryption: (id) => bot.roomEncryption(id), sendEvent: () => Promise.reject(new Error("unused")) };
     const content = await attachmentContent(host, encryptedRoom, Attachment.fromBytes(Buffer.from("secret notes"), { filename: "n.txt" }));
     assert.equal(content.url, undefined);
     assertEncryptedFileShape(content.file);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { serialize } from "node:v8";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -98,6 +99,92 @@ describe("the crypto store file", () => {
     const result = await reopened.open();
     assert.equal(result.kind === "restored" && result.meta.clean, true);
     await reopened.abandon();
+  });
+
+  test("temp files a crash left mid-write (they hold keys) are removed at start, and nothing else", async () => {
+    const path = tempPath("t.crypto");
+    const leftover = `${path}.4242.0badcafe.tmp`;
+    writeFileSync(leftover, "private keys", { mode: 0o600 });
+    const unrelated = [`${path}.unreadable-1`, `${path}.notes.tmp`, join(path, "..", "other.4242.0badcafe.tmp")];
+    for (const file of unrelated) writeFileSync(file, "keep");
+    const store = new CryptoStoreFile(path);
+    await store.open();
+    assert.equal(existsSync(leftover), false, "the leftover temp file is gone");
+    for (const file of unrelated) assert.equal(existsSync(file), true, `${file} is kept`);
+    await store.abandon();
+  });
+
+  test("a save after a small write updates the file in place with just that record; puts, deletes and clears survive a reopen", async () => {
+    const path = tempPath("inc.crypto");
+    const store = new CryptoStoreFile(path);
+    await store.open();
+    store.setOwner("@bot:example.org", "D3");
+    const { factory } = cryptoIndexedDB();
+    const open = factory.open(`${store.storeName}keys`, 1);
+    open.onupgradeneeded = () => {
+      open.result.createObjectStore("room_keys", { keyPath: "id", autoIncrement: false });
+      open.result.createObjectStore("scratch", { keyPath: null, autoIncrement: false });
+    };
+    const db = await request(open);
+    const write = async (fn: (keys: ReturnType<typeof db.transaction>) => void): Promise<void> => {
+      const tx = db.transaction(["room_keys", "scratch"], "readwrite");
+      fn(tx);
+      await new Promise<void>((resolve) => (tx.oncomplete = () => resolve()));
+    };
+    await write((tx) => {
+      for (let i = 0; i < 200; i++) tx.objectStore("room_keys").put({ id: `k${i}`, pickled: "x".repeat(1000) });
+      tx.objectStore("scratch").put("a", "one");
+      tx.objectStore("scratch").put("b", "two");
+    });
+    await store.save();
+    const inode = statSync(path).ino;
+
+    await write((tx) => {
+      tx.objectStore("room_keys").put({ id: "k7", pickled: "changed" });
+      tx.objectStore("room_keys").delete("k8");
+      tx.objectStore("scratch").clear();
+      tx.objectStore("scratch").put("c", "three");
+    });
+    await store.save();
+    assert.equal(statSync(path).ino, inode, "written in place, not rewritten as a new file");
+    db.close();
+    await store.close();
+
+    const reopened = new CryptoStoreFile(path);
+    assert.equal((await reopened.open()).kind, "restored");
+    const [copy] = await exportDatabases(factory, [`${reopened.storeName}keys`]);
+    const records = (name: string) => copy?.stores.find((s) => s.name === name)?.records ?? [];
+    assert.equal(records("room_keys").length, 199);
+    assert.deepEqual(records("room_keys").find((r) => r.key === "k7")?.value, { id: "k7", pickled: "changed" });
+    assert.equal(records("room_keys").some((r) => r.key === "k8"), false);
+    assert.deepEqual(records("scratch"), [{ key: "three", value: "c" }]);
+    await reopened.abandon();
+  });
+
+  test("a store in the earlier single-snapshot format is read, and rewritten in the new one", async () => {
+    const path = tempPath("legacy.crypto");
+    const { factory } = cryptoIndexedDB();
+    const open = factory.open("legacy-src", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("core", { keyPath: null, autoIncrement: false });
+    const db = await request(open);
+    const tx = db.transaction(["core"], "readwrite");
+    tx.objectStore("core").put("the account", "account");
+    await new Promise<void>((resolve) => (tx.oncomplete = () => resolve()));
+    db.close();
+    const [snapshot] = await exportDatabases(factory, ["legacy-src"]);
+    const legacy = { format: 1, userId: "@bot:example.org", deviceId: "OLD", clean: true, savedAt: 1, databases: [{ ...snapshot, name: "::core" }] };
+    writeFileSync(path, Buffer.concat([Buffer.from("NIOBOT-CRYPTO-1\n"), serialize(legacy)]), { mode: 0o600 });
+
+    const store = new CryptoStoreFile(path);
+    assert.deepEqual(await store.open(), { kind: "restored", meta: { userId: "@bot:example.org", deviceId: "OLD", clean: true } });
+    store.setOwner("@bot:example.org", "OLD");
+    await store.close();
+    assert.equal(readFileSync(path).subarray(0, 15).toString(), "SQLite format 3");
+    const again = new CryptoStoreFile(path);
+    assert.equal((await again.open()).kind, "restored");
+    const [copy] = await exportDatabases(factory, [`${again.storeName}::core`]);
+    assert.deepEqual(copy?.stores[0]?.records, [{ key: "account", value: "the account" }]);
+    await again.abandon();
   });
 
   test("a memory-only store opens without a file and is not persistent", async () => {
