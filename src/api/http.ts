@@ -6,6 +6,7 @@
 import { MatrixError, MatrixNetworkError, type RequestInfo } from "./errors.js";
 import { anySignal, backoffDelay, isAbortError, sleep } from "../util/async.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
+import { registerSecret } from "../logging/redact.js";
 
 /** The `fetch` signature niobot needs; inject one to add proxies, metrics or faults. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -114,6 +115,7 @@ export class HttpClient {
   constructor(options: HttpClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#accessToken = options.accessToken;
+    registerSecret(options.accessToken);
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#log = options.logger ?? silentLogger;
     this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
@@ -129,6 +131,8 @@ export class HttpClient {
 
   /** Sets (or clears) the access token used from the next request on. */
   setAccessToken(token: string | undefined): void {
+    // Whatever its format, a token the bot holds never reaches a log line or an error message.
+    registerSecret(token);
     this.#accessToken = token;
   }
 
