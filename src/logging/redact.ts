@@ -76,10 +76,13 @@ const AUTH_SCHEME = /\b(Bearer)(\s+)[A-Za-z0-9._~+/=-]+/gi;
 /** Query parameters: `?name=value` / `&name=value`. */
 const QUERY_PARAM = /([?&])([\w.~%+[\]-]{1,64})=([^&#\s]*)/g;
 /**
- * `name=value`, `name: value`, `"name": "value"`. The name starts at a word boundary (the
+ * `name=value`, `name: value`, `"name": "value"`, and the last once more inside a JSON string
+ * (`\"name\":\"value\"`). The name starts at a word boundary (the
  * lookbehind), so a long run of word characters is tried once, not from every position.
+ * A quoted value ends at any quote, escaped or not, and an unquoted one at `:` or `=`.
  */
-const NAMED_VALUE = /(?<![\w-])([\w-]{1,64})(["']?[ \t]{0,8}[:=][ \t]{0,8})("(?:[^"\\\n]|\\.){0,1024}"?|'(?:[^'\\\n]|\\.){0,1024}'?|[^\s"'&,;{}[\]()]+)/g;
+const NAMED_VALUE =
+  /(?<![\w-])([\w-]{1,64})(\\?["']?[ \t]{0,8}[:=][ \t]{0,8})(\\"(?:[^"\\\n]|\\[^"\n]){0,1024}(?:\\")?|"(?:[^"\\\n]|\\[^"\n]){0,1024}"?|'(?:[^'\\\n]|\\[^'\n]){0,1024}'?|[^\s"'&,;:={}[\]()]+)/g;
 
 /**
  * Removes secrets from a piece of text: registered secret values, values under secret-looking
@@ -94,13 +97,30 @@ export function redactText(text: string): string {
   out = out.replace(AUTH_SCHEME, `$1$2${REDACTED}`).replace(PREFIXED_TOKEN, REDACTED);
   // Most lines name no secret at all: one linear scan spares them the name=value passes.
   if (!SECRET_NAME_ANYWHERE.test(out)) return out;
-  return out
-    .replace(QUERY_PARAM, (all, sep: string, name: string) => (isSecretName(name) ? `${sep}${name}=${REDACTED}` : all))
-    .replace(NAMED_VALUE, (all, name: string, between: string, value: string) => {
-      if (!isSecretName(name) || value.includes(REDACTED)) return all;
-      const quote = value[0] === '"' || value[0] === "'" ? value[0] : "";
-      return `${name}${between}${quote}${REDACTED}${quote && value.length > 1 && value.endsWith(quote) ? quote : ""}`;
-    });
+  return redactNamedValues(out.replace(QUERY_PARAM, (all, sep: string, name: string) => (isSecretName(name) ? `${sep}${name}=${REDACTED}` : all)));
+}
+
+/**
+ * The `name=value` pass. The value of a harmless name is not consumed (scanning goes on right
+ * after the name), so `note=token:x` still finds `token`. Stays linear: a value ends where the
+ * next name's separator is, so value scans do not overlap, and quoted ones are bounded.
+ */
+function redactNamedValues(text: string): string {
+  let out = "";
+  let copied = 0;
+  NAMED_VALUE.lastIndex = 0;
+  for (let m = NAMED_VALUE.exec(text); m !== null; m = NAMED_VALUE.exec(text)) {
+    const [all, name = "", between = "", value = ""] = m;
+    if (!isSecretName(name)) {
+      NAMED_VALUE.lastIndex = m.index + name.length;
+      continue;
+    }
+    const open = value.startsWith('\\"') ? '\\"' : value[0] === '"' || value[0] === "'" ? value[0] : "";
+    const close = open !== "" && value.length > open.length && value.endsWith(open) ? open : "";
+    out += `${text.slice(copied, m.index)}${name}${between}${open}${REDACTED}${close}`;
+    copied = m.index + all.length;
+  }
+  return out + text.slice(copied);
 }
 
 /** A value under a secret-looking name that is worth hiding (flags and empties are kept, for reading logs). */

@@ -53,9 +53,11 @@ describe("secret redaction", () => {
     const { log, text } = capture();
     log.info('body {"refresh_token":"rt-11","user":"@u:s"} MATRIX_ACCESS_TOKEN=env-22 new_password: np-33');
     log.info("GET /x?since=s1&refresh_token=qs-44&from=f Authorization: Bearer opaque-55");
-    log.info("config.token=cfg-66 and 'password' = 'pw 77'");
+    log.info("config.token=cfg-66 and 'password' = 'pw 77' note=token:tk-99 body: \"{\\\"access_token\\\": \\\"esc-00\\\"}\"");
+    log.info(`stringified twice: ${JSON.stringify(JSON.stringify({ user: "@u:s", new_password: "twice 88", n: 1 }))}`);
     const out = text();
-    assert.doesNotMatch(out, /rt-11|env-22|np-33|qs-44|opaque-55|cfg-66|pw 77/);
+    assert.doesNotMatch(out, /rt-11|env-22|np-33|qs-44|opaque-55|cfg-66|pw 77|twice 88|tk-99|esc-00/);
+    assert.match(out, /new_password\\":\\"<redacted>\\",\\"n\\":1/);
     assert.match(out, /"user":"@u:s"/);
     assert.match(out, /since=s1/);
     assert.match(out, /from=f/);
