@@ -31,6 +31,7 @@ export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
 
 export { TypedEmitter, WaitTimeoutError, type EventMap, type Listener, type ListenerErrorSink } from "./events/emitter.js";
 export { consoleLogger, redactingLogger, silentLogger, type Logger, type LogFn, type LogLevel } from "./logging/logger.js";
+export { forgetSecret, isSecretName, redactText, redactValue, registerSecret } from "./logging/redact.js";
 
 export * from "./content/index.js";
 export * from "./commands/index.js";

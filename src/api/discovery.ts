@@ -31,8 +31,36 @@ export interface DiscoveryOptions {
 }
 
 /**
+ * Checks the `m.homeserver.base_url` a `.well-known` document at `origin` names, and returns it
+ * without a trailing slash. A lookup made over `https` must not lead to plain `http`: whoever
+ * can tamper with the document (or a stale delegation) would otherwise send the access token
+ * in clear text. Plain `http` stays possible when the user asked for it (an `http://` URL or
+ * `scheme: "http"`), as for local development.
+ *
+ * @throws {DiscoveryError} for an invalid URL, a scheme other than http(s), or a downgrade.
+ * @example
+ * wellKnownBaseUrl("https://example.org", "https://matrix.example.org/") // "https://matrix.example.org"
+ */
+export function wellKnownBaseUrl(origin: string, found: string): string {
+  let url: URL;
+  try {
+    url = new URL(found);
+  } catch {
+    throw new DiscoveryError(`.well-known names an invalid homeserver URL: ${found}`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    throw new DiscoveryError(`.well-known names an invalid homeserver URL: ${found}`);
+  if (url.protocol === "http:" && !/^http:\/\//i.test(origin))
+    throw new DiscoveryError(
+      `${origin}/.well-known/matrix/client names the insecure URL ${found}; refusing to downgrade from https to http (pass the http:// URL directly if you really mean it)`,
+    );
+  return found.replace(/\/+$/, "");
+}
+
+/**
  * Finds the client-server API base URL of a server name (`example.org`), or
- * checks a URL given directly (`https://matrix.example.org`).
+ * checks a URL given directly (`https://matrix.example.org`). A `.well-known` found over https
+ * that names a plain `http://` base URL is refused (see {@link wellKnownBaseUrl}).
  *
  * @example
  * const { baseUrl } = await discoverHomeserver("matrix.org");
@@ -53,13 +81,7 @@ export async function discoverHomeserver(serverNameOrUrl: string, options: Disco
     const found = wk["m.homeserver"]?.base_url;
     if (typeof found !== "string" || found === "")
       throw new DiscoveryError(`${origin}/.well-known/matrix/client has no m.homeserver.base_url`);
-    try {
-      const url = new URL(found);
-      if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error("bad scheme");
-    } catch {
-      throw new DiscoveryError(`.well-known names an invalid homeserver URL: ${found}`);
-    }
-    baseUrl = found.replace(/\/+$/, "");
+    baseUrl = wellKnownBaseUrl(origin, found);
     fromWellKnown = true;
   } catch (error) {
     if (error instanceof DiscoveryError) throw error;

@@ -1,3 +1,5 @@
+import { redactText } from "../logging/redact.js";
+
 /**
  * Error classes of the client-server API layer.
  *
@@ -14,20 +16,16 @@ export interface RequestInfo {
   readonly path: string;
 }
 
-/** Query parameters whose values must never appear in an error or a log line. */
-const SECRET_QUERY_KEYS = /([?&](?:access_token|password|token|login_token|sid|client_secret)=)[^&#]*/gi;
-
 /**
- * Removes secrets from a URL path or any text derived from one.
+ * Removes secrets from a URL path or any text derived from one: registered secret values,
+ * secret-named query parameters and values, bearer credentials and prefixed tokens (the same
+ * rules as every log line, see `redactText` in `logging/redact.ts`).
  *
  * @example
  * redactPath("/x?access_token=syt_abc&since=s1") // "/x?access_token=<redacted>&since=s1"
  */
 export function redactPath(path: string): string {
-  return path
-    .replace(SECRET_QUERY_KEYS, "$1<redacted>")
-    .replace(/\bsyt_[A-Za-z0-9_]+/g, "<redacted>")
-    .replace(/\bmct_[A-Za-z0-9_]+/g, "<redacted>");
+  return redactText(path);
 }
 
 /**

@@ -6,6 +6,7 @@
 import { MatrixError, MatrixNetworkError, type RequestInfo } from "./errors.js";
 import { anySignal, backoffDelay, isAbortError, sleep } from "../util/async.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
+import { registerSecret } from "../logging/redact.js";
 
 /** The `fetch` signature niobot needs; inject one to add proxies, metrics or faults. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -22,6 +23,12 @@ export interface RetryOptions {
   maxBackoffMs?: number;
   /** Wait used for a 429 that names no delay (default 1 s). */
   defaultRateLimitMs?: number;
+  /**
+   * Longest rate-limit wait honoured (default 10 minutes). A 429 asking for more is not waited
+   * out: its `MatrixError` (with `retryAfterMs`) is thrown at once, so one hostile or broken
+   * answer cannot hold a room's send queue for days.
+   */
+  maxRateLimitWaitMs?: number;
 }
 
 /** Options of an {@link HttpClient}. */
@@ -71,14 +78,22 @@ export interface RawResponse {
   body: Uint8Array;
 }
 
-/** Reads the wait a rate-limited response asks for, from the body or the `Retry-After` header. */
+/** The longest delay a Node timer can hold; longer ones fire almost at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Reads the wait a rate-limited response asks for, from the body or the `Retry-After` header.
+ * Negative or unreadable values count as absent; a huge one (even `1e400`, which JSON reads as
+ * `Infinity`) is returned as is, for the caller's cap to refuse.
+ */
 export function retryAfterOf(body: Record<string, unknown>, headers: Headers): number | undefined {
-  if (typeof body.retry_after_ms === "number" && body.retry_after_ms >= 0) return body.retry_after_ms;
-  const header = headers.get("retry-after");
-  if (header === null) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(header);
+  const ms = body.retry_after_ms;
+  if (typeof ms === "number" && ms >= 0) return ms;
+  const header = headers.get("retry-after")?.trim();
+  if (header === undefined || header === "") return undefined;
+  if (/^\d+(\.\d+)?$/.test(header)) return Number(header) * 1000;
+  // An HTTP-date always names a day or month; this keeps Date.parse's leniency ("-5" as a year) out.
+  const date = /[a-z]/i.test(header) ? Date.parse(header) : Number.NaN;
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
@@ -100,6 +115,7 @@ export class HttpClient {
   constructor(options: HttpClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#accessToken = options.accessToken;
+    registerSecret(options.accessToken);
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#log = options.logger ?? silentLogger;
     this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
@@ -109,11 +125,14 @@ export class HttpClient {
       initialBackoffMs: options.initialBackoffMs ?? 500,
       maxBackoffMs: options.maxBackoffMs ?? 30_000,
       defaultRateLimitMs: options.defaultRateLimitMs ?? 1_000,
+      maxRateLimitWaitMs: options.maxRateLimitWaitMs ?? 600_000,
     };
   }
 
   /** Sets (or clears) the access token used from the next request on. */
   setAccessToken(token: string | undefined): void {
+    // Whatever its format, a token the bot holds never reaches a log line or an error message.
+    registerSecret(token);
     this.#accessToken = token;
   }
 
@@ -145,8 +164,14 @@ export class HttpClient {
         if (req.signal?.aborted) throw error;
         let wait: number | undefined;
         if (error instanceof MatrixError && (error.status === 429 || error.errcode === "M_LIMIT_EXCEEDED")) {
-          if (rateLimited++ < this.#retry.maxRateLimitRetries)
+          if (rateLimited++ < this.#retry.maxRateLimitRetries) {
             wait = error.retryAfterMs ?? this.#retry.defaultRateLimitMs;
+            // Past the cap, or past what a timer can hold (above 2^31-1 ms Node fires after 1 ms).
+            if (!(wait <= Math.min(this.#retry.maxRateLimitWaitMs, MAX_TIMER_MS))) {
+              this.#log.warn({ method: info.method, path: info.path, retryAfterMs: wait }, "rate-limit wait exceeds maxRateLimitWaitMs: not waiting");
+              throw error;
+            }
+          }
         } else if (idempotent && (error instanceof MatrixNetworkError || (error instanceof MatrixError && error.status >= 500))) {
           if (transient < this.#retry.maxTransientRetries)
             wait = backoffDelay(transient++, this.#retry.initialBackoffMs, this.#retry.maxBackoffMs);

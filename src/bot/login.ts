@@ -5,6 +5,7 @@
 import type { MatrixApi } from "../api/client.js";
 import { MatrixError } from "../api/errors.js";
 import type { Logger } from "../logging/logger.js";
+import { registerSecret } from "../logging/redact.js";
 import type { Store } from "../storage/store.js";
 
 /** How to log in: a password, an access token, or nothing (use the stored login). */
@@ -37,6 +38,7 @@ export interface SessionOptions {
  * password login that reuses the stored device id, so the device persists.
  */
 export async function establishSession(api: MatrixApi, store: Store, o: SessionOptions, log: Logger): Promise<Session> {
+  if ("password" in o.credentials) registerSecret(o.credentials.password);
   const stored = await store.getLogin();
   const storedMatches = stored && stored.userId === o.userId && stored.homeserver === o.homeserver;
 

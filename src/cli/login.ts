@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { MatrixApi } from "../api/client.js";
 import { discoverHomeserver } from "../api/discovery.js";
 import { MatrixError } from "../api/errors.js";
+import { registerSecret } from "../logging/redact.js";
 import { CliError, describeApiError, usageError } from "./common.js";
 import { readEnvFile, updateEnvFile } from "./envfile.js";
 import type { Prompter } from "./prompt.js";
@@ -99,6 +100,7 @@ export async function login(argv: string[], prompter: Prompter): Promise<number>
   const user = checkUser(o.user ?? (await prompter.ask("User (@user:server or user): ", saved.MATRIX_USER_ID)));
   const password = o.passwordStdin ? await prompter.readLine() : await prompter.secret("Password: ");
   if (password === "") throw usageError("empty password");
+  registerSecret(password);
 
   const api = new MatrixApi({ baseUrl, maxTransientRetries: 1, requestTimeoutMs: 30_000 });
   let session;

@@ -68,17 +68,21 @@ export async function passesChecks(ctx: CommandContext, checks: Iterable<CheckLi
 
 /**
  * Only the bot's owner (`ownerId` option) and the given extra users. With neither configured,
- * nobody passes.
+ * nobody passes; nor does an event without a sender.
  *
  * @example
  * bot.command("shutdown", { checks: [isOwner("@deputy:example.org")] }, () => bot.stop());
  */
 export function isOwner(...extraIds: string[]): CommandCheck {
   return check("owner", (ctx) => {
-    const owner = ctx.bot.options.ownerId;
-    if (ctx.sender === owner || extraIds.includes(ctx.sender)) return true;
+    if (isSameUser(ctx.sender, ctx.bot.options.ownerId) || extraIds.some((id) => isSameUser(ctx.sender, id))) return true;
     throw new NotOwner();
   });
+}
+
+/** Both non-empty strings and equal: an unset owner must never match a missing sender. */
+function isSameUser(sender: unknown, allowed: unknown): boolean {
+  return typeof sender === "string" && sender !== "" && typeof allowed === "string" && sender === allowed;
 }
 
 /** What {@link isDirectRoom} needs from the bot; `NioBot` satisfies it. */

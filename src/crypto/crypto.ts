@@ -44,6 +44,7 @@ import {
 import type { ClientEvent } from "../api/events.js";
 import type { SyncResponse } from "../api/types.js";
 import type { Credentials, Session } from "../bot/login.js";
+import { registerSecret } from "../logging/redact.js";
 import type { Room } from "../sync/room.js";
 import { KeyedMutex } from "../util/async.js";
 import { bootstrapCrossSigning, resolveDevice } from "./device.js";
@@ -315,6 +316,7 @@ export class BotCrypto {
    * await writeFile("keys.txt", await bot.crypto.exportRoomKeys("correct horse"));
    */
   async exportRoomKeys(passphrase: string, rounds = 500_000): Promise<string> {
+    registerSecret(passphrase);
     const json = await this.machine.exportRoomKeys(() => true);
     return OlmMachine.encryptExportedRoomKeys(json, passphrase, rounds);
   }
@@ -324,6 +326,7 @@ export class BotCrypto {
    * for one of these keys are decrypted and dispatched.
    */
   async importRoomKeys(data: string, passphrase: string): Promise<{ imported: number; total: number }> {
+    registerSecret(passphrase);
     const json = OlmMachine.decryptExportedRoomKeys(data, passphrase);
     const result = await this.machine.importExportedRoomKeys(json, () => undefined);
     await this.file.save();
@@ -340,6 +343,7 @@ export class BotCrypto {
    * @returns `"created"`, or `"already"` when this device holds the keys already.
    */
   async bootstrapCrossSigning(password: string): Promise<"created" | "already"> {
+    registerSecret(password);
     return bootstrapCrossSigning(this.machine, this.host, this.#pump, this.file, password);
   }
 

@@ -13,6 +13,8 @@
  *
  * @module
  */
+import { registerSecret } from "../logging/redact.js";
+
 export { BotCrypto, type CryptoOpenOptions } from "./crypto.js";
 export { CryptoStoreFile, CryptoStoreLockedError, type CryptoStoreMeta } from "./store.js";
 export { CryptoStoreLostError, EncryptionRequiredError, EncryptionStateUnknownError, type DecryptionFailure } from "./errors.js";
@@ -43,6 +45,7 @@ export interface ResolvedCryptoOptions {
  * cryptoOptionsOf({ storePath: "bot.db" }) // { enabled: true, storePath: "bot.db.crypto", ... }
  */
 export function cryptoOptionsOf(o: CryptoBotOptions): ResolvedCryptoOptions {
+  registerSecret(o.cryptoStorePassphrase);
   const storePath = o.cryptoStorePath ?? (o.storePath && o.storePath !== ":memory:" ? `${o.storePath}.crypto` : undefined);
   return {
     enabled: o.encryption ?? storePath !== undefined,

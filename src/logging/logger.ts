@@ -2,7 +2,7 @@
  * Logging: a tiny pino-compatible interface, a readable console default, and
  * a wrapper that strips secrets from every line whatever logger is used.
  */
-import { redactPath } from "../api/errors.js";
+import { redactText, redactValue } from "./redact.js";
 
 /** A log method: `log("text")` or, pino style, `log({ roomId }, "text")`. */
 export interface LogFn {
@@ -29,20 +29,13 @@ export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 const LEVELS: Record<Exclude<LogLevel, "silent">, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-const SECRET_KEYS = /^(access_?token|password|passphrase|recovery_?key|registration_?secret|secret|token|authorization)$/i;
-
-/** Copies `fields`, replacing every secret-looking value with `<redacted>`. */
-export function redactFields(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(fields)) {
-    if (SECRET_KEYS.test(key)) out[key] = "<redacted>";
-    else if (typeof value === "string") out[key] = redactPath(value);
-    else if (value instanceof Error) out[key] = { name: value.name, message: redactPath(value.message), stack: value.stack && redactPath(value.stack) };
-    else if (value && typeof value === "object" && !Array.isArray(value) && depth < 3)
-      out[key] = redactFields(value as Record<string, unknown>, depth + 1);
-    else out[key] = value;
-  }
-  return out;
+/**
+ * Copies `fields`, removing every secret at any depth: values under secret-looking names,
+ * registered secret values and token-shaped text (see `redactValue` in `logging/redact.ts`).
+ */
+export function redactFields(fields: Record<string, unknown>): Record<string, unknown> {
+  const out = redactValue(fields);
+  return typeof out === "object" && out !== null && !Array.isArray(out) ? (out as Record<string, unknown>) : { fields: out };
 }
 
 // C0 controls, DEL, C1 controls (0x9b is a one-byte CSI to many terminals) and the Unicode
@@ -112,8 +105,8 @@ export const silentLogger: Logger = consoleLogger("silent");
 export function redactingLogger(inner: Logger): Logger {
   const wrap = (fn: LogFn): LogFn =>
     ((a: string | Record<string, unknown>, b?: string) => {
-      if (typeof a === "string") fn(redactPath(a));
-      else fn(redactFields(a), redactPath(b ?? ""));
+      if (typeof a === "string") fn(redactText(a));
+      else fn(redactFields(a), redactText(b ?? ""));
     }) as LogFn;
   return { debug: wrap(inner.debug.bind(inner)), info: wrap(inner.info.bind(inner)), warn: wrap(inner.warn.bind(inner)), error: wrap(inner.error.bind(inner)) };
 }

@@ -20,6 +20,7 @@ import type { SyncFilter, SyncResponse, Timeline } from "../api/types.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import type { Store } from "../storage/store.js";
 import { backoffDelay, isAbortError, sleep } from "../util/async.js";
+import { findOwnInvite } from "./invite.js";
 import type { Room } from "./room.js";
 import type { RoomTracker } from "./tracker.js";
 
@@ -29,7 +30,7 @@ export interface SyncSink {
   beforeBatch?(response: SyncResponse, initial: boolean): Promise<void> | void;
   /** A timeline event of a joined room. */
   onEvent(room: Room, event: ClientEvent): Promise<void> | void;
-  /** The bot was invited; `invite` is its own stripped member event. */
+  /** The bot was invited; `invite` is the invite event itself, undefined when none can be trusted (see `findOwnInvite`). */
   onInvite(room: Room, invite: StrippedStateEvent | undefined): Promise<void> | void;
   /** The bot's membership became `join`. */
   onJoin(room: Room): Promise<void> | void;
@@ -202,8 +203,9 @@ export class SyncEngine {
       const room = tracker.ensureRoom(roomId, "invite");
       const events = invited.invite_state?.events ?? [];
       for (const event of events) tracker.applyState(room, event);
-      const own = events.find((e) => e.type === "m.room.member" && e.state_key === tracker.userId);
-      this.#dispatch(batch, undefined, () => sink.onInvite(room, own));
+      const own = findOwnInvite(events, tracker.userId);
+      if (own.problem !== undefined) this.#log.warn({ roomId, problem: own.problem }, "invite without a trustworthy invite event: inviter unknown");
+      this.#dispatch(batch, undefined, () => sink.onInvite(room, own.invite));
     }
 
     for (const [roomId, joined] of Object.entries(response.rooms?.join ?? {})) {

@@ -1,7 +1,8 @@
 /**
  * Fault injection in front of the real homeserver: a transport wrapper that
  * makes chosen requests fail (429, 5xx, dropped connections, slowness) before
- * or after they reach Synapse. Nothing here answers on the server's behalf
+ * or after they reach Synapse, or adds to what Synapse relays (a forged event a
+ * remote server could have sent). Nothing here answers on the server's behalf
  * except the injected failures themselves.
  */
 import type { FetchLike } from "../../src/api/http.js";
@@ -13,7 +14,12 @@ export type Fault =
   | { kind: "dropBefore" }
   /** Let the server process the request, then lose the response. */
   | { kind: "dropAfter" }
-  | { kind: "delay"; ms: number };
+  | { kind: "delay"; ms: number }
+  /**
+   * Let the server answer, then change its JSON body: what a hostile remote server can put
+   * into the parts of a response the homeserver only relays (e.g. an invite's stripped state).
+   */
+  | { kind: "rewrite"; json: (body: unknown) => unknown };
 
 /** A rule: which requests, how many times, what fault. */
 export interface FaultRule {
@@ -48,6 +54,12 @@ export function faultyFetch(rules: FaultRule[], inner: FetchLike = (i, init) => 
       case "delay":
         await new Promise((r) => setTimeout(r, fault.ms));
         return inner(input, init);
+      case "rewrite": {
+        const response = await inner(input, init);
+        if (!response.ok) return response;
+        const body = JSON.stringify(fault.json(await response.json()));
+        return new Response(body, { status: response.status, headers: { "content-type": "application/json" } });
+      }
     }
   };
   return { fetch: impl, log };

@@ -165,6 +165,16 @@ describe("checks", () => {
     await assert.rejects(runChecks(ctxFor(makeBot(), room, ALICE), [isOwner()]), NotOwner);
   });
 
+  test("isOwner: an event without a sender never passes, whether or not ownerId is set", async () => {
+    const room = makeRoom();
+    const noSender = undefined as unknown as string;
+    await assert.rejects(runChecks(ctxFor(makeBot(), room, noSender), [isOwner()]), NotOwner);
+    await assert.rejects(runChecks(ctxFor(makeBot({ ownerId: "" }), room, ""), [isOwner()]), NotOwner);
+    await assert.rejects(runChecks(ctxFor(makeBot({ ownerId: ALICE }), room, noSender), [isOwner()]), NotOwner);
+    await assert.rejects(runChecks(ctxFor(makeBot(), room, ""), [isOwner("")]), NotOwner);
+    await assert.rejects(runChecks(ctxFor(makeBot(), room, noSender), [isOwner(undefined as unknown as string)]), NotOwner);
+  });
+
   test("custom checks: sync or async booleans, named or not; thrown CheckFailures keep their message", async () => {
     const ctx = ctxFor(makeBot(), makeRoom(), ALICE);
     const passing: CheckLike[] = [() => true, async () => true, check("named", () => true)];

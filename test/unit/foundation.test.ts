@@ -44,6 +44,18 @@ describe("http helpers", () => {
     assert.equal(retryAfterOf({}, new Headers()), undefined);
   });
 
+  test("retryAfterOf ignores negative and unreadable waits, and keeps huge ones for the cap to refuse", () => {
+    assert.equal(retryAfterOf({ retry_after_ms: -5 }, new Headers()), undefined);
+    assert.equal(retryAfterOf({ retry_after_ms: Number.NaN }, new Headers()), undefined);
+    assert.equal(retryAfterOf({ retry_after_ms: "9" }, new Headers({ "retry-after": "1" })), 1000);
+    assert.equal(retryAfterOf({}, new Headers({ "retry-after": "-5" })), undefined);
+    assert.equal(retryAfterOf({}, new Headers({ "retry-after": "NaN" })), undefined);
+    assert.equal(retryAfterOf({}, new Headers({ "retry-after": " " })), undefined);
+    assert.equal(retryAfterOf({}, new Headers({ "retry-after": "Infinity" })), undefined);
+    assert.equal(retryAfterOf(JSON.parse('{"retry_after_ms":1e400}') as Record<string, unknown>, new Headers()), Infinity);
+    assert.equal(retryAfterOf({}, new Headers({ "retry-after": "86400" })), 86_400_000);
+  });
+
   test("fillPath percent-encodes every parameter", () => {
     assert.equal(fillPath("/rooms/{roomId}/send/{type}/{txn}", { roomId: "!a/b:c", type: "m.room.message", txn: "t 1" }), "/rooms/!a%2Fb%3Ac/send/m.room.message/t%201");
     assert.throws(() => fillPath("/x/{id}", {}), /missing path parameter id/);
