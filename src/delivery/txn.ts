@@ -18,16 +18,16 @@ import { createHash } from "node:crypto";
 const NAMESPACE = "niobot.txn.v1";
 
 /**
- * The transaction id of the `index`-th send made on behalf of `eventId`: `nbe` plus the
- * base64url SHA-256 of the namespace, the event id and the index path. Safe in a URL path,
- * 46 characters, and the same in every process and on every machine.
+ * The transaction id of the `index`-th send made on behalf of `eventId`: `nbe` plus the hex
+ * SHA-256 of the namespace, the event id and the index path. Safe in a URL path (lowercase
+ * letters and digits, 67 characters, like the random ids), and the same in every process.
  *
  * @example
  * deterministicTxnId("$abc:example.org", [0]); // the first answer to $abc
  * deterministicTxnId("$abc:example.org", [0, 1]); // a second send made by that same call
  */
 export function deterministicTxnId(eventId: string, index: readonly number[]): string {
-  const digest = createHash("sha256").update(`${NAMESPACE}\0${eventId}\0${index.join("\0")}`).digest("base64url");
+  const digest = createHash("sha256").update(`${NAMESPACE}\0${eventId}\0${index.join("\0")}`).digest("hex");
   return `nbe${digest}`;
 }
 

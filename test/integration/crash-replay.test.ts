@@ -1,0 +1,144 @@
+/**
+ * Crash safety from the user's side: a real bot process (`test/fixtures/crash-bot.ts`, i.e.
+ * `examples/simple.ts` with a SQLite store) is killed with `kill -9` in the middle of bursts of
+ * commands and restarted each time. The restarted bot handles again the events it had answered
+ * but not yet recorded; each command must still be answered exactly once, and a `ctx.once`
+ * side effect must have happened once.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { test } from "node:test";
+import type { ClientEvent } from "../../src/api/events.js";
+import { homeserver, newTestUser, newUser, tempStorePath, type TestUser } from "../helpers/matrix.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** Kills (each followed by a restart), commands per burst, and how long recording a handled event takes. */
+const ROUNDS = 4;
+const BURST = 16;
+const MARK_HANDLED_DELAY_MS = 2000;
+
+function inReplyTo(e: ClientEvent): string | undefined {
+  const rel = e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: unknown } } | undefined;
+  const id = rel?.["m.in_reply_to"]?.event_id;
+  return typeof id === "string" ? id : undefined;
+}
+
+/** Every event of a room, read back from the server (not from what a sync happened to show). */
+async function timeline(user: TestUser, roomId: string): Promise<ClientEvent[]> {
+  const events: ClientEvent[] = [];
+  let from: string | undefined;
+  for (;;) {
+    const page = await user.api.rooms.messages(roomId, { dir: "b", limit: 500, ...(from === undefined ? {} : { from }) });
+    for (const e of page.chunk) events.push({ ...e, room_id: roomId });
+    if (page.end === undefined || page.chunk.length === 0) return events;
+    from = page.end;
+  }
+}
+
+test("kill -9 during bursts of commands: after each restart, every command is answered exactly once", async (t) => {
+  const hs = await homeserver();
+  const account = await newUser("crashbot");
+  const human = await newTestUser("crash-human");
+  const storePath = tempStorePath();
+  const effectsFile = join(dirname(storePath), "effects.log");
+  let log = "";
+
+  async function startBot(): Promise<ChildProcess> {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("MATRIX_") && k !== "BOT_PREFIX" && k !== "STORE_PATH"));
+    const child = spawn(process.execPath, [`${ROOT}node_modules/tsx/dist/cli.mjs`, "test/fixtures/crash-bot.ts"], {
+      cwd: ROOT,
+      env: {
+        ...clean,
+        NIOBOT_LOG_LEVEL: "info",
+        MATRIX_HOMESERVER: hs.baseUrl,
+        MATRIX_USER_ID: account.userId,
+        MATRIX_PASSWORD: account.password,
+        STORE_PATH: storePath,
+        EFFECTS_FILE: effectsFile,
+        MARK_HANDLED_DELAY_MS: String(MARK_HANDLED_DELAY_MS),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`bot did not get ready: ${output}`)), 60_000);
+      child.stderr?.on("data", (d: Buffer) => {
+        output += d.toString();
+        log += d.toString();
+        if (output.includes("crash-bot ready")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once("exit", (code) => reject(new Error(`bot exited early (${code}): ${output}`)));
+    });
+    return child;
+  }
+
+  async function kill(child: ChildProcess): Promise<void> {
+    const exited = once(child, "exit");
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  const answered = (ids: readonly string[]): number => {
+    const wanted = new Set(ids);
+    return new Set(human.seen.filter((e) => e.sender === account.userId && wanted.has(inReplyTo(e) ?? "")).map(inReplyTo)).size;
+  };
+
+  let child = await startBot();
+  const commands: string[] = [];
+  const tallies: string[] = [];
+  try {
+    const roomId = await human.createRoom([account.userId]);
+    await human.waitForEvent((e) => e.type === "m.room.member" && e.state_key === account.userId && e.content.membership === "join", 60_000);
+
+    for (let round = 0; round < ROUNDS; round++) {
+      const ids: string[] = [];
+      for (let i = 0; i < BURST; i++) {
+        const tally = i % 4 === 3;
+        const id = await human.send(roomId, tally ? `!tally ${round * 100 + i}` : `!add ${round} ${i}`);
+        ids.push(id);
+        if (tally) tallies.push(id);
+      }
+      commands.push(...ids);
+      // A few answers are out: those events wait MARK_HANDLED_DELAY_MS to be recorded, so the
+      // kill lands between "answer sent" and "event recorded as handled" for them.
+      const enough = 2 + (round % 3);
+      const deadline = Date.now() + 60_000;
+      while (answered(ids) < enough) {
+        assert.ok(Date.now() < deadline, `round ${round}: the bot answered only ${answered(ids)} commands\n${log}`);
+        await human.syncOnce(1_000);
+      }
+      await kill(child);
+      child = await startBot();
+    }
+
+    // Everything gets answered after the last restart…
+    for (const id of commands) await human.waitForEvent((e) => e.sender === account.userId && inReplyTo(e) === id, 60_000);
+    // …and replays come from the first sync after a restart, before a command sent now is answered.
+    const sentinel = await human.send(roomId, "!add 1000 1");
+    await human.waitForEvent((e) => e.sender === account.userId && inReplyTo(e) === sentinel, 60_000);
+
+    const answers = new Map<string, number>();
+    for (const e of await timeline(human, roomId)) {
+      const to = inReplyTo(e);
+      if (e.sender === account.userId && to !== undefined) answers.set(to, (answers.get(to) ?? 0) + 1);
+    }
+    const total = commands.reduce((n, id) => n + (answers.get(id) ?? 0), 0);
+    const repeated = commands.filter((id) => (answers.get(id) ?? 0) > 1);
+    const effects = existsSync(effectsFile) ? readFileSync(effectsFile, "utf8").split("\n").filter((l) => l !== "") : [];
+    const repeatedEffects = tallies.filter((id) => effects.filter((l) => l === id).length !== 1);
+    t.diagnostic(`kills: ${ROUNDS}, commands: ${commands.length}, answers: ${total}, commands answered more than once: ${repeated.length}`);
+    t.diagnostic(`ctx.once effects: ${tallies.length} commands, ${effects.length} effects, not exactly once: ${repeatedEffects.length}`);
+    assert.deepEqual(repeated, [], `commands answered more than once: ${repeated.map((id) => `${id}×${answers.get(id)}`).join(", ")}`);
+    assert.equal(total, commands.length);
+    assert.deepEqual(repeatedEffects, [], "each !tally ran its ctx.once effect exactly once");
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) await kill(child);
+  }
+});
