@@ -153,7 +153,8 @@ test("kill -9 during bursts of commands: after each restart, every command is an
     t.diagnostic(`ctx.once effects: ${tallies.length} commands, ${effects.length} effects, not exactly once: ${repeatedEffects.length}`);
     assert.deepEqual(repeated, [], `commands answered more than once: ${repeated.map((id) => `${id}×${answers.get(id)}`).join(", ")}`);
     assert.equal(total, commands.length);
-    assert.deepEqual(repeatedEffects, [], `each !tally ran its ctx.once effect exactly once\n${log}`);
+    const bodies = (await timeline(human, roomId)).filter((e) => repeatedEffects.includes(inReplyTo(e) ?? "")).map((e) => String(e.content.body));
+    assert.deepEqual(repeatedEffects, [], `each !tally ran its ctx.once effect exactly once; their answers: ${bodies.join(" | ")}\n${log}`);
   } finally {
     if (child.exitCode === null && child.signalCode === null) await kill(child);
   }
