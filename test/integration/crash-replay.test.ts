@@ -148,13 +148,18 @@ test("kill -9 during bursts of commands: after each restart, every command is an
     const total = commands.reduce((n, id) => n + (answers.get(id) ?? 0), 0);
     const repeated = commands.filter((id) => (answers.get(id) ?? 0) > 1);
     const effects = existsSync(effectsFile) ? readFileSync(effectsFile, "utf8").split("\n").filter((l) => l !== "") : [];
-    const repeatedEffects = tallies.filter((id) => effects.filter((l) => l === id).length !== 1);
+    // At most once; never at all only if a kill landed between recording the start and the
+    // result, which the replay then reports instead of running the effect again.
+    const all = await timeline(human, roomId);
+    const interrupted = tallies.filter((id) => all.some((e) => e.sender === account.userId && inReplyTo(e) === id && e.content.body === "tally interrupted"));
+    const repeatedEffects = tallies.filter((id) => effects.filter((l) => l === id).length !== (interrupted.includes(id) ? 0 : 1));
     t.diagnostic(`kills: ${ROUNDS}, commands: ${commands.length}, answers: ${total}, commands answered more than once: ${repeated.length}`);
-    t.diagnostic(`ctx.once effects: ${tallies.length} commands, ${effects.length} effects, not exactly once: ${repeatedEffects.length}`);
+    t.diagnostic(`ctx.once effects: ${tallies.length} commands, ${effects.length} effects, interrupted: ${interrupted.length}, wrong count: ${repeatedEffects.length}`);
     assert.deepEqual(repeated, [], `commands answered more than once: ${repeated.map((id) => `${id}×${answers.get(id)}`).join(", ")}`);
     assert.equal(total, commands.length);
-    const bodies = (await timeline(human, roomId)).filter((e) => repeatedEffects.includes(inReplyTo(e) ?? "")).map((e) => String(e.content.body));
-    assert.deepEqual(repeatedEffects, [], `each !tally ran its ctx.once effect exactly once; their answers: ${bodies.join(" | ")}\n${log}`);
+    const bodies = all.filter((e) => repeatedEffects.includes(inReplyTo(e) ?? "")).map((e) => String(e.content.body));
+    assert.ok(interrupted.length <= 1, `a kill lands between two store writes microseconds apart rarely; ${interrupted.length} tallies were interrupted`);
+    assert.deepEqual(repeatedEffects, [], `each !tally ran its ctx.once effect once (or was reported interrupted); their answers: ${bodies.join(" | ")}\n${log}`);
   } finally {
     if (child.exitCode === null && child.signalCode === null) await kill(child);
   }
