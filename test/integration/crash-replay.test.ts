@@ -18,7 +18,7 @@ import { homeserver, newTestUser, newUser, tempStorePath, type TestUser } from "
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 /** Kills (each followed by a restart), commands per burst, and how long recording a handled event takes. */
-const ROUNDS = 4;
+const ROUNDS = 3;
 const BURST = 16;
 const MARK_HANDLED_DELAY_MS = 2000;
 
@@ -40,7 +40,8 @@ async function timeline(user: TestUser, roomId: string): Promise<ClientEvent[]> 
   }
 }
 
-test("kill -9 during bursts of commands: after each restart, every command is answered exactly once", async (t) => {
+// Each restart loads the bot and its crypto anew: allow more than the runner's default on a busy machine.
+test("kill -9 during bursts of commands: after each restart, every command is answered exactly once", { timeout: 600_000 }, async (t) => {
   const hs = await homeserver();
   const account = await newUser("crashbot");
   const human = await newTestUser("crash-human");
