@@ -20,7 +20,7 @@ async function waitUntil(check: () => boolean, timeoutMs = 30_000): Promise<void
 
 describe("a handler replayed for the same event", () => {
   for (const encrypted of [false, true]) {
-    test(`${encrypted ? "encrypted" : "plain"} room: respond, edit, react and send reach the room once; ctx.once runs once`, async () => {
+    test(`${encrypted ? "encrypted" : "plain"} room: respond, edit, react, send, reply and delete reach the room once; ctx.once runs once`, async () => {
       const human = await newTestUser();
       const { bot, account } = await newBot({ storePath: tempStorePath() });
       await bot.start({ password: account.password });
@@ -47,8 +47,10 @@ describe("a handler replayed for the same event", () => {
           await answer.edit("done");
           const reaction = await ctx.react("👍");
           const note = await ctx.send(roomId, "a note");
+          const aside = await answer.reply("an aside");
+          await aside.delete("cleanup");
           const value = await ctx.once("count", () => ++effects);
-          return [answer.eventId, reaction, note, String(value)];
+          return [answer.eventId, reaction, note, aside.eventId, String(value)];
         };
         const first = await run();
         const replay = await run();
@@ -60,9 +62,10 @@ describe("a handler replayed for the same event", () => {
         const { chunk } = await human.api.sync.messages(roomId, { dir: "b", limit: 100 });
         const fromBot = chunk.filter((e) => e.sender === bot.userId && e.state_key === undefined);
         const types = fromBot.map((e) => e.type).sort();
-        const sent = encrypted ? ["m.room.encrypted", "m.room.encrypted", "m.room.encrypted", "m.room.encrypted"] : ["m.reaction", "m.room.message", "m.room.message", "m.room.message"];
+        // Redactions are never encrypted (the server must read them).
+        const sent = encrypted ? [...Array<string>(5).fill("m.room.encrypted"), "m.room.redaction"] : ["m.reaction", ...Array<string>(4).fill("m.room.message"), "m.room.redaction"];
         const outside = encrypted ? ["m.room.encrypted", "m.room.encrypted"] : ["m.room.message", "m.room.message"];
-        assert.deepEqual(types, [...sent, ...outside].sort(), "answer, edit, reaction and note once each, plus the two outside sends");
+        assert.deepEqual(types, [...sent, ...outside].sort(), "answer, edit, reaction, note, aside and its redaction once each, plus the two outside sends");
       } finally {
         await bot.stop();
       }
