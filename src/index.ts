@@ -28,6 +28,7 @@ export { RoomTracker } from "./sync/tracker.js";
 export type { Store, StoredLogin, StoredPendingEvent, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
 export { MemoryStore } from "./storage/memory.js";
 export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
+export { OnceInterruptedError, OnceResultError } from "./delivery/index.js";
 
 export { TypedEmitter, WaitTimeoutError, type EventMap, type Listener, type ListenerErrorSink } from "./events/emitter.js";
 export { consoleLogger, redactingLogger, silentLogger, type Logger, type LogFn, type LogLevel } from "./logging/logger.js";

@@ -8,6 +8,7 @@ import { endpoints, fillPath, type Endpoint, type PathParams, type RelationsQuer
 import { HttpClient, type HttpClientOptions, type RawResponse } from "./http.js";
 import type { ClientEvent } from "./events.js";
 import type * as T from "./types.js";
+import { scopedTxnId } from "../delivery/txn.js";
 
 /** Options every call accepts. */
 export interface CallOptions {
@@ -116,11 +117,14 @@ export class MatrixApi {
     joinedMembers: (roomId: string, o: CallOptions = {}) => this.call(endpoints.joinedMembers, { ...o, path: { roomId } }),
     members: (roomId: string, query: { membership?: string; not_membership?: string; at?: string } = {}, o: CallOptions = {}) =>
       this.call(endpoints.members, { ...o, path: { roomId }, query }),
-    /** Sends a room event; the transaction id makes retries safe. */
+    /**
+     * Sends a room event; the transaction id makes retries safe. Without `txnId`, a send made
+     * through a command context gets one derived from the triggering event (`src/delivery/`).
+     */
     send: (roomId: string, eventType: string, content: Record<string, unknown>, opts: { txnId?: string } & CallOptions = {}) =>
-      this.call(endpoints.sendEvent, { signal: opts.signal, path: { roomId, eventType, txnId: opts.txnId ?? newTxnId() }, body: content }),
+      this.call(endpoints.sendEvent, { signal: opts.signal, path: { roomId, eventType, txnId: opts.txnId ?? scopedTxnId() ?? newTxnId() }, body: content }),
     redact: (roomId: string, eventId: string, reason?: string, opts: { txnId?: string } & CallOptions = {}) =>
-      this.call(endpoints.redact, { signal: opts.signal, path: { roomId, eventId, txnId: opts.txnId ?? newTxnId() }, body: reason ? { reason } : {} }),
+      this.call(endpoints.redact, { signal: opts.signal, path: { roomId, eventId, txnId: opts.txnId ?? scopedTxnId() ?? newTxnId() }, body: reason ? { reason } : {} }),
     event: (roomId: string, eventId: string, o: CallOptions = {}) =>
       this.call(endpoints.getEvent, { ...o, path: { roomId, eventId } }).then((e): ClientEvent => ({ ...e, room_id: e.room_id ?? roomId })),
     state: (roomId: string, o: CallOptions = {}) => this.call(endpoints.getState, { ...o, path: { roomId } }),

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { MessageEvent } from "../api/events.js";
+import type { MessageContent, MessageEvent } from "../api/events.js";
 import type { NioBot } from "../bot/bot.js";
 import type { MessageOptions, ReplyTo } from "../content/message.js";
 import type { Room } from "../sync/room.js";
@@ -14,6 +14,8 @@ import type { ParseContext } from "./parsers.js";
 import { CommandResponse, replyContent, withReplyRelation, type OutgoingContent } from "./response.js";
 import { splitWithOffsets } from "./split.js";
 import { attachmentContent, isAttachmentMessage, type AttachmentMessage } from "../attachments/index.js";
+import { SendSequence } from "../delivery/txn.js";
+import { runOnce } from "../delivery/once.js";
 
 /** How a message invoked a command; built by the router. */
 export interface Invocation {
@@ -56,6 +58,8 @@ export class CommandContext {
   /** What {@link CommandContext.respond} replies to. */
   readonly replyTo: ReplyTo;
   #args: readonly string[] | undefined;
+  /** Numbers this context's sends, so a replayed event reuses its transaction ids. */
+  readonly #sends: SendSequence;
 
   constructor(bot: NioBot, room: Room, message: MessageEvent, command: Command, invocation: Invocation) {
     this.bot = bot;
@@ -68,6 +72,15 @@ export class CommandContext {
     this.argumentText = invocation.argumentText;
     this.formattedBody = invocation.formattedBody;
     this.replyTo = invocation.replyTo;
+    this.#sends = new SendSequence(message.event_id);
+  }
+
+  /**
+   * The invoking event's id: the same when a crash makes the bot handle the event again, so it
+   * is the key to make a handler's own side effects idempotent (see {@link CommandContext.once}).
+   */
+  get eventId(): string {
+    return this.message.event_id;
   }
 
   /** Who sent the command. */
@@ -120,19 +133,63 @@ export class CommandContext {
    * reply does; a content object is sent as given, plus the reply relation if it has none.
    * `{ file, caption }` uploads and sends an attachment (see `src/attachments/`).
    *
+   * Exactly once: the transaction id comes from the invoking event and this call's place among
+   * the context's sends (1st, 2nd…), so when a crash makes the bot handle the event again, the
+   * homeserver returns the first send's event id instead of posting a second answer.
+   *
    * @example
    * const msg = await ctx.respond("Counting…");
    * await msg.edit("Counted: 3");
    * await ctx.respond({ file: Attachment.fromPath("chart.png"), caption: "today" });
    */
-  async respond(content: string | OutgoingContent | AttachmentMessage, options: MessageOptions = {}): Promise<CommandResponse> {
-    const body = isAttachmentMessage(content)
-      ? (await attachmentContent(this.bot, this.room.roomId, content.file, { replyTo: this.replyTo, ...options, caption: content.caption })) as Record<string, unknown>
-      : typeof content === "string"
-      ? replyContent(this.bot, content, this.replyTo, options)
-      : withReplyRelation(content, this.replyTo);
-    const eventId = await this.bot.sendEvent(this.room.roomId, "m.room.message", body);
-    return new CommandResponse(this.bot, this.room.roomId, eventId, body);
+  respond(content: string | OutgoingContent | AttachmentMessage, options: MessageOptions = {}): Promise<CommandResponse> {
+    return this.#sends.run(async () => {
+      const body = isAttachmentMessage(content)
+        ? (await attachmentContent(this.bot, this.room.roomId, content.file, { replyTo: this.replyTo, ...options, caption: content.caption })) as Record<string, unknown>
+        : typeof content === "string"
+        ? replyContent(this.bot, content, this.replyTo, options)
+        : withReplyRelation(content, this.replyTo);
+      const eventId = await this.bot.sendEvent(this.room.roomId, "m.room.message", body);
+      return new CommandResponse(this.bot, this.room.roomId, eventId, body, this.#sends);
+    });
+  }
+
+  /**
+   * Reacts to the invoking message (for a re-run edit: the original) with `key`, usually an
+   * emoji; returns the reaction's event id. Exactly once, like {@link CommandContext.respond}.
+   *
+   * @example
+   * await ctx.react("👍");
+   */
+  react(key: string): Promise<string> {
+    return this.#sends.run(() => this.bot.react(this.room.roomId, this.replyTo.eventId, key));
+  }
+
+  /**
+   * Sends a message somewhere else than a reply: to another room, or to a user id (`@…`)
+   * through their direct room, as `bot.sendMessage` does. Exactly once, like
+   * {@link CommandContext.respond} (creating a missing direct room is not: see the guide).
+   *
+   * @example
+   * await ctx.send(ctx.sender, "Your report is ready.");
+   */
+  send(target: string, content: string | MessageContent | AttachmentMessage, options: MessageOptions = {}): Promise<string> {
+    return this.#sends.run(() => this.bot.sendMessage(target, content, options));
+  }
+
+  /**
+   * Runs a side effect outside Matrix at most once for this invoking event, even when a crash
+   * makes the bot handle the event again: the first run's result (JSON, or nothing) is stored
+   * and a replay gets it back without calling `fn`. Give each effect of a handler its own key.
+   *
+   * @throws `OnceInterruptedError` on a replay whose first run never finished (it may or may not
+   *   have happened: check the outside system), `OnceResultError` for a result that is not JSON.
+   * @example
+   * const orderId = await ctx.once("create-order", () => shop.createOrder(ctx.sender, item));
+   * await ctx.respond(`Order ${orderId} placed.`);
+   */
+  once<T>(key: string, fn: () => T | Promise<T>): Promise<T> {
+    return runOnce(this.bot.store, this.eventId, key, fn);
   }
 
   /**

@@ -8,6 +8,7 @@ import type { MessageContent } from "../api/events.js";
 import type { NioBot } from "../bot/bot.js";
 import { buildEditContent, buildMessageContent, type EditOptions, type MessageOptions, type ReplyTo } from "../content/message.js";
 import type { Mentions } from "../content/types.js";
+import type { SendSequence } from "../delivery/txn.js";
 
 /** Outgoing message content: built by the content layer or written by hand. */
 export type OutgoingContent = MessageContent | Record<string, unknown>;
@@ -48,9 +49,13 @@ export class CommandResponse {
   readonly content: Readonly<Record<string, unknown>>;
   readonly #threadRootId: string | undefined;
   #mentions: Mentions;
+  /** The sends of the command context this came from: follow-ups are exactly once too. */
+  readonly #sends: SendSequence | undefined;
 
-  constructor(bot: NioBot, roomId: string, eventId: string, content: Record<string, unknown>) {
+  /** @param sends - internal: the sending context's sequence (see `src/delivery/`). */
+  constructor(bot: NioBot, roomId: string, eventId: string, content: Record<string, unknown>, sends?: SendSequence) {
     this.bot = bot;
+    this.#sends = sends;
     this.roomId = roomId;
     this.eventId = eventId;
     this.content = content;
@@ -64,7 +69,11 @@ export class CommandResponse {
    * Replaces the message's text (an `m.replace` edit). Users mentioned by the current version are
    * kept in the new one's `m.mentions` and not notified again.
    */
-  async edit(text: string, options: EditOptions = {}): Promise<this> {
+  edit(text: string, options: EditOptions = {}): Promise<this> {
+    return this.#run(() => this.#edit(text, options));
+  }
+
+  async #edit(text: string, options: EditOptions): Promise<this> {
     const msgtype = typeof this.content.msgtype === "string" ? this.content.msgtype : "m.notice";
     const content = buildEditContent(this.eventId, text, {
       msgtype: msgtype as EditOptions["msgtype"],
@@ -80,11 +89,15 @@ export class CommandResponse {
 
   /** Redacts the message. */
   async delete(reason?: string): Promise<void> {
-    await this.bot.api.rooms.redact(this.roomId, this.eventId, reason);
+    await this.#run(() => this.bot.redact(this.roomId, this.eventId, reason));
   }
 
   /** Replies to this message (in its thread if it is in one). */
-  async reply(content: string | OutgoingContent, options: MessageOptions = {}): Promise<CommandResponse> {
+  reply(content: string | OutgoingContent, options: MessageOptions = {}): Promise<CommandResponse> {
+    return this.#run(() => this.#reply(content, options));
+  }
+
+  async #reply(content: string | OutgoingContent, options: MessageOptions): Promise<CommandResponse> {
     const replyTo: ReplyTo = {
       eventId: this.eventId,
       sender: this.bot.userId,
@@ -92,7 +105,12 @@ export class CommandResponse {
     };
     const body = typeof content === "string" ? replyContent(this.bot, content, replyTo, options) : withReplyRelation(content, replyTo);
     const eventId = await this.bot.sendEvent(this.roomId, "m.room.message", body);
-    return new CommandResponse(this.bot, this.roomId, eventId, body);
+    return new CommandResponse(this.bot, this.roomId, eventId, body, this.#sends);
+  }
+
+  /** Runs a send as the next one of the originating context (exactly once), if there is one. */
+  #run<T>(work: () => Promise<T>): Promise<T> {
+    return this.#sends === undefined ? work() : this.#sends.run(work);
   }
 }
 

@@ -1,4 +1,5 @@
 import {
+  EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
   type Store,
   type StoreChange,
@@ -19,6 +20,7 @@ export class MemoryStore implements Store {
   readonly #handled = new Set<string>();
   readonly #values = new Map<string, string>();
   readonly #pending = new Map<string, StoredPendingEvent>();
+  readonly #effects = new Map<string, string>();
   readonly #rooms = new Map<string, StoredRoomInfo>();
   readonly #state = new Map<string, StoredStateEvent & { roomId: string }>();
   readonly #accountData = new Map<string, { roomId: string | undefined; type: string; content: Record<string, unknown> }>();
@@ -98,5 +100,23 @@ export class MemoryStore implements Store {
   async setValue(key: string, value: string | undefined): Promise<void> {
     if (value === undefined) this.#values.delete(key);
     else this.#values.set(key, value);
+  }
+
+  async getEffect(eventId: string, key: string): Promise<string | undefined> {
+    return this.#effects.get(JSON.stringify([eventId, key]));
+  }
+
+  async setEffect(eventId: string, key: string, record: string | undefined): Promise<void> {
+    const id = JSON.stringify([eventId, key]);
+    if (record === undefined) {
+      this.#effects.delete(id);
+      return;
+    }
+    this.#effects.set(id, record);
+    // Maps iterate in insertion order (an update keeps its place), so the first one is the oldest.
+    if (this.#effects.size > EFFECTS_KEPT) {
+      const oldest = this.#effects.keys().next().value;
+      if (oldest !== undefined) this.#effects.delete(oldest);
+    }
   }
 }

@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import {
+  EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
   type Store,
   type StoreChange,
@@ -31,6 +32,9 @@ CREATE TABLE IF NOT EXISTS account_data (
 CREATE TABLE IF NOT EXISTS pending_events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, room_id TEXT NOT NULL,
   sender TEXT NOT NULL, session_id TEXT NOT NULL, since INTEGER NOT NULL, json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS effects (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL,
+  UNIQUE (event_id, key));
 `;
 
 /**
@@ -179,5 +183,24 @@ export class SqliteStore implements Store {
 
   async setValue(key: string, value: string | undefined): Promise<void> {
     this.#setMeta(`kv:${key}`, value);
+  }
+
+  async getEffect(eventId: string, key: string): Promise<string | undefined> {
+    const row = this.#conn.prepare("SELECT record FROM effects WHERE event_id = ? AND key = ?").get(eventId, key) as { record: string } | undefined;
+    return row?.record;
+  }
+
+  async setEffect(eventId: string, key: string, record: string | undefined): Promise<void> {
+    const db = this.#conn;
+    if (record === undefined) {
+      db.prepare("DELETE FROM effects WHERE event_id = ? AND key = ?").run(eventId, key);
+      return;
+    }
+    // An update keeps the row's seq: retention counts from when the record was first written.
+    const info = db
+      .prepare("INSERT INTO effects (event_id, key, record) VALUES (?, ?, ?) ON CONFLICT(event_id, key) DO UPDATE SET record = excluded.record")
+      .run(eventId, key, record);
+    const seq = Number(info.lastInsertRowid);
+    if (info.changes > 0 && seq % 500 === 0) db.prepare("DELETE FROM effects WHERE seq <= ?").run(seq - EFFECTS_KEPT);
   }
 }

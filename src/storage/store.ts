@@ -95,7 +95,24 @@ export interface Store {
   getValue(key: string): Promise<string | undefined>;
   /** Sets or (with `undefined`) deletes a value. */
   setValue(key: string, value: string | undefined): Promise<void>;
+
+  /**
+   * The record `ctx.once(key, …)` left for an event (opaque text written by
+   * `src/delivery/once.ts`), if it is still kept.
+   */
+  getEffect(eventId: string, key: string): Promise<string | undefined>;
+  /**
+   * Writes (or with `undefined`, deletes) the record of `ctx.once(key, …)` for an event,
+   * before returning (a killed process keeps it). Only the most recent {@link EFFECTS_KEPT} records are kept.
+   */
+  setEffect(eventId: string, key: string, record: string | undefined): Promise<void>;
 }
 
 /** How many handled event ids a store keeps: enough to cover any batch replayed after a crash. */
 export const HANDLED_EVENTS_KEPT = 5000;
+
+/**
+ * How many `ctx.once` records a store keeps: as many as handled event ids, since a record only
+ * matters while its event may still be replayed.
+ */
+export const EFFECTS_KEPT = HANDLED_EVENTS_KEPT;
