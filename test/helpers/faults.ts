@@ -13,7 +13,11 @@ export type Fault =
   | { kind: "dropBefore" }
   /** Let the server process the request, then lose the response. */
   | { kind: "dropAfter" }
-  | { kind: "delay"; ms: number };
+  | { kind: "delay"; ms: number }
+  /** Never answer; the request fails only when its own signal aborts (a stuck server). */
+  | { kind: "hang" }
+  /** Let the server answer, then change its JSON body (a malformed response). */
+  | { kind: "rewrite"; edit: (body: Record<string, unknown>) => void };
 
 /** A rule: which requests, how many times, what fault. */
 export interface FaultRule {
@@ -48,6 +52,18 @@ export function faultyFetch(rules: FaultRule[], inner: FetchLike = (i, init) => 
       case "delay":
         await new Promise((r) => setTimeout(r, fault.ms));
         return inner(input, init);
+      case "hang":
+        return new Promise<Response>((_, reject) => {
+          const signal = init.signal;
+          if (signal?.aborted) reject(signal.reason);
+          signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+        });
+      case "rewrite": {
+        const response = await inner(input, init);
+        const body = (await response.json()) as Record<string, unknown>;
+        fault.edit(body);
+        return new Response(JSON.stringify(body), { status: response.status, headers: { "content-type": "application/json" } });
+      }
     }
   };
   return { fetch: impl, log };
