@@ -208,3 +208,92 @@ describe("malformed sync responses", () => {
     await engine.stop();
   });
 });
+
+describe("handler concurrency", () => {
+  test("a burst caught up after downtime: never more than maxConcurrentHandlers at once, each room in order", async () => {
+    const storePath = tempStorePath();
+    const first = await joinedBot({ storePath });
+    const { human, account } = first;
+    const rooms = [first.roomId];
+    for (let i = 0; i < 2; i++) {
+      const roomId = await human.createRoom([first.bot.userId]);
+      await until("the bot joined", () => first.bot.getRoom(roomId)?.membership === "join");
+      rooms.push(roomId);
+    }
+    await first.bot.stop();
+    // One catch-up batch of 3 rooms × 15 messages.
+    for (let i = 0; i < 15; i++) for (const roomId of rooms) await human.send(roomId, `${i}`);
+
+    const { bot } = await newBot({ storePath, encryption: false, maxConcurrentHandlers: 2 }, account);
+    let running = 0;
+    let peak = 0;
+    const seen = new Map<string, number[]>();
+    bot.on("message", async (room, event) => {
+      running++;
+      peak = Math.max(peak, running);
+      seen.set(room.roomId, [...(seen.get(room.roomId) ?? []), Number(event.content.body)]);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      running--;
+    });
+    await bot.start();
+    await until("every message was handled", () => [...seen.values()].reduce((n, list) => n + list.length, 0) >= 45);
+    assert.ok(peak <= 2, `at most 2 handlers at once (saw ${peak})`);
+    for (const roomId of rooms) assert.deepEqual(seen.get(roomId), [...Array(15).keys()], "in send order");
+    await bot.stop();
+  });
+
+  test("a conversation in one room cannot deadlock, even with one handler at a time", async () => {
+    const { human, bot, roomId } = await joinedBot({ maxConcurrentHandlers: 1 });
+    bot.command("quiz", async (ctx) => {
+      await ctx.respond("What is 2 + 2?");
+      const answer = await bot.waitForMessage({ room: ctx.room, sender: ctx.sender, timeoutMs: 30_000 });
+      await ctx.respond(answer.content.body === "4" ? "Correct!" : "No.");
+    });
+    await human.send(roomId, "!quiz");
+    await human.waitForEvent((e) => e.sender === bot.userId && e.content.body === "What is 2 + 2?");
+    await human.send(roomId, "4");
+    await human.waitForEvent((e) => e.sender === bot.userId && e.content.body === "Correct!");
+    await bot.stop();
+  });
+});
+
+describe("handler deadlines", () => {
+  test("a handler that never returns: reported as slow after the deadline, its signal aborted, and the token saved past it", async () => {
+    const tap = syncTap();
+    const { human, bot, roomId, errors, handled } = await joinedBot({ fetch: tap.fetch, handlerTimeoutMs: 300 });
+    let signal: AbortSignal | undefined;
+    bot.on("message", async (_room, event) => {
+      if (event.content.body !== "hang") return;
+      signal = handlerSignal();
+      await new Promise(() => undefined); // never settles
+    });
+    const hung = await human.send(roomId, "hang");
+    await until("the hung handler started", () => signal !== undefined);
+    await until("it was reported as slow", () => errors.some((e) => e.context.source === "handlerTimeout"));
+    const report = errors.find((e) => e.context.source === "handlerTimeout");
+    assert.ok(report?.error instanceof HandlerTimeoutError);
+    assert.equal(report.context.event?.event_id, hung);
+    assert.equal(signal?.aborted, true);
+    assert.ok(signal?.reason instanceof HandlerTimeoutError);
+    await sendHandled(human, roomId, "after it", handled);
+    const token = tap.responses.find((r) => r.eventIds.includes(hung))?.token as string;
+    await until("the saved position passed the hung handler's batch", async () => savedAtOrAfter(tap.responses, await bot.store.getSyncToken(), token));
+    await bot.stop();
+  });
+
+  test("ctx.signal aborts at the deadline; a stuck alias lookup gives up in time", async () => {
+    const faults = faultyFetch([{ path: /\/directory\/room\//, times: 1_000, fault: { kind: "hang" } }]);
+    const { human, bot, roomId } = await joinedBot({ fetch: faults.fetch, handlerTimeoutMs: 300, aliasLookupTimeoutMs: 200 });
+    bot.command("slow", async (ctx) => {
+      await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve, { once: true }));
+      await ctx.respond(`gave up: ${(ctx.signal.reason as Error).name}`);
+    });
+    bot.command("where", { args: "<target:room>" }, (ctx, { target }) => ctx.respond(target));
+    await human.send(roomId, "!slow");
+    await human.waitForEvent((e) => e.sender === bot.userId && e.content.body === "gave up: HandlerTimeoutError");
+    await human.send(roomId, "!where #nowhere:localhost");
+    const reply = await human.waitForEvent((e) => e.sender === bot.userId && String(e.content.body).includes("#nowhere:localhost"));
+    assert.match(String(reply.content.body), /could not resolve #nowhere:localhost in time/);
+    await bot.stop();
+  });
+});
