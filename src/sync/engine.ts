@@ -33,6 +33,7 @@ import type { Room } from "./room.js";
 import { HandlerScheduler, type SchedulerSlot } from "./scheduler.js";
 import type { RoomTracker } from "./tracker.js";
 import { sanitizeSyncResponse } from "./validate.js";
+import { StoreWrites } from "./writes.js";
 
 /** What the engine hands to the bot. Every method may be async. */
 export interface SyncSink {
@@ -131,10 +132,7 @@ export class SyncEngine {
   #persist: Promise<void> = Promise.resolve();
   #commitQueued = false;
   #savedToken: string | undefined;
-  /** Handled events whose record failed to be written; retried. */
-  readonly #unrecorded = new Set<string>();
-  #storeFailures = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
+  readonly #writes: StoreWrites;
   #batchFailures = 0;
   #filter: string;
   #stopping = false;
@@ -145,6 +143,14 @@ export class SyncEngine {
     this.#log = options.logger ?? silentLogger;
     this.#filter = JSON.stringify(options.filter ?? DEFAULT_SYNC_FILTER);
     this.#scheduler = new HandlerScheduler(options.maxConcurrentHandlers ?? DEFAULT_MAX_CONCURRENT_HANDLERS);
+    this.#writes = new StoreWrites({
+      store: options.store,
+      log: this.#log,
+      report: (error) => this.#report(error, { source: "store" }),
+      retry: () => this.#scheduleCommit(),
+      initialBackoffMs: options.initialBackoffMs ?? 1_000,
+      maxBackoffMs: options.maxBackoffMs ?? 60_000,
+    });
   }
 
   /** Whether the loop is running. */
@@ -165,6 +171,7 @@ export class SyncEngine {
     if (this.#loop) throw new Error("sync engine already running");
     this.#detached = false;
     this.#stopping = false;
+    this.#writes.start();
     this.#since = await this.#o.store.getSyncToken();
     this.#watermark = this.#savedToken = this.#since;
     const abort = (this.#abort = new AbortController());
@@ -192,9 +199,8 @@ export class SyncEngine {
       this.#log.debug({ running: this.#inFlight.size }, "waiting for running handlers before stopping");
       await Promise.race([Promise.allSettled([...this.#inFlight]), sleep(grace)]);
     }
-    clearTimeout(this.#retryTimer);
-    this.#retryTimer = undefined;
-    await this.#retryRecords();
+    this.#writes.stop();
+    await this.#writes.retryRecords();
     this.#scheduleCommit();
     await this.#persist;
     // Handlers still running past the grace period are left unrecorded (they
@@ -389,7 +395,7 @@ export class SyncEngine {
     let counts = true;
     const task = async (slot: SchedulerSlot): Promise<void> => {
       if (this.#stopping) return void (counts = false);
-      if (eventId !== undefined && (await this.#isHandled(eventId))) return;
+      if (eventId !== undefined && (await this.#writes.isHandled(eventId))) return;
       const timeoutMs = this.#o.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
       const timer = setTimeout(() => {
         const error = new HandlerTimeoutError(room.roomId, eventId, timeoutMs);
@@ -407,7 +413,7 @@ export class SyncEngine {
       } finally {
         clearTimeout(timer);
       }
-      if (eventId !== undefined && !this.#detached) await this.#record(eventId);
+      if (eventId !== undefined && !this.#detached) await this.#writes.record(eventId);
     };
     this.#scheduler
       .run(room.roomId, task, controller.signal)
@@ -417,61 +423,6 @@ export class SyncEngine {
         if (eventId !== undefined && this.#active.get(eventId) === done) this.#active.delete(eventId);
         finish(counts);
       });
-  }
-
-  /** Whether an event was handled; a store that cannot tell means "no": at least once beats never. */
-  async #isHandled(eventId: string): Promise<boolean> {
-    try {
-      return await this.#o.store.isHandled(eventId);
-    } catch (error) {
-      this.#storeFailed(error);
-      return false;
-    }
-  }
-
-  /** Records a handled event; a failed write is reported and retried in the background. */
-  async #record(eventId: string): Promise<void> {
-    try {
-      await this.#o.store.markHandled(eventId);
-    } catch (error) {
-      this.#unrecorded.add(eventId);
-      this.#storeFailed(error);
-    }
-  }
-
-  async #retryRecords(): Promise<void> {
-    for (const eventId of [...this.#unrecorded]) {
-      try {
-        await this.#o.store.markHandled(eventId);
-        this.#unrecorded.delete(eventId);
-      } catch (error) {
-        this.#storeFailed(error);
-        return;
-      }
-    }
-  }
-
-  /**
-   * A store write failed (a full disk, an I/O error): reported once per run
-   * of failures, then retried with backoff while the bot keeps running.
-   */
-  #storeFailed(error: unknown): void {
-    if (this.#storeFailures++ === 0) this.#report(error, { source: "store" });
-    else this.#log.warn({ error: (error as Error)?.message, failures: this.#storeFailures }, "store write failed again");
-    if (this.#retryTimer !== undefined || this.#detached || this.#stopping) return;
-    const delay = backoffDelay(this.#storeFailures - 1, this.#o.initialBackoffMs ?? 1_000, this.#o.maxBackoffMs ?? 60_000);
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimer = undefined;
-      void this.#retryRecords();
-      this.#scheduleCommit();
-    }, delay);
-    this.#retryTimer.unref?.();
-  }
-
-  #storeRecovered(): void {
-    if (this.#storeFailures === 0 || this.#unrecorded.size > 0) return;
-    this.#log.info({ failures: this.#storeFailures }, "store writes work again");
-    this.#storeFailures = 0;
   }
 
   #report(error: unknown, context: { source: string; room?: Room; event?: ClientEvent }): void {
@@ -506,10 +457,10 @@ export class SyncEngine {
     try {
       await this.#o.store.commitSync(token, changes);
       this.#savedToken = token;
-      this.#storeRecovered();
+      this.#writes.succeeded();
     } catch (error) {
       this.#o.tracker.restoreChanges(changes);
-      this.#storeFailed(error);
+      this.#writes.failed(error);
     }
   }
 }

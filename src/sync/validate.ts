@@ -77,8 +77,14 @@ export function sanitizeSyncResponse(response: SyncResponse): SanitizeReport {
   const timeline = (room: Record<string, unknown>, path: string): void => {
     events(room, "timeline", `${path}.timeline`, roomEvent);
     const t = room.timeline as Record<string, unknown> | undefined;
-    if (t?.limited !== undefined && typeof t.limited !== "boolean") (drop(`${path}.timeline.limited`), delete t.limited);
-    if (t?.prev_batch !== undefined && typeof t.prev_batch !== "string") (drop(`${path}.timeline.prev_batch`), delete t.prev_batch);
+    if (t?.limited !== undefined && typeof t.limited !== "boolean") {
+      drop(`${path}.timeline.limited`);
+      delete t.limited;
+    }
+    if (t?.prev_batch !== undefined && typeof t.prev_batch !== "string") {
+      drop(`${path}.timeline.prev_batch`);
+      delete t.prev_batch;
+    }
   };
   /** Each entry of `rooms[section]` must be an object; `each` checks its parts. */
   const rooms = (section: string, each: (room: Record<string, unknown>, path: string) => void): void => {
