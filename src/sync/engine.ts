@@ -404,6 +404,8 @@ export class SyncEngine {
         this.#report(error, { source: "handlerTimeout", room, event });
         finish(true);
       }, timeoutMs);
+      // A deadline is no reason to keep the process alive.
+      timer.unref?.();
       try {
         await run();
       } catch (error) {
