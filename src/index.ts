@@ -21,7 +21,10 @@ export type * from "./api/events.js";
 export { isClientEvent, isMessageEvent } from "./api/events.js";
 export type * from "./api/types.js";
 
-export { SyncEngine, DEFAULT_SYNC_FILTER, type SyncEngineOptions, type SyncSink } from "./sync/engine.js";
+export { SyncEngine, DEFAULT_SYNC_FILTER, DEFAULT_MAX_CONCURRENT_HANDLERS, DEFAULT_HANDLER_TIMEOUT_MS, type SyncEngineOptions, type SyncSink } from "./sync/engine.js";
+export { HandlerTimeoutError, SyncBatchSkippedError } from "./sync/errors.js";
+export { HandlerScheduler, handlerSignal, parked, type SchedulerSlot } from "./sync/scheduler.js";
+export { sanitizeSyncResponse, type SanitizeReport } from "./sync/validate.js";
 export { Room, TRACKED_STATE_TYPES, type RoomMember } from "./sync/room.js";
 export { RoomTracker } from "./sync/tracker.js";
 

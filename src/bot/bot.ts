@@ -15,6 +15,7 @@ import { MemoryStore } from "../storage/memory.js";
 import { SqliteStore } from "../storage/sqlite.js";
 import type { Store } from "../storage/store.js";
 import { SyncEngine } from "../sync/engine.js";
+import { parked } from "../sync/scheduler.js";
 import type { Room } from "../sync/room.js";
 import { RoomTracker } from "../sync/tracker.js";
 import { autoJoinAllowed } from "./autojoin.js";
@@ -145,7 +146,8 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
    * @throws {@link WaitTimeoutError} when `timeoutMs` passes first.
    */
   waitForEvent<K extends keyof E & string>(name: K, check?: (...args: E[K]) => boolean | Promise<boolean>, timeoutMs?: number, signal?: AbortSignal): Promise<E[K]> {
-    return this.#events.waitFor(name, check, timeoutMs, signal);
+    // Parked: later events of the waiting handler's room must run, or it would wait for itself.
+    return parked(this.#events.waitFor(name, check, timeoutMs, signal));
   }
 
   /**
@@ -249,6 +251,8 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       presence: o.presence,
       ignoreOldEvents: o.ignoreOldEvents,
       maxEventAgeMs: o.maxEventAgeMs,
+      maxConcurrentHandlers: o.maxConcurrentHandlers,
+      handlerTimeoutMs: o.handlerTimeoutMs,
       sink: {
         beforeBatch: (response, initial) => this.#crypto?.beforeBatch(response, initial),
         onEvent: (room, event) => this.#onEvent(room, event),
@@ -257,6 +261,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
         onLeave: (room, event) => this.emit("leave", ...([room, event] as E["leave"])),
         onSyncError: (error, attempt) => void this.emit("syncError", ...([error, attempt] as E["syncError"])),
         onFatal: (error) => this.#onFatal(error),
+        onError: (error, context) => this.reportError(error, context),
       },
     });
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);

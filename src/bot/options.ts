@@ -46,6 +46,20 @@ export interface NioBotOptions {
   ignoreOldEvents?: boolean;
   /** When catching up after downtime, skip events older than this many ms (default: handle all). */
   maxEventAgeMs?: number;
+  /**
+   * Event handlers running at once, over all rooms (default 32). One room's
+   * events run one after another, in order; a handler waiting in
+   * `waitForMessage`/`waitForEvent` lets the next ones run meanwhile.
+   */
+  maxConcurrentHandlers?: number;
+  /**
+   * After this many ms a handler is reported as slow (`HandlerTimeoutError`
+   * through the `error` event), its signal (`ctx.signal`, `handlerSignal()`)
+   * aborts, and the sync position no longer waits for it (default 10 minutes).
+   */
+  handlerTimeoutMs?: number;
+  /** How long a `room` or `event` command argument may spend resolving an alias (default 10 s). */
+  aliasLookupTimeoutMs?: number;
   /** Sync filter (default: lazy-loaded members, no presence/ephemeral). */
   syncFilter?: SyncFilter;
   /** Long-poll timeout (default 30 s). */

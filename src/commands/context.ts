@@ -13,6 +13,14 @@ import { userPills } from "./matrix.js";
 import type { ParseContext } from "./parsers.js";
 import { CommandResponse, replyContent, withReplyRelation, type OutgoingContent } from "./response.js";
 import { splitWithOffsets } from "./split.js";
+import { handlerSignal } from "../sync/scheduler.js";
+import { anySignal } from "../util/async.js";
+
+/** Default `aliasLookupTimeoutMs`: an alias lookup is one request, so 10 s is plenty. */
+export const DEFAULT_ALIAS_LOOKUP_TIMEOUT_MS = 10_000;
+
+/** The signal of a context created outside a sync handler (a test, a manual `router.run`): never aborts. */
+const NEVER = new AbortController().signal;
 import { attachmentContent, isAttachmentMessage, type AttachmentMessage } from "../attachments/index.js";
 import { SendSequence } from "../delivery/txn.js";
 import { runOnce } from "../delivery/once.js";
@@ -57,6 +65,14 @@ export class CommandContext {
   readonly formattedBody: string | undefined;
   /** What {@link CommandContext.respond} replies to. */
   readonly replyTo: ReplyTo;
+  /**
+   * Aborts when the handler overruns its deadline (`handlerTimeoutMs`) or the bot stops.
+   * Pass it to work that can block; when it aborts, give up.
+   *
+   * @example
+   * const page = await fetch(url, { signal: ctx.signal });
+   */
+  readonly signal: AbortSignal;
   #args: readonly string[] | undefined;
   /** Numbers this context's sends, so a replayed event reuses its transaction ids. */
   readonly #sends: SendSequence;
@@ -73,6 +89,7 @@ export class CommandContext {
     this.formattedBody = invocation.formattedBody;
     this.replyTo = invocation.replyTo;
     this.#sends = new SendSequence(message.event_id);
+    this.signal = handlerSignal() ?? NEVER;
   }
 
   /**
@@ -118,9 +135,14 @@ export class CommandContext {
   /** What argument parsers may know about this message. */
   get parseContext(): ParseContext {
     const bot = this.bot;
+    const signal = this.signal;
+    const timeoutMs = bot.options.aliasLookupTimeoutMs ?? DEFAULT_ALIAS_LOOKUP_TIMEOUT_MS;
     return {
       ...(this.formattedBody === undefined ? {} : { formattedBody: this.formattedBody }),
-      resolveRoomAlias: async (alias) => (await bot.api.directory.resolveAlias(alias)).room_id,
+      // Bounded: a stuck directory server must not hold the command (and its room) for minutes.
+      resolveRoomAlias: async (alias) =>
+        (await bot.api.directory.resolveAlias(alias, { signal: anySignal(signal, AbortSignal.timeout(timeoutMs)) })).room_id,
+      signal,
       botUserId: bot.userId,
       roomId: this.room.roomId,
       sender: this.sender,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { isAbortError } from "../util/async.js";
 import { CommandParserError } from "./errors.js";
 import {
   EVENT_ID,
@@ -44,7 +45,7 @@ async function resolveAlias(alias: string, ctx: ParseContext, type: string, raw:
   try {
     return await ctx.resolveRoomAlias(alias);
   } catch (err) {
-    return fail(type, raw, `could not resolve ${alias}`, err);
+    return fail(type, raw, `could not resolve ${alias}${isAbortError(err) || (err as Error)?.name === "HandlerTimeoutError" ? " in time" : ""}`, err);
   }
 }
 

@@ -14,8 +14,10 @@ import { event, matrixTo, mxc, room, user } from "./matrix-parsers.js";
 export interface ParseContext {
   /** The message's `formatted_body` (reply fallback stripped), used to resolve mention pills. */
   readonly formattedBody?: string;
-  /** Resolve `#alias:server` to a room ID; should reject when the alias does not exist. */
+  /** Resolve `#alias:server` to a room ID; should reject when the alias does not exist (or the lookup times out). */
   resolveRoomAlias(alias: string): Promise<string>;
+  /** Aborts when the command's handler overruns its deadline or the bot stops; custom parsers that block should honour it. */
+  readonly signal?: AbortSignal;
   readonly botUserId: string;
   readonly roomId: string;
   readonly sender: string;

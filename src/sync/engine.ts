@@ -3,9 +3,17 @@
  * events to the bot in order, with these delivery guarantees:
  *
  * - The sync token of a batch is persisted only once every handler of that
- *   batch (and of every earlier batch) has finished, so a crash never loses an
- *   event; handlers keep running concurrently, so a handler that waits for a
- *   later message (a conversation) cannot deadlock the loop.
+ *   batch (and of every earlier batch) has finished or overrun its deadline
+ *   (`handlerTimeoutMs`), so a crash never loses an event and one hung handler
+ *   cannot stop the position from being saved.
+ * - Handlers run at most `maxConcurrentHandlers` at once, one room's events in
+ *   order; a handler waiting for a later event parks (see `scheduler.ts`), so
+ *   a conversation cannot deadlock its room.
+ * - Room state changes are written with the token in one transaction; a failed
+ *   write puts them back, so the next write includes them and no token is
+ *   ever saved ahead of state that is not.
+ * - A malformed response is cleaned before it is queued, and store failures
+ *   are reported and retried: the loop keeps going on a full disk.
  * - Each finished event id is remembered, so the batch replayed after a crash
  *   skips what was already handled: nothing runs twice.
  * - On a first start (no stored token) the initial timeline is history and is
@@ -21,8 +29,12 @@ import { silentLogger, type Logger } from "../logging/logger.js";
 import type { Store } from "../storage/store.js";
 import { backoffDelay, isAbortError, sleep } from "../util/async.js";
 import { findOwnInvite } from "./invite.js";
+import { HandlerTimeoutError, SyncBatchSkippedError } from "./errors.js";
 import type { Room } from "./room.js";
+import { HandlerScheduler, type SchedulerSlot } from "./scheduler.js";
 import type { RoomTracker } from "./tracker.js";
+import { sanitizeSyncResponse } from "./validate.js";
+import { StoreWrites } from "./writes.js";
 
 /** What the engine hands to the bot. Every method may be async. */
 export interface SyncSink {
@@ -40,6 +52,12 @@ export interface SyncSink {
   onSyncError(error: unknown, attempt: number): void;
   /** A fatal sync error (e.g. the access token was revoked): the loop stops. */
   onFatal(error: unknown): void;
+  /**
+   * Background trouble the loop survives: a failed store write (`source`
+   * "store"), a handler past its deadline ("handlerTimeout"), a skipped
+   * response ("sync"). Without it, these are logged.
+   */
+  onError?(error: unknown, context: { source: string; room?: Room; event?: ClientEvent }): void;
 }
 
 /** Options of a {@link SyncEngine}. */
@@ -68,7 +86,18 @@ export interface SyncEngineOptions {
   gapFillLimit?: number;
   /** How long `stop()` waits for running handlers before saving what finished (default 5 s). */
   stopGraceMs?: number;
+  /** Handlers running at once, over all rooms (default 32); one room's events always run in order. */
+  maxConcurrentHandlers?: number;
+  /** After this long a handler is reported as slow, its signal aborts and its batch stops waiting for it (default 10 minutes). */
+  handlerTimeoutMs?: number;
+  /** A response that fails to be processed this many times in a row is skipped and reported (default 5). */
+  maxBatchFailures?: number;
 }
+
+/** Default {@link SyncEngineOptions.maxConcurrentHandlers}. */
+export const DEFAULT_MAX_CONCURRENT_HANDLERS = 32;
+/** Default {@link SyncEngineOptions.handlerTimeoutMs}: longer than `waitForMessage`'s 5 minutes, so a conversation times out on its own first. */
+export const DEFAULT_HANDLER_TIMEOUT_MS = 10 * 60_000;
 
 /** The default sync filter: what a bot needs and no more. */
 export const DEFAULT_SYNC_FILTER: SyncFilter = {
@@ -94,15 +123,35 @@ export class SyncEngine {
   #since: string | undefined;
   #watermark: string | undefined;
   readonly #batches: Batch[] = [];
+  /** Dispatched units not yet settled (finished or past their deadline). */
   readonly #inFlight = new Set<Promise<void>>();
+  /** Events being handled, so a response fetched again does not start them twice. */
+  readonly #active = new Map<string, Promise<void>>();
+  /** Signals of running handlers, aborted at stop. */
+  readonly #controllers = new Set<AbortController>();
+  readonly #scheduler: HandlerScheduler;
   #persist: Promise<void> = Promise.resolve();
+  #commitQueued = false;
+  #savedToken: string | undefined;
+  readonly #writes: StoreWrites;
+  #batchFailures = 0;
   #filter: string;
+  #stopping = false;
   #detached = false;
 
   constructor(options: SyncEngineOptions) {
     this.#o = options;
     this.#log = options.logger ?? silentLogger;
     this.#filter = JSON.stringify(options.filter ?? DEFAULT_SYNC_FILTER);
+    this.#scheduler = new HandlerScheduler(options.maxConcurrentHandlers ?? DEFAULT_MAX_CONCURRENT_HANDLERS);
+    this.#writes = new StoreWrites({
+      store: options.store,
+      log: this.#log,
+      report: (error) => this.#report(error, { source: "store" }),
+      retry: () => this.#scheduleCommit(),
+      initialBackoffMs: options.initialBackoffMs ?? 1_000,
+      maxBackoffMs: options.maxBackoffMs ?? 60_000,
+    });
   }
 
   /** Whether the loop is running. */
@@ -122,8 +171,10 @@ export class SyncEngine {
   async start(): Promise<void> {
     if (this.#loop) throw new Error("sync engine already running");
     this.#detached = false;
+    this.#stopping = false;
+    this.#writes.start();
     this.#since = await this.#o.store.getSyncToken();
-    this.#watermark = this.#since;
+    this.#watermark = this.#savedToken = this.#since;
     const abort = (this.#abort = new AbortController());
     let markReady!: () => void;
     let failReady!: (error: unknown) => void;
@@ -139,13 +190,19 @@ export class SyncEngine {
   async stop(): Promise<void> {
     const loop = this.#loop;
     if (!loop) return;
+    this.#stopping = true;
     this.#abort?.abort(new DOMException("sync stopped", "AbortError"));
+    // Handlers are told at once, so the ones that honour their signal end within the grace period.
+    for (const controller of this.#controllers) controller.abort(new DOMException("the bot is stopping", "AbortError"));
     await loop;
     const grace = this.#o.stopGraceMs ?? 5_000;
     if (this.#inFlight.size > 0) {
       this.#log.debug({ running: this.#inFlight.size }, "waiting for running handlers before stopping");
       await Promise.race([Promise.allSettled([...this.#inFlight]), sleep(grace)]);
     }
+    this.#writes.stop();
+    await this.#writes.retryRecords();
+    this.#scheduleCommit();
     await this.#persist;
     // Handlers still running past the grace period are left unrecorded (they
     // run again after a restart); their late completions must not touch a
@@ -190,13 +247,47 @@ export class SyncEngine {
   }
 
   async #process(response: SyncResponse, signal: AbortSignal): Promise<void> {
+    const cleaned = sanitizeSyncResponse(response);
+    if (cleaned.dropped > 0) this.#log.warn({ ...cleaned }, "dropped malformed entries of a sync response");
+    try {
+      await this.#o.sink.beforeBatch?.(response, this.#since === undefined);
+    } catch (error) {
+      // Not queued yet: unless it keeps failing, the response is simply fetched again.
+      if (signal.aborted || !this.#giveUp(error, response)) throw error;
+    }
+    const batch: Batch = { token: response.next_batch, pending: 1 };
+    this.#batches.push(batch);
+    let settle = true;
+    try {
+      await this.#apply(response, batch, signal);
+    } catch (error) {
+      if (signal.aborted || !this.#giveUp(error, response)) {
+        // Fetched again from the same position; what started meanwhile is not started twice (#active).
+        settle = false;
+        this.#batches.splice(this.#batches.indexOf(batch), 1);
+        throw error;
+      }
+    } finally {
+      if (settle) {
+        this.#batchFailures = 0;
+        this.#since = response.next_batch;
+        this.#settle(batch);
+      }
+    }
+  }
+
+  /** Counts a failure to process a response; after too many, reports it and moves on. */
+  #giveUp(error: unknown, response: SyncResponse): boolean {
+    if (++this.#batchFailures < (this.#o.maxBatchFailures ?? 5)) return false;
+    // Retrying a response that always fails would stop the bot for good: go on without the failed part, loudly.
+    this.#report(new SyncBatchSkippedError(response.next_batch, this.#batchFailures, { cause: error }), { source: "sync" });
+    return true;
+  }
+
+  async #apply(response: SyncResponse, batch: Batch, signal: AbortSignal): Promise<void> {
     const initial = this.#since === undefined;
     const historical = initial && (this.#o.ignoreOldEvents ?? true);
     const { tracker, sink } = this.#o;
-    // Before the batch is queued: if this throws, the batch is simply fetched again.
-    await sink.beforeBatch?.(response, initial);
-    const batch: Batch = { token: response.next_batch, pending: 1 };
-    this.#batches.push(batch);
     tracker.applyAccountData(response.account_data?.events);
 
     for (const [roomId, invited] of Object.entries(response.rooms?.invite ?? {})) {
@@ -205,7 +296,7 @@ export class SyncEngine {
       for (const event of events) tracker.applyState(room, event);
       const own = findOwnInvite(events, tracker.userId);
       if (own.problem !== undefined) this.#log.warn({ roomId, problem: own.problem }, "invite without a trustworthy invite event: inviter unknown");
-      this.#dispatch(batch, undefined, () => sink.onInvite(room, own.invite));
+      this.#dispatch(batch, room, undefined, () => sink.onInvite(room, own.invite));
     }
 
     for (const [roomId, joined] of Object.entries(response.rooms?.join ?? {})) {
@@ -219,7 +310,7 @@ export class SyncEngine {
         tracker.applyState(room, event);
       }
       tracker.applyAccountData(joined.account_data?.events, room);
-      if (!wasJoined && !initial) this.#dispatch(batch, undefined, () => sink.onJoin(room));
+      if (!wasJoined && !initial) this.#dispatch(batch, room, undefined, () => sink.onJoin(room));
       if (historical) continue;
       const events = await this.#fillGap(roomId, joined.timeline, signal);
       for (const event of events) this.#dispatchEvent(batch, room, event);
@@ -232,7 +323,7 @@ export class SyncEngine {
         .reverse()
         .find((e) => e.type === "m.room.member" && e.state_key === tracker.userId);
       if (own) own.room_id ??= roomId;
-      this.#dispatch(batch, undefined, async () => {
+      this.#dispatch(batch, room, undefined, async () => {
         try {
           await sink.onLeave(room, own);
         } finally {
@@ -240,9 +331,6 @@ export class SyncEngine {
         }
       });
     }
-
-    this.#since = response.next_batch;
-    this.#settle(batch);
   }
 
   /** Back-fills a gappy timeline from `/messages` down to the previous token. */
@@ -274,41 +362,109 @@ export class SyncEngine {
       this.#log.debug({ eventId: event.event_id, roomId: room.roomId }, "skipping event older than maxEventAgeMs");
       return;
     }
-    this.#dispatch(batch, event.event_id, () => this.#o.sink.onEvent(room, event));
+    this.#dispatch(batch, room, event, () => this.#o.sink.onEvent(room, event));
   }
 
-  /** Runs one handler without blocking the loop, tracking it against its batch. */
-  #dispatch(batch: Batch, eventId: string | undefined, run: () => Promise<void> | void): void {
+  /**
+   * Queues one handler (bounded, in room order) without blocking the loop,
+   * tracking it against its batch. The batch counts it done when it finishes
+   * or overruns its deadline; a handler cut off by stop leaves it pending, so
+   * the event runs again after a restart.
+   */
+  #dispatch(batch: Batch, room: Room, event: ClientEvent | undefined, run: () => Promise<void> | void): void {
+    const eventId = event?.event_id;
     batch.pending++;
-    const task = (async () => {
-      if (eventId !== undefined && (await this.#o.store.isHandled(eventId))) return;
+    const earlier = eventId === undefined ? undefined : this.#active.get(eventId);
+    if (earlier) {
+      // The same event from a response fetched again: wait for the first run instead of starting another.
+      void earlier.then(() => this.#settle(batch));
+      return;
+    }
+    let markDone!: () => void;
+    const done = new Promise<void>((resolve) => (markDone = resolve));
+    let finished = false;
+    const finish = (counts: boolean): void => {
+      if (finished) return;
+      finished = true;
+      this.#inFlight.delete(done);
+      markDone();
+      if (counts && !this.#detached) this.#settle(batch);
+    };
+    this.#inFlight.add(done);
+    if (eventId !== undefined) this.#active.set(eventId, done);
+    const controller = new AbortController();
+    this.#controllers.add(controller);
+    let counts = true;
+    const task = async (slot: SchedulerSlot): Promise<void> => {
+      if (this.#stopping) return void (counts = false);
+      if (eventId !== undefined && (await this.#writes.isHandled(eventId))) return;
+      const timeoutMs = this.#o.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
+      const timer = setTimeout(() => {
+        const error = new HandlerTimeoutError(room.roomId, eventId, timeoutMs);
+        controller.abort(error);
+        slot.release();
+        this.#report(error, { source: "handlerTimeout", room, event });
+        finish(true);
+      }, timeoutMs);
+      // A deadline is no reason to keep the process alive.
+      timer.unref?.();
       try {
         await run();
       } catch (error) {
+        if (this.#stopping && controller.signal.aborted) return void (counts = false);
         // Sinks route handler errors themselves; this is a last resort.
-        this.#log.error({ error, eventId }, "unhandled error while dispatching");
+        this.#report(error, { source: "dispatch", room, event });
+      } finally {
+        clearTimeout(timer);
       }
-      if (eventId !== undefined && !this.#detached) await this.#o.store.markHandled(eventId);
-    })().finally(() => {
-      this.#inFlight.delete(task);
-      if (!this.#detached) this.#settle(batch);
-    });
-    this.#inFlight.add(task);
+      if (eventId !== undefined && !this.#detached) await this.#writes.record(eventId);
+    };
+    this.#scheduler
+      .run(room.roomId, task, controller.signal)
+      .catch((error: unknown) => this.#log.error({ error, eventId }, "unexpected error while dispatching"))
+      .finally(() => {
+        this.#controllers.delete(controller);
+        if (eventId !== undefined && this.#active.get(eventId) === done) this.#active.delete(eventId);
+        finish(counts);
+      });
+  }
+
+  #report(error: unknown, context: { source: string; room?: Room; event?: ClientEvent }): void {
+    if (this.#o.sink.onError) this.#o.sink.onError(error, context);
+    else this.#log.error({ error, source: context.source, roomId: context.room?.roomId, eventId: context.event?.event_id }, "sync engine error");
   }
 
   /** Marks one unit of a batch done and persists the newest fully handled position. */
   #settle(batch: Batch): void {
     batch.pending--;
-    let advanced = false;
-    while (this.#batches[0] && this.#batches[0].pending === 0) {
-      this.#watermark = this.#batches.shift()?.token;
-      advanced = true;
-    }
-    const changes = this.#o.tracker.takeChanges();
-    if (!advanced && changes.length === 0) return;
+    while (this.#batches[0] && this.#batches[0].pending === 0) this.#watermark = this.#batches.shift()?.token;
+    this.#scheduleCommit();
+  }
+
+  /** Queues one write; everything that changed until it runs goes into it. */
+  #scheduleCommit(): void {
+    if (this.#commitQueued || this.#detached) return;
+    this.#commitQueued = true;
+    this.#persist = this.#persist.then(() => this.#commit());
+  }
+
+  /**
+   * Writes the position with the room changes, taken only now so that the
+   * token never gets ahead of them; on failure they go back to the tracker.
+   */
+  async #commit(): Promise<void> {
+    this.#commitQueued = false;
+    if (this.#detached) return;
     const token = this.#watermark;
-    this.#persist = this.#persist
-      .then(() => this.#o.store.commitSync(token, changes))
-      .catch((error: unknown) => this.#log.error({ error }, "could not save the sync position"));
+    const changes = this.#o.tracker.takeChanges();
+    if (token === this.#savedToken && changes.length === 0) return;
+    try {
+      await this.#o.store.commitSync(token, changes);
+      this.#savedToken = token;
+      this.#writes.succeeded();
+    } catch (error) {
+      this.#o.tracker.restoreChanges(changes);
+      this.#writes.failed(error);
+    }
   }
 }

@@ -42,6 +42,14 @@ export class RoomTracker {
     return changes;
   }
 
+  /**
+   * Puts back changes a failed store write took, ahead of anything recorded
+   * since, so the next write includes them and newer values still win.
+   */
+  restoreChanges(changes: readonly StoreChange[]): void {
+    if (changes.length > 0) this.#changes = [...changes, ...this.#changes];
+  }
+
   /** The room with this id, creating it with a membership if new. */
   ensureRoom(roomId: string, membership: StoredRoomInfo["membership"]): Room {
     let room = this.rooms.get(roomId);

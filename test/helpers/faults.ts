@@ -19,7 +19,9 @@ export type Fault =
    * Let the server answer, then change its JSON body: what a hostile remote server can put
    * into the parts of a response the homeserver only relays (e.g. an invite's stripped state).
    */
-  | { kind: "rewrite"; json: (body: unknown) => unknown };
+  | { kind: "rewrite"; json: (body: unknown) => unknown }
+  /** Never answer; the request fails only when its own signal aborts (a stuck server). */
+  | { kind: "hang" };
 
 /** A rule: which requests, how many times, what fault. */
 export interface FaultRule {
@@ -54,6 +56,12 @@ export function faultyFetch(rules: FaultRule[], inner: FetchLike = (i, init) => 
       case "delay":
         await new Promise((r) => setTimeout(r, fault.ms));
         return inner(input, init);
+      case "hang":
+        return new Promise<Response>((_, reject) => {
+          const signal = init.signal;
+          if (signal?.aborted) reject(signal.reason);
+          signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+        });
       case "rewrite": {
         const response = await inner(input, init);
         if (!response.ok) return response;

@@ -10,6 +10,7 @@ import type { NioBot } from "../../src/bot/bot.js";
 import type { NioBotOptions } from "../../src/bot/bot.js";
 import { sleep } from "../../src/util/async.js";
 import { countingFetch, newBot, newTestUser, type EphemeralEvent, type TestUser } from "../helpers/matrix.js";
+import { parked } from "../../src/sync/scheduler.js";
 
 /** Counts receipt requests and records every typing request's `typing` flag. */
 function recorder(): { fetch: FetchLike; typing: boolean[]; receipts: string[] } {
@@ -135,7 +136,8 @@ describe("messaging: read receipts", () => {
       // The burst's handlers all wait until the last one started, so they overlap however slow the server is.
       if (event.content.body.startsWith("slow")) {
         if (++slowStarted === 3) releaseSlow();
-        await slowGate;
+        // One room's handlers run in order: a handler waiting on later events of its room parks, as waitForEvent does.
+        await parked(slowGate);
       }
     });
     try {

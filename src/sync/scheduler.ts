@@ -1,0 +1,145 @@
+/**
+ * Runs event handlers with a bounded concurrency, in order per room.
+ *
+ * Work for one key (a room) starts only once the previous work of that key
+ * has finished, been parked or overrun its deadline, and no more than `limit`
+ * pieces of work run at once. A handler that waits for a later event (a
+ * conversation, `bot.waitForEvent`) *parks*: it gives up its room's turn and
+ * its slot while it waits, so the event it waits for can run. Without that, a
+ * handler waiting for the next message of its own room would wait for itself.
+ *
+ * @module
+ */
+import { AsyncLocalStorage } from "node:async_hooks";
+
+/** The handler running in the current async context. */
+interface RunningHandler {
+  readonly signal: AbortSignal;
+  release(): void;
+}
+
+const current = new AsyncLocalStorage<RunningHandler>();
+
+/**
+ * The abort signal of the event handler running in the current async context,
+ * or undefined outside one. It aborts when the handler overruns its deadline
+ * (`handlerTimeoutMs`) and when the bot stops; pass it to work that can block.
+ *
+ * @example
+ * bot.on("message", async (room, event) => {
+ *   const response = await fetch(url, { signal: handlerSignal() });
+ * });
+ */
+export function handlerSignal(): AbortSignal | undefined {
+  return current.getStore()?.signal;
+}
+
+/**
+ * Lets the events after the current handler run while it waits for `work`.
+ * Used by `bot.waitForEvent` (and so by `waitForMessage`); the handler does
+ * not take its turn back when the wait ends, so it can never wait for itself.
+ */
+export function parked<T>(work: Promise<T>): Promise<T> {
+  current.getStore()?.release();
+  return work;
+}
+
+/** Work queued for one key. */
+interface KeyQueue {
+  readonly key: string;
+  readonly tasks: (() => void)[];
+  /** A task of this key holds its turn. */
+  busy: boolean;
+  /** The queue is in the ready list. */
+  ready: boolean;
+}
+
+/** A handle a running piece of work gets to give up its turn early. */
+export interface SchedulerSlot {
+  /** Frees the key's turn and the concurrency slot (idempotent). */
+  release(): void;
+}
+
+/**
+ * Bounded, per-key ordered execution.
+ *
+ * @example
+ * const scheduler = new HandlerScheduler(32);
+ * await scheduler.run(roomId, async () => handle(event), signal);
+ */
+export class HandlerScheduler {
+  readonly #limit: number;
+  #running = 0;
+  readonly #queues = new Map<string, KeyQueue>();
+  /** Keys whose next task may start, oldest first (round-robin over rooms). */
+  readonly #ready: KeyQueue[] = [];
+
+  constructor(limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`the handler concurrency limit must be a positive integer, not ${limit}`);
+    this.#limit = limit;
+  }
+
+  /** Pieces of work holding a slot now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Pieces of work waiting for their turn. */
+  get queued(): number {
+    let n = 0;
+    for (const queue of this.#queues.values()) n += queue.tasks.length;
+    return n;
+  }
+
+  /**
+   * Queues `work` behind earlier work of `key`; settles as `work` does.
+   * `signal` is what {@link handlerSignal} gives inside `work`.
+   */
+  run<T>(key: string, work: (slot: SchedulerSlot) => Promise<T>, signal: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let queue = this.#queues.get(key);
+      if (!queue) this.#queues.set(key, (queue = { key, tasks: [], busy: false, ready: false }));
+      const q = queue;
+      q.tasks.push(() => {
+        let released = false;
+        const release = (): void => {
+          if (released) return;
+          released = true;
+          this.#running--;
+          q.busy = false;
+          this.#enqueue(q);
+          this.#pump();
+        };
+        this.#running++;
+        q.busy = true;
+        const slot: SchedulerSlot = { release };
+        // A synchronous throw becomes a rejection, like an async one.
+        new Promise<T>((res) => res(current.run({ signal, release }, () => work(slot))))
+          .then(resolve, reject)
+          .finally(release);
+      });
+      this.#enqueue(q);
+      this.#pump();
+    });
+  }
+
+  #enqueue(queue: KeyQueue): void {
+    if (queue.busy || queue.ready) return;
+    if (queue.tasks.length === 0) {
+      this.#queues.delete(queue.key);
+      return;
+    }
+    queue.ready = true;
+    this.#ready.push(queue);
+  }
+
+  #pump(): void {
+    while (this.#running < this.#limit && this.#ready.length > 0) {
+      const queue = this.#ready.shift() as KeyQueue;
+      queue.ready = false;
+      const task = queue.tasks.shift();
+      if (task) task();
+      else this.#enqueue(queue);
+    }
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Shape checks of a `/sync` response before the engine queues it: a server
+ * (or a proxy, or a bug) can send `null` where an event belongs, and one such
+ * entry must not stop the sync position from being saved. Malformed entries
+ * are dropped, the rest is kept.
+ *
+ * @module
+ */
+import type { SyncResponse } from "../api/types.js";
+
+/** What {@link sanitizeSyncResponse} dropped: a path per entry (the first few). */
+export interface SanitizeReport {
+  dropped: number;
+  paths: string[];
+}
+
+const MAX_REPORTED_PATHS = 10;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+type Check = (event: Record<string, unknown>) => boolean;
+
+/** `type` and an object `content`: what every event has. */
+const basic: Check = (e) => typeof e.type === "string" && isObject(e.content);
+/** A stripped state event (invites). */
+const stripped: Check = (e) => basic(e) && typeof e.state_key === "string" && typeof e.sender === "string";
+/** A room event: what dispatching and deduplication read. */
+const roomEvent: Check = (e) =>
+  basic(e) &&
+  typeof e.event_id === "string" &&
+  typeof e.sender === "string" &&
+  typeof e.origin_server_ts === "number" &&
+  (e.state_key === undefined || typeof e.state_key === "string");
+/** A state event. */
+const stateEvent: Check = (e) => roomEvent(e) && typeof e.state_key === "string";
+
+/**
+ * Drops malformed entries of a sync response in place and says what went.
+ * Throws only when the response has no `next_batch`: without it there is no
+ * position to move to, and the request is simply made again.
+ */
+export function sanitizeSyncResponse(response: SyncResponse): SanitizeReport {
+  if (!isObject(response) || typeof response.next_batch !== "string") throw new TypeError("sync response without a next_batch token");
+  const report: SanitizeReport = { dropped: 0, paths: [] };
+  const drop = (path: string): void => {
+    report.dropped++;
+    if (report.paths.length < MAX_REPORTED_PATHS) report.paths.push(path);
+  };
+  /** Keeps `holder[key]` an object (or absent). */
+  const object = (holder: Record<string, unknown>, key: string, path: string): Record<string, unknown> | undefined => {
+    const value = holder[key];
+    if (value === undefined) return undefined;
+    if (isObject(value)) return value;
+    drop(path);
+    delete holder[key];
+    return undefined;
+  };
+  /** Keeps `holder[key].events` an array of events that pass `check`. */
+  const events = (holder: Record<string, unknown>, key: string, path: string, check: Check): void => {
+    const section = object(holder, key, path);
+    if (!section || section.events === undefined) return;
+    if (!Array.isArray(section.events)) {
+      drop(`${path}.events`);
+      section.events = [];
+      return;
+    }
+    const list = section.events as unknown[];
+    const kept = list.filter((event, i) => {
+      if (isObject(event) && check(event)) return true;
+      drop(`${path}.events[${i}]`);
+      return false;
+    });
+    if (kept.length !== list.length) section.events = kept;
+  };
+  const timeline = (room: Record<string, unknown>, path: string): void => {
+    events(room, "timeline", `${path}.timeline`, roomEvent);
+    const t = room.timeline as Record<string, unknown> | undefined;
+    if (t?.limited !== undefined && typeof t.limited !== "boolean") {
+      drop(`${path}.timeline.limited`);
+      delete t.limited;
+    }
+    if (t?.prev_batch !== undefined && typeof t.prev_batch !== "string") {
+      drop(`${path}.timeline.prev_batch`);
+      delete t.prev_batch;
+    }
+  };
+  /** Each entry of `rooms[section]` must be an object; `each` checks its parts. */
+  const rooms = (section: string, each: (room: Record<string, unknown>, path: string) => void): void => {
+    const all = response.rooms as Record<string, unknown> | undefined;
+    const map = all && object(all, section, `rooms.${section}`);
+    if (!map) return;
+    for (const [roomId, room] of Object.entries(map)) {
+      const path = `rooms.${section}.${roomId}`;
+      if (!roomId.startsWith("!") || !isObject(room)) {
+        drop(path);
+        delete map[roomId];
+        continue;
+      }
+      each(room, path);
+    }
+  };
+
+  const top = response as unknown as Record<string, unknown>;
+  events(top, "account_data", "account_data", basic);
+  object(top, "rooms", "rooms");
+  rooms("invite", (room, path) => events(room, "invite_state", `${path}.invite_state`, stripped));
+  rooms("join", (room, path) => {
+    object(room, "summary", `${path}.summary`);
+    events(room, "state", `${path}.state`, stateEvent);
+    timeline(room, path);
+    events(room, "account_data", `${path}.account_data`, basic);
+    events(room, "ephemeral", `${path}.ephemeral`, basic);
+  });
+  rooms("leave", (room, path) => {
+    events(room, "state", `${path}.state`, stateEvent);
+    timeline(room, path);
+    events(room, "account_data", `${path}.account_data`, basic);
+  });
+  return report;
+}
