@@ -50,16 +50,21 @@ export async function login(baseUrl: string, localpart: string, password: string
   return { client: new Client(baseUrl, r.access_token, r.user_id), deviceId: r.device_id };
 }
 
-/** Runs `fn` over `items` with at most `limit` at a time; calls `progress` every `every` completions. */
-export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>, progress?: (done: number) => void, every = 500): Promise<R[]> {
+/** Runs `fn` over `items` with at most `limit` at a time; calls `progress` with the count done, at most every `everyMs`. */
+export async function pool<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>, progress?: (done: number) => void, everyMs = 15_000): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   let done = 0;
+  let last = performance.now();
   const worker = async (): Promise<void> => {
     while (next < items.length) {
       const i = next++;
       out[i] = await fn(items[i] as T, i);
-      if (++done % every === 0) progress?.(done);
+      done++;
+      if (progress && performance.now() - last >= everyMs) {
+        last = performance.now();
+        progress(done);
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));

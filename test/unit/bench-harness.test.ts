@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { BOT_KINDS, parseBenchArgs, runOrder } from "../../bench/harness/args.js";
+import { selfTimes, shortUrl, summarize } from "../../bench/harness/profile.js";
 import { formatCell, median, percentile, renderTable, requestShape, type RunMetrics } from "../../bench/harness/stats.js";
 
 describe("bench arguments", () => {
@@ -127,5 +128,32 @@ describe("request shapes", () => {
 
   test("a malformed escape does not throw", () => {
     assert.equal(requestShape("GET", "/a/%E0%A4%A/b"), "GET /a/%E0%A4%A/b");
+  });
+});
+
+describe("profile summary", () => {
+  test("self time per function and per file, from sample gaps, largest first", () => {
+    const profile = {
+      startTime: 0,
+      endTime: 4000,
+      nodes: [
+        { id: 1, callFrame: { functionName: "(root)", url: "", lineNumber: -1 } },
+        { id: 2, callFrame: { functionName: "parse", url: "file:///w/node_modules/marked/lib/marked.esm.js", lineNumber: 9 } },
+        { id: 3, callFrame: { functionName: "commit", url: "file:///w/dist/storage/sqlite.js", lineNumber: 41 } },
+      ],
+      samples: [2, 3, 3, 2],
+      timeDeltas: [0, 1000, 2000, 500],
+    };
+    const { byFunction, byFile, totalMs } = summarize(selfTimes(profile));
+    // Gaps to the next sample: 2 gets 1 ms + the mean (1 ms), 3 gets 2 ms + 0.5 ms.
+    assert.deepEqual(byFunction, [["commit dist/storage/sqlite.js:42", 2.5], ["parse marked/lib/marked.esm.js:10", 2]]);
+    assert.deepEqual(byFile.map(([f]) => f), ["dist/storage/sqlite.js", "marked/lib/marked.esm.js"]);
+    assert.equal(totalMs, 4.5);
+  });
+
+  test("short file names", () => {
+    assert.equal(shortUrl("file:///a/b/node_modules/@scope/pkg/x.js"), "@scope/pkg/x.js");
+    assert.equal(shortUrl("node:internal/streams"), "node:internal/streams");
+    assert.equal(shortUrl(""), "");
   });
 });
