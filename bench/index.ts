@@ -14,6 +14,7 @@ import { cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { startDevHomeserver } from "../src/devserver/index.js";
 import { USAGE, parseBenchArgs, runOrder, type BotKind } from "./harness/args.js";
+import { measureImport, packageOf, renderImportTable, type ImportMetrics } from "./harness/imports.js";
 import { startCountingProxy } from "./harness/proxy.js";
 import { runBot, setupScenario, type RunResult } from "./harness/run.js";
 import { median, renderTable, type RunMetrics } from "./harness/stats.js";
@@ -47,9 +48,25 @@ const fmt = (m: RunMetrics): string =>
   `${m.requestsPerReply.toFixed(2)} req/reply, CPU ${m.cpuMsPerReply.toFixed(2)} ms/reply, p50 ${m.p50Ms.toFixed(0)} ms, ` +
   `peak RSS ${m.peakRssMB.toFixed(0)} MB, first answer ${(m.startMs / 1000).toFixed(2)} s (CPU ${m.startCpuMs.toFixed(0)} ms)`;
 
+const tables: string[] = [];
+if (opts.imports) {
+  // One column per package: niobot and niobot-store load the same one.
+  const bots = opts.bots.filter((b, i) => opts.bots.findIndex((o) => packageOf(o) === packageOf(b)) === i);
+  const runs = new Map<BotKind, ImportMetrics[]>(bots.map((b) => [b, []]));
+  for (let run = 0; run < opts.runs; run++)
+    for (const bot of runOrder(bots, run)) {
+      const m = await measureImport(packageOf(bot));
+      runs.get(bot)?.push(m);
+      appendFileSync(opts.out, `${JSON.stringify({ time: new Date().toISOString(), commit, scenario: { name: "import" }, bot, package: packageOf(bot) || "(none)", run: run + 1, cpus: cpus().length, loadavg1: loadavg()[0], metrics: m })}\n`);
+    }
+  const table = renderImportTable(bots.map((b) => ({ name: b === "floor" ? "node alone (floor)" : packageOf(b), runs: runs.get(b) ?? [] })));
+  tables.push(`import: a fresh process importing the bot's package, medians of ${opts.runs} interleaved run${opts.runs === 1 ? "" : "s"}\n\n${table}`);
+  console.log(`\n${tables[0]}\n`);
+}
+if (opts.scenarios.length === 0) process.exit(0);
+
 const hs = await startDevHomeserver({ onProgress: log });
 const proxy = await startCountingProxy(hs.baseUrl);
-const tables: string[] = [];
 try {
   log(`Synapse at ${hs.baseUrl}; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   for (const scenario of opts.scenarios) {

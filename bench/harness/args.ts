@@ -38,14 +38,17 @@ export interface BenchOptions {
   concurrency: number;
   /** Directory for `--cpu-prof` profiles of the bots; none when absent. */
   profDir?: string;
+  /** Measure the time to import each bot's package in a fresh process (the `import` scenario). */
+  imports: boolean;
   /** Print usage and stop. */
   help: boolean;
 }
 
 /** The usage text of `npm run bench -- help`. */
 export const USAGE = `npm run bench [-- key=value ...]
-  scenarios=1user,20users   named loads (default both): 1user = 1 user x 30 pings, bot in 10 rooms;
-                            20users = 20 users x 25 pings, bot in 200 rooms
+  scenarios=import,1user,20users   (default all three) import = process start to the bot's
+                            package imported, in a fresh process; 1user = 1 user x 30 pings,
+                            bot in 10 rooms; 20users = 20 users x 25 pings, bot in 200 rooms
   rooms=N                   the start-up and memory scenario: bot in N rooms, 1 user x 10 pings.
                             Alone, it runs on its own (npm run bench -- rooms=10000)
   users=N pings=N           override users / pings per user of every selected scenario
@@ -78,11 +81,12 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   const known = new Set(["scenarios", "rooms", "users", "pings", "bots", "runs", "out", "concurrency", "prof"]);
   for (const key of kv.keys()) if (!known.has(key)) throw new Error(`unknown option "${key}="`);
 
-  const scenarioNames = kv.get("scenarios")?.split(",").filter(Boolean);
   const rooms = kv.has("rooms") ? positiveInt("rooms", kv.get("rooms") ?? "") : undefined;
-  let scenarios: Scenario[] = (scenarioNames ?? (rooms === undefined ? Object.keys(NAMED_SCENARIOS) : [])).map((name) => {
+  const scenarioNames = kv.get("scenarios")?.split(",").filter(Boolean) ?? (rooms === undefined ? ["import", ...Object.keys(NAMED_SCENARIOS)] : []);
+  const imports = scenarioNames.includes("import");
+  let scenarios: Scenario[] = scenarioNames.filter((n) => n !== "import").map((name) => {
     const s = NAMED_SCENARIOS[name];
-    if (!s) throw new Error(`unknown scenario "${name}" (known: ${Object.keys(NAMED_SCENARIOS).join(", ")})`);
+    if (!s) throw new Error(`unknown scenario "${name}" (known: import, ${Object.keys(NAMED_SCENARIOS).join(", ")})`);
     return { ...s };
   });
   if (rooms !== undefined) scenarios.push({ name: `rooms${rooms}`, users: 1, pingsPerUser: 10, rooms });
@@ -93,7 +97,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     // Every user has a room of their own with the bot, so there are at least as many rooms as users.
     return { ...s, users: u, pingsPerUser: pings ?? s.pingsPerUser, rooms: Math.max(s.rooms, u) };
   });
-  if (scenarios.length === 0) throw new Error("no scenario selected");
+  if (scenarios.length === 0 && !imports) throw new Error("no scenario selected");
 
   const bots = (kv.get("bots")?.split(",").filter(Boolean) ?? [...BOT_KINDS]).map((b) => {
     const kind = BOT_ALIASES[b] ?? b;
@@ -109,6 +113,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     out: kv.get("out") || "bench/results.jsonl",
     concurrency: kv.has("concurrency") ? positiveInt("concurrency", kv.get("concurrency") ?? "") : 8,
     profDir: kv.get("prof") || undefined,
+    imports,
     help,
   };
 }

@@ -7,8 +7,9 @@ import { selfTimes, shortUrl, summarize } from "../../bench/harness/profile.js";
 import { formatCell, median, percentile, renderTable, requestShape, type RunMetrics } from "../../bench/harness/stats.js";
 
 describe("bench arguments", () => {
-  test("no arguments: both named loads, every bot, two runs", () => {
+  test("no arguments: the import times, both named loads, every bot, two runs", () => {
     const o = parseBenchArgs([]);
+    assert.equal(o.imports, true);
     assert.deepEqual(o.scenarios.map((s) => [s.name, s.users, s.pingsPerUser, s.rooms]), [
       ["1user", 1, 30, 10],
       ["20users", 20, 25, 200],
@@ -21,6 +22,9 @@ describe("bench arguments", () => {
 
   test("rooms=N alone runs only the rooms scenario; with scenarios= it is added", () => {
     assert.deepEqual(parseBenchArgs(["rooms=10000"]).scenarios, [{ name: "rooms10000", users: 1, pingsPerUser: 10, rooms: 10000 }]);
+    assert.equal(parseBenchArgs(["rooms=10000"]).imports, false);
+    assert.deepEqual(parseBenchArgs(["scenarios=import"]).scenarios, []);
+    assert.equal(parseBenchArgs(["scenarios=import"]).imports, true);
     assert.deepEqual(parseBenchArgs(["scenarios=1user", "rooms=300"]).scenarios.map((s) => s.name), ["1user", "rooms300"]);
   });
 
