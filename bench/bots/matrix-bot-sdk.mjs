@@ -28,6 +28,7 @@ class Client extends MatrixClient {
 const client = new Client(env.homeserver, env.accessToken, new MemoryStorageProvider());
 client.on("room.message", async (roomId, event) => {
   if (!client.listening || event.sender === env.userId || event.content?.body !== "!ping") return;
-  await client.replyNotice(roomId, event, "pong");
+  // A failed reply is logged, not an unhandled rejection that ends the process.
+  await client.replyNotice(roomId, event, "pong").catch((error) => LogService.error("bench", `reply failed: ${error}`));
 });
 await client.start();

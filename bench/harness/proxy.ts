@@ -4,7 +4,7 @@
  * whatever HTTP client it uses. It also tells when the bot is listening:
  * the first `/sync` with a `since` token is the long poll after its initial sync.
  */
-import { request as httpRequest, createServer, Agent, type IncomingMessage, type ServerResponse } from "node:http";
+import { request as httpRequest, createServer, Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { requestShape } from "./stats.js";
 
@@ -21,10 +21,18 @@ export interface CountingProxy {
   close(): Promise<void>;
 }
 
+/** The headers without the hop-by-hop ones, which describe one connection and are not forwarded. */
+function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const { connection: _c, "keep-alive": _k, "proxy-connection": _p, ...rest } = headers as IncomingHttpHeaders & { "proxy-connection"?: string };
+  return rest;
+}
+
 /** Starts a proxy forwarding to `target` (e.g. `http://127.0.0.1:8008`). */
 export async function startCountingProxy(target: string): Promise<CountingProxy> {
   const upstream = new URL(target);
-  const agent = new Agent({ keepAlive: true });
+  // A fresh upstream connection per request: a reused one that Synapse closed meanwhile would fail
+  // the bot's request, a failure the bot would never see without the proxy.
+  const agent = new Agent({ keepAlive: false });
   let counts = new Map<string, number>();
   let armed: { promise: Promise<void>; resolve: () => void; done: boolean };
   const arm = (): void => {
@@ -44,9 +52,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       armed.resolve();
     }
     const up = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method, path: url, headers: { ...req.headers, host: upstream.host }, agent },
+      { host: upstream.hostname, port: upstream.port, method, path: url, headers: { ...endToEnd(req.headers), host: upstream.host }, agent },
       (ures) => {
-        res.writeHead(ures.statusCode ?? 502, ures.headers);
+        res.writeHead(ures.statusCode ?? 502, endToEnd(ures.headers));
         ures.pipe(res);
       },
     );
@@ -65,6 +73,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   // Initial syncs of thousands of rooms take minutes; never cut them off here.
   server.requestTimeout = 0;
   server.headersTimeout = 0;
+  // Never close an idle keep-alive connection: Node's default (5 s) races with clients that reuse
+  // the socket at that moment (matrix-bot-sdk's \`request\` then fails with "socket hang up").
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
