@@ -15,7 +15,7 @@ if (!file) {
 const { byFunction, byFile, totalMs } = summarize(selfTimes(JSON.parse(readFileSync(file, "utf8"))));
 const top = Number(n);
 const pct = (ms: number): string => `${((100 * ms) / totalMs).toFixed(1).padStart(5)}%`;
-console.log(`${file}: ${totalMs.toFixed(0)} ms sampled\n\nself time by function:`);
+console.log(`${file}: ${totalMs.toFixed(0)} ms busy (idle left out)\n\nself time by function:`);
 for (const [name, ms] of byFunction.slice(0, top)) console.log(`${pct(ms)} ${ms.toFixed(0).padStart(7)} ms  ${name}`);
 console.log("\nself time by file:");
 for (const [name, ms] of byFile.slice(0, top)) console.log(`${pct(ms)} ${ms.toFixed(0).padStart(7)} ms  ${name}`);

@@ -24,14 +24,15 @@ export function selfTimes(profile: CpuProfile): { profile: CpuProfile; ms: Map<n
   return { profile, ms };
 }
 
-/** Self time summed per `function (file:line)` and per file (node_modules packages by name), largest first. */
+/** Busy self time (idle left out) summed per `function file:line` and per file (node_modules packages by name), largest first. */
 export function summarize({ profile, ms }: ReturnType<typeof selfTimes>): { byFunction: [string, number][]; byFile: [string, number][]; totalMs: number } {
   const fn = new Map<string, number>();
   const file = new Map<string, number>();
   let totalMs = 0;
   for (const node of profile.nodes) {
     const t = ms.get(node.id) ?? 0;
-    if (t === 0) continue;
+    // Idle time is not a cost; percentages are of the time the process was busy.
+    if (t === 0 || node.callFrame.functionName === "(idle)") continue;
     totalMs += t;
     const { functionName, url, lineNumber } = node.callFrame;
     const where = shortUrl(url);
@@ -50,6 +51,7 @@ export function shortUrl(url: string): string {
   const path = url.replace(/^file:\/\//, "");
   const nm = path.lastIndexOf("/node_modules/");
   if (nm >= 0) return path.slice(nm + "/node_modules/".length);
-  const dist = path.search(/\/(dist|bench|src)\//);
-  return dist >= 0 ? path.slice(dist + 1) : path;
+  // The last dist/ or src/ in the path, so that a checkout under e.g. /work/bench/ is not cut there.
+  const cut = Math.max(path.lastIndexOf("/dist/"), path.lastIndexOf("/src/"));
+  return cut >= 0 ? path.slice(cut + 1) : path;
 }

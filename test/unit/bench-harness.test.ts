@@ -143,16 +143,17 @@ describe("profile summary", () => {
       nodes: [
         { id: 1, callFrame: { functionName: "(root)", url: "", lineNumber: -1 } },
         { id: 2, callFrame: { functionName: "parse", url: "file:///w/node_modules/marked/lib/marked.esm.js", lineNumber: 9 } },
-        { id: 3, callFrame: { functionName: "commit", url: "file:///w/dist/storage/sqlite.js", lineNumber: 41 } },
+        { id: 3, callFrame: { functionName: "commit", url: "file:///w/bench/dist/storage/sqlite.js", lineNumber: 41 } },
+        { id: 4, callFrame: { functionName: "(idle)", url: "", lineNumber: -1 } },
       ],
-      samples: [2, 3, 3, 2],
-      timeDeltas: [0, 1000, 2000, 500],
+      samples: [2, 3, 3, 2, 4],
+      timeDeltas: [0, 1000, 2000, 500, 5000],
     };
     const { byFunction, byFile, totalMs } = summarize(selfTimes(profile));
-    // Gaps to the next sample: 2 gets 1 ms + the mean (1 ms), 3 gets 2 ms + 0.5 ms.
-    assert.deepEqual(byFunction, [["commit dist/storage/sqlite.js:42", 2.5], ["parse marked/lib/marked.esm.js:10", 2]]);
-    assert.deepEqual(byFile.map(([f]) => f), ["dist/storage/sqlite.js", "marked/lib/marked.esm.js"]);
-    assert.equal(totalMs, 4.5);
+    // Gaps to the next sample: 2 gets 1 ms + 5 ms, 3 gets 2 ms + 0.5 ms; idle is left out.
+    assert.deepEqual(byFunction, [["parse marked/lib/marked.esm.js:10", 6], ["commit dist/storage/sqlite.js:42", 2.5]]);
+    assert.deepEqual(byFile.map(([f]) => f), ["marked/lib/marked.esm.js", "dist/storage/sqlite.js"]);
+    assert.equal(totalMs, 8.5);
   });
 
   test("short file names", () => {
