@@ -1,127 +1,120 @@
 /**
- * `npm run bench`: niobot side by side with a bare fetch-and-sync bot on the
- * same local Synapse. For each bot, in its own process:
- * - time from process start to the first answer,
- * - per handled `!ping`: homeserver requests, bot CPU, Synapse CPU,
- * - memory with many joined rooms.
- * `npm run bench` then runs bench/crypto.ts (encrypt/decrypt cost per message).
+ * `npm run bench`: the raw floor, matrix-bot-sdk, niobot without a store and
+ * niobot with its default store, side by side on one local Synapse, each
+ * answering `!ping` with a reply. Every bot runs from built JavaScript in its
+ * own process and talks to Synapse through a counting proxy. Runs are
+ * interleaved; the table shows medians and ratios to the floor, and each run
+ * is appended as one JSON line to `bench/results.jsonl`.
+ *
+ * `npm run bench -- help` lists the options; bench/README.md says what is measured and how.
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { MatrixApi } from "../src/api/client.js";
-import { startDevHomeserver, type DevHomeserver, type RegisteredUser } from "../src/devserver/index.js";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { dirname } from "node:path";
+import { startDevHomeserver } from "../src/devserver/index.js";
+import { USAGE, parseBenchArgs, runOrder, type BotKind } from "./harness/args.js";
+import { measureImport, packageOf, renderImportTable, type ImportMetrics } from "./harness/imports.js";
+import { startCountingProxy } from "./harness/proxy.js";
+import { runBot, setupScenario, type RunResult } from "./harness/run.js";
+import { median, renderTable, type RunMetrics } from "./harness/stats.js";
 
-const PINGS = Number(process.env.BENCH_PINGS ?? 100);
-const ROOMS = Number(process.env.BENCH_ROOMS ?? 200);
-
-interface Report { cpuMs: number; heapUsedMB: number; rssMB: number; requests: Record<string, number> }
-
-function synapseCpuMs(pid: number | undefined): number {
-  if (!pid) return NaN;
-  // utime + stime of the Synapse process (fields 14 and 15), in clock ticks (100 Hz on Linux).
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-function spawnBot(kind: string, hs: DevHomeserver, bot: RegisteredUser): { child: ChildProcess; ready: Promise<void> } {
-  const child = fork(new URL(`./bots/${kind}-bot.ts`, import.meta.url).pathname, [], {
-    execArgv: ["--import", "tsx", "--expose-gc", ...(process.env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [])],
-    env: { ...process.env, BENCH_HS: hs.baseUrl, BENCH_USER: bot.userId, BENCH_TOKEN: bot.accessToken },
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  const ready = new Promise<void>((resolve, reject) => {
-    child.on("message", (m) => m === "ready" && resolve());
-    child.once("exit", (code) => reject(new Error(`${kind} bot exited with ${code}`)));
-  });
-  return { child, ready };
-}
-
-function report(child: ChildProcess): Promise<Report> {
-  return new Promise((resolve) => {
-    const on = (m: unknown): void => {
-      if (typeof m === "object" && m !== null && "cpuMs" in m) {
-        child.off("message", on);
-        resolve(m as Report);
-      }
-    };
-    child.on("message", on);
-    child.send("report");
-  });
-}
-
-/** Sends `!ping` and waits for the bot's `pong` in the room, syncing as the driver. */
-async function ping(driver: MatrixApi, roomId: string, botId: string, state: { since?: string }): Promise<void> {
-  await driver.rooms.send(roomId, "m.room.message", { msgtype: "m.text", body: "!ping" });
-  for (;;) {
-    const sync = await driver.sync.sync({ since: state.since, timeout: 10_000 });
-    state.since = sync.next_batch;
-    const events = sync.rooms?.join?.[roomId]?.timeline?.events ?? [];
-    if (events.some((e) => e.sender === botId && e.content.body === "pong")) return;
-  }
-}
-
-async function measure(kind: string, hs: DevHomeserver) {
-  const driverUser = await hs.registerUser(`driver-${kind}`, "pw");
-  const botUser = await hs.registerUser(`bench-${kind}`, "pw");
-  const driver = new MatrixApi({ baseUrl: hs.baseUrl, accessToken: driverUser.accessToken });
-  const botApi = new MatrixApi({ baseUrl: hs.baseUrl, accessToken: botUser.accessToken });
-  const { room_id: roomId } = await driver.rooms.create({ preset: "private_chat", invite: [botUser.userId] });
-  await botApi.rooms.join(roomId);
-  // Many joined rooms, to see memory grow (or not) with rooms the bot never uses.
-  for (let i = 0; i < ROOMS; i++) {
-    const { room_id } = await driver.rooms.create({ preset: "private_chat", invite: [botUser.userId], name: `room ${i}` });
-    await botApi.rooms.join(room_id);
-  }
-  const state: { since?: string } = {};
-  await driver.sync.sync({ timeout: 0 }).then((s) => (state.since = s.next_batch));
-
-  const started = performance.now();
-  const { child, ready } = spawnBot(kind, hs, botUser);
-  await ready;
-  await ping(driver, roomId, botUser.userId, state);
-  const firstAnswerMs = performance.now() - started;
-
-  const before = await report(child);
-  const synapseBefore = synapseCpuMs(hs.pid);
-  for (let i = 0; i < PINGS; i++) await ping(driver, roomId, botUser.userId, state);
-  const synapseAfter = synapseCpuMs(hs.pid);
-  const after = await report(child);
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.send("exit");
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-  child.kill("SIGKILL");
-
-  const requestsDuring = Object.entries(after.requests).map(([k, v]) => [k, v - (before.requests[k] ?? 0)] as const).filter(([, v]) => v > 0);
-  const totalRequests = requestsDuring.reduce((a, [, v]) => a + v, 0);
-  return {
-    kind,
-    firstAnswerMs,
-    requestsPerCommand: totalRequests / PINGS,
-    requestBreakdown: Object.fromEntries(requestsDuring.map(([k, v]) => [k, +(v / PINGS).toFixed(2)])),
-    botCpuMsPerCommand: (after.cpuMs - before.cpuMs) / PINGS,
-    synapseCpuMsPerCommand: (synapseAfter - synapseBefore) / PINGS,
-    heapUsedMB: after.heapUsedMB,
-    rssMB: after.rssMB,
-  };
-}
-
-const hs = await startDevHomeserver({ onProgress: (m) => console.log(`# ${m}`) });
+let opts;
 try {
-  const results: Awaited<ReturnType<typeof measure>>[] = [];
-  for (const kind of ["bare", "niobot"]) results.push(await measure(kind, hs));
-  console.log(`\n${PINGS} sequential !ping commands, bot joined to ${ROOMS + 1} rooms, Synapse on loopback\n`);
-  const rows: [string, (r: (typeof results)[number]) => string][] = [
-    ["start to first answer (ms)", (r) => r.firstAnswerMs.toFixed(0)],
-    ["homeserver requests per command", (r) => r.requestsPerCommand.toFixed(2)],
-    ["bot CPU per command (ms)", (r) => r.botCpuMsPerCommand.toFixed(2)],
-    ["Synapse CPU per command (ms)", (r) => r.synapseCpuMsPerCommand.toFixed(1)],
-    ["bot heap after GC (MB)", (r) => r.heapUsedMB.toFixed(1)],
-    ["bot RSS (MB)", (r) => r.rssMB.toFixed(1)],
-  ];
-  console.log(`| metric | ${results.map((r) => r.kind).join(" | ")} |`);
-  console.log(`| --- | ${results.map(() => "---").join(" | ")} |`);
-  for (const [name, f] of rows) console.log(`| ${name} | ${results.map(f).join(" | ")} |`);
-  for (const r of results) console.log(`\n${r.kind} requests per command: ${JSON.stringify(r.requestBreakdown)}`);
+  opts = parseBenchArgs(process.argv.slice(2));
+} catch (error) {
+  console.error(`${(error as Error).message}\n\n${USAGE}`);
+  process.exit(2);
+}
+if (opts.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+if (opts.bots.some((b) => b.startsWith("niobot")) && !existsSync(new URL("../dist/index.js", import.meta.url)))
+  throw new Error("niobot runs from dist/: run `npm run build` first (npm run bench does)");
+
+const log = (m: string): void => console.log(`# ${m}`);
+const commit = (() => {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    return undefined;
+  }
+})();
+mkdirSync(dirname(opts.out), { recursive: true });
+if (opts.profDir) mkdirSync(opts.profDir, { recursive: true });
+
+const fmt = (m: RunMetrics): string =>
+  `${m.requestsPerReply.toFixed(2)} req/reply, CPU ${m.cpuMsPerReply.toFixed(2)} ms/reply, p50 ${m.p50Ms.toFixed(0)} ms, ` +
+  `peak RSS ${m.peakRssMB.toFixed(0)} MB, first answer ${(m.startMs / 1000).toFixed(2)} s (CPU ${m.startCpuMs.toFixed(0)} ms)`;
+
+const tables: string[] = [];
+if (opts.imports) {
+  // One column per package: niobot and niobot-store load the same one.
+  const bots = opts.bots.filter((b, i) => opts.bots.findIndex((o) => packageOf(o) === packageOf(b)) === i);
+  const runs = new Map<BotKind, ImportMetrics[]>(bots.map((b) => [b, []]));
+  for (let run = 0; run < opts.runs; run++)
+    for (const bot of runOrder(bots, run)) {
+      const m = await measureImport(packageOf(bot));
+      runs.get(bot)?.push(m);
+      appendFileSync(opts.out, `${JSON.stringify({ time: new Date().toISOString(), commit, scenario: { name: "import" }, bot, package: packageOf(bot) || "(none)", run: run + 1, cpus: cpus().length, loadavg1: loadavg()[0], metrics: m })}\n`);
+    }
+  const table = renderImportTable(bots.map((b) => ({ name: b === "floor" ? "node alone (floor)" : packageOf(b), runs: runs.get(b) ?? [] })));
+  tables.push(`import: a fresh process importing the bot's package, medians of ${opts.runs} interleaved run${opts.runs === 1 ? "" : "s"}\n\n${table}`);
+  console.log(`\n${tables[0]}\n`);
+}
+if (opts.scenarios.length === 0) process.exit(0);
+
+const hs = await startDevHomeserver({ onProgress: log });
+const proxy = await startCountingProxy(hs.baseUrl);
+try {
+  log(`Synapse at ${hs.baseUrl}; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  for (const scenario of opts.scenarios) {
+    const setup = await setupScenario(hs, scenario, opts.concurrency, log);
+    const results = new Map<BotKind, RunResult[]>(opts.bots.map((b) => [b, []]));
+    const requestsByBot = new Map<BotKind, Record<string, number>[]>(opts.bots.map((b) => [b, []]));
+    // Start-up grows with rooms: Synapse's initial sync alone took ~30 s at 2000 rooms on this machine.
+    const startTimeoutMs = 120_000 + scenario.rooms * 100;
+    for (let run = 0; run < opts.runs; run++) {
+      for (const bot of runOrder(opts.bots, run)) {
+        const load = loadavg()[0] ?? NaN;
+        const record: Record<string, unknown> = {
+          time: new Date().toISOString(), commit, scenario, bot, run: run + 1, cpus: cpus().length, loadavg1: load,
+        };
+        try {
+          const r = await runBot(hs, proxy, setup, bot, { profDir: opts.profDir, startTimeoutMs });
+          results.get(bot)?.push(r);
+          requestsByBot.get(bot)?.push(r.requests);
+          Object.assign(record, { replies: r.replies, metrics: r.metrics, requests: r.requests });
+          log(`${scenario.name} run ${run + 1}/${opts.runs} ${bot}: ${fmt(r.metrics)}`);
+        } catch (error) {
+          record.error = (error as Error).message;
+          log(`${scenario.name} run ${run + 1}/${opts.runs} ${bot} FAILED: ${(error as Error).message}`);
+        }
+        appendFileSync(opts.out, `${JSON.stringify(record)}\n`);
+      }
+    }
+    await Promise.all(setup.users.map((u) => u.stop()));
+
+    const title =
+      `${scenario.name}: ${scenario.users} user${scenario.users === 1 ? "" : "s"} × ${scenario.pingsPerUser} pings, ` +
+      `bot in ${scenario.rooms} rooms; medians of ${opts.runs} interleaved run${opts.runs === 1 ? "" : "s"}, ratios to the first column`;
+    const table = renderTable(opts.bots.map((b) => ({ name: b, runs: (results.get(b) ?? []).map((r) => r.metrics) })));
+    const breakdown = opts.bots
+      .map((b) => {
+        const runs = requestsByBot.get(b) ?? [];
+        const replies = median((results.get(b) ?? []).map((r) => r.replies));
+        const shapes = [...new Set(runs.flatMap((r) => Object.keys(r)))].sort();
+        const parts = shapes.map((s) => `${s} ${(median(runs.map((r) => r[s] ?? 0)) / replies).toFixed(2)}`);
+        return `- ${b}: ${parts.join(", ") || "no successful run"}`;
+      })
+      .join("\n");
+    tables.push(`${title}\n\n${table}\n\nRequests per reply by endpoint (medians):\n${breakdown}`);
+    console.log(`\n${tables[tables.length - 1]}\n`);
+  }
 } finally {
+  await proxy.close();
   await hs.stop();
 }
+log(`load average at the end ${loadavg().map((l) => l.toFixed(1)).join(" ")}; results appended to ${opts.out}`);
+if (tables.length > 1) console.log(`\n${tables.join("\n\n")}`);

@@ -1,0 +1,22 @@
+/**
+ * niobot answering `!ping`, run from the built package (`npm run build`), as
+ * users run it. With BENCH_STORE set it has the documented default store:
+ * `storePath` (SQLite), which turns encryption on.
+ */
+import { NioBot, consoleLogger } from "niobot";
+import { benchEnv, serveReports } from "./report.mjs";
+
+serveReports();
+const env = benchEnv();
+const bot = new NioBot({
+  homeserver: env.homeserver,
+  userId: env.userId,
+  storePath: env.storePath,
+  logger: consoleLogger("warn"),
+  handleSignals: false,
+});
+// The framework path a real bot takes: prefix, command lookup, context, reply.
+bot.command("ping", async (ctx) => {
+  await ctx.respond("pong");
+});
+await bot.start({ accessToken: env.accessToken });

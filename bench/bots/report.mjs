@@ -1,0 +1,28 @@
+/* global process */
+/**
+ * The one piece of instrumentation inside every benchmark bot: answers the
+ * harness over IPC with this process's CPU time and memory, and exits on
+ * request (a clean exit lets --cpu-prof write its profile). Everything else
+ * (requests, readiness, latency, peak RSS) is measured from outside.
+ */
+export function serveReports() {
+  process.on("message", (msg) => {
+    if (msg === "exit") process.exit(0);
+    if (typeof msg !== "object" || msg === null || msg.type !== "report") return;
+    if (msg.gc) globalThis.gc?.();
+    const cpu = process.cpuUsage();
+    const mem = process.memoryUsage();
+    process.send?.({ type: "report", cpuMs: (cpu.user + cpu.system) / 1000, rssMB: mem.rss / 2 ** 20, heapMB: mem.heapUsed / 2 ** 20 });
+  });
+}
+
+/** The bot's settings, from the environment the harness sets. */
+export function benchEnv() {
+  return {
+    homeserver: process.env.BENCH_HS ?? "",
+    userId: process.env.BENCH_USER ?? "",
+    accessToken: process.env.BENCH_TOKEN ?? "",
+    deviceId: process.env.BENCH_DEVICE ?? "",
+    storePath: process.env.BENCH_STORE || undefined,
+  };
+}

@@ -1,0 +1,180 @@
+/** Setting up a scenario on the homeserver, and one measured run of one bot in it. */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DevHomeserver } from "../../src/devserver/index.js";
+import type { BotKind, Scenario } from "./args.js";
+import { Client, PingUser, login, pool } from "./matrix.js";
+import type { CountingProxy } from "./proxy.js";
+import { percentile, type RunMetrics } from "./stats.js";
+
+const PASSWORD = "bench-password";
+/** How long one reply may take before the run counts as failed. */
+const PING_TIMEOUT_MS = 120_000;
+
+/** A scenario's accounts and rooms, made once and shared by every run in it. */
+export interface ScenarioSetup {
+  scenario: Scenario;
+  botLocalpart: string;
+  botUserId: string;
+  users: PingUser[];
+}
+
+/** Registers the bot, the users and a filler account, and joins the bot to `scenario.rooms` rooms. */
+export async function setupScenario(hs: DevHomeserver, scenario: Scenario, concurrency: number, log: (m: string) => void): Promise<ScenarioSetup> {
+  const tag = scenario.name.toLowerCase().replace(/[^a-z0-9]/g, "");
+  const botLocalpart = `bench-${tag}-bot`;
+  const botReg = await hs.registerUser(botLocalpart, PASSWORD);
+  const bot = new Client(hs.baseUrl, botReg.accessToken, botReg.userId);
+  const filler = await hs.registerUser(`bench-${tag}-filler`, PASSWORD);
+  const fillerClient = new Client(hs.baseUrl, filler.accessToken, filler.userId);
+  const regs = await pool(Array.from({ length: scenario.users }, (_, i) => i), concurrency, (i) => hs.registerUser(`bench-${tag}-user${i}`, PASSWORD));
+
+  const started = performance.now();
+  const progress = (done: number): void => {
+    const s = (performance.now() - started) / 1000;
+    log(`${scenario.name}: ${done} of ${scenario.rooms} rooms (${(done / s).toFixed(1)} rooms/s)`);
+  };
+  // Each user's own room with the bot, then rooms the bot is in and never hears from.
+  const userRooms = await pool(regs, concurrency, async (reg) => {
+    const c = new Client(hs.baseUrl, reg.accessToken, reg.userId);
+    const roomId = await c.createRoom([bot.userId]);
+    await bot.join(roomId);
+    return { c, roomId };
+  });
+  await pool(
+    Array.from({ length: scenario.rooms - scenario.users }, (_, i) => i),
+    concurrency,
+    async () => bot.join(await fillerClient.createRoom([bot.userId])),
+    (done) => progress(done + scenario.users),
+  );
+  log(`${scenario.name}: bot in ${scenario.rooms} rooms, set up in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  const users = userRooms.map(({ c, roomId }) => {
+    const u = new PingUser(c, roomId);
+    u.botUserId = bot.userId;
+    return u;
+  });
+  await Promise.all(users.map((u) => u.start()));
+  return { scenario, botLocalpart, botUserId: bot.userId, users };
+}
+
+/** One run: the metrics, the requests by shape during the load, and any error. */
+export interface RunResult {
+  metrics: RunMetrics;
+  requests: Record<string, number>;
+  replies: number;
+}
+
+interface Report { cpuMs: number; rssMB: number; heapMB: number }
+
+function askReport(child: ChildProcess, gc = false): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: unknown): void => {
+      if (typeof m === "object" && m !== null && (m as { type?: string }).type === "report") {
+        child.off("message", onMessage);
+        child.off("exit", onExit);
+        resolve(m as Report);
+      }
+    };
+    const onExit = (): void => reject(new Error("the bot exited before reporting"));
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+    child.send({ type: "report", gc });
+  });
+}
+
+/** Peak resident set size (VmHWM) of a live process, in MB. */
+function peakRssMB(pid: number): number {
+  const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function diff(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
+  return out;
+}
+
+/** Spawns `kind` with a fresh login, waits for its first answer, puts the scenario's load on it, and stops it. */
+export async function runBot(
+  hs: DevHomeserver,
+  proxy: CountingProxy,
+  setup: ScenarioSetup,
+  kind: BotKind,
+  opts: { profDir?: string; startTimeoutMs: number },
+): Promise<RunResult> {
+  const { client: session, deviceId } = await login(hs.baseUrl, setup.botLocalpart, PASSWORD);
+  const storeDir = kind === "niobot-store" ? mkdtempSync(join(tmpdir(), "niobot-bench-")) : undefined;
+  const file = new URL(`../bots/${kind === "niobot-store" ? "niobot" : kind}.mjs`, import.meta.url).pathname;
+  const execArgv = ["--expose-gc", ...(opts.profDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profDir}`, `--cpu-prof-name=${kind}-${Date.now()}.cpuprofile`] : [])];
+  proxy.reset();
+  const started = performance.now();
+  const child = spawn(process.execPath, [...execArgv, file], {
+    env: {
+      ...process.env,
+      BENCH_HS: proxy.url,
+      BENCH_USER: setup.botUserId,
+      BENCH_TOKEN: session.accessToken,
+      BENCH_DEVICE: deviceId,
+      BENCH_STORE: storeDir ? join(storeDir, "bot.db") : "",
+    },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  const exited = new Promise<never>((_, reject) => child.once("exit", (code, signal) => reject(new Error(`${kind} exited early (${signal ?? code})`))));
+  exited.catch(() => {});
+  const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+    Promise.race([p, exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${kind}: ${what} took over ${ms} ms`)), ms).unref())]);
+  try {
+    await within(proxy.listening(), opts.startTimeoutMs, "the initial sync");
+    const [first, ...others] = setup.users;
+    if (!first) throw new Error("a scenario needs a user");
+    await within(first.ping(opts.startTimeoutMs), opts.startTimeoutMs, "the first answer");
+    const startMs = performance.now() - started;
+    const atFirst = await askReport(child);
+    const requestsBefore = proxy.counts();
+
+    // The load: every user pings, waiting for each reply before the next ping.
+    const { scenario } = setup;
+    const latencies: number[] = [];
+    await within(
+      Promise.all(
+        [first, ...others].map(async (u) => {
+          for (let i = 0; i < scenario.pingsPerUser; i++) latencies.push(await u.ping(PING_TIMEOUT_MS));
+        }),
+      ),
+      PING_TIMEOUT_MS * scenario.pingsPerUser,
+      "the load",
+    );
+    const atEnd = await askReport(child);
+    const requests = diff(proxy.counts(), requestsBefore);
+    const peak = peakRssMB(child.pid ?? 0);
+    const afterGc = await askReport(child, true);
+    const replies = latencies.length;
+    const total = Object.values(requests).reduce((a, b) => a + b, 0);
+    return {
+      replies,
+      requests,
+      metrics: {
+        requestsPerReply: total / replies,
+        cpuMsPerReply: (atEnd.cpuMs - atFirst.cpuMs) / replies,
+        p50Ms: percentile(latencies, 50),
+        p95Ms: percentile(latencies, 95),
+        peakRssMB: peak,
+        heapMB: afterGc.heapMB,
+        startMs,
+        startCpuMs: atFirst.cpuMs,
+      },
+    };
+  } finally {
+    const gone = new Promise((resolve) => child.once("exit", resolve));
+    if (child.exitCode === null && child.signalCode === null) {
+      child.send("exit", () => {});
+      await Promise.race([gone, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
+      child.kill("SIGKILL");
+    }
+    await session.logout().catch(() => {});
+    if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+  }
+}
