@@ -417,6 +417,8 @@ export class SyncEngine {
       } finally {
         clearTimeout(timer);
       }
+      // The handler is done: the room's next event need not wait for this record to be written.
+      slot.release();
       if (eventId !== undefined && !this.#detached) await this.#writes.record(eventId);
     };
     this.#scheduler
