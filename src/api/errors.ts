@@ -15,7 +15,7 @@ export interface RequestInfo {
 }
 
 /** Query parameters whose values must never appear in an error or a log line. */
-const SECRET_QUERY_KEYS = /([?&](?:access_token|password|token|login_token|sid|client_secret)=)[^&#]*/gi;
+const SECRET_QUERY_KEYS = /([?&](?:access_token|password|token|login_token|refresh_token|device_code|sid|client_secret)=)[^&#]*/gi;
 
 /**
  * Removes secrets from a URL path or any text derived from one.
@@ -26,7 +26,8 @@ const SECRET_QUERY_KEYS = /([?&](?:access_token|password|token|login_token|sid|c
 export function redactPath(path: string): string {
   return path
     .replace(SECRET_QUERY_KEYS, "$1<redacted>")
-    .replace(/\bsyt_[A-Za-z0-9_]+/g, "<redacted>")
+    .replace(/\bsy[tr]_[A-Za-z0-9_]+/g, "<redacted>")
+    .replace(/\bma[tr]_[A-Za-z0-9_]+/g, "<redacted>")
     .replace(/\bmct_[A-Za-z0-9_]+/g, "<redacted>");
 }
 

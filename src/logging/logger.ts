@@ -29,7 +29,7 @@ export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 
 const LEVELS: Record<Exclude<LogLevel, "silent">, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-const SECRET_KEYS = /^(access_?token|password|passphrase|recovery_?key|registration_?secret|secret|token|authorization)$/i;
+const SECRET_KEYS = /^(access_?token|refresh_?token|password|passphrase|recovery_?key|registration_?secret|secret|token|authorization)$/i;
 
 /** Copies `fields`, replacing every secret-looking value with `<redacted>`. */
 export function redactFields(fields: Record<string, unknown>, depth = 0): Record<string, unknown> {
