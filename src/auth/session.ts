@@ -85,8 +85,9 @@ export class SessionAuth implements HttpAuth {
 
   constructor(options: SessionAuthOptions) {
     this.#o = options;
-    this.#tokens = options.tokens;
     this.#now = options.now ?? Date.now;
+    this.#tokens = options.tokens;
+    this.#setTokens(options.tokens);
   }
 
   /** The current pair (secrets: never log it). */
