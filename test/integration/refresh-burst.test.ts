@@ -1,0 +1,90 @@
+/**
+ * Concurrent requests during a refresh, against a Synapse of its own with
+ * 10 s access tokens: ten sends, an upload and a long poll share one refresh,
+ * whether it happens ahead of expiry or after the server answered 401; every
+ * send arrives once, and a repeated send keeps its transaction id.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { MatrixApi } from "../../src/api/client.js";
+import type { FetchLike } from "../../src/api/http.js";
+import { matrixRefresher } from "../../src/auth/matrix.js";
+import { SessionAuth } from "../../src/auth/session.js";
+import { establishSession } from "../../src/bot/login.js";
+import { startDevHomeserver, type DevHomeserver } from "../../src/devserver/index.js";
+import { silentLogger } from "../../src/logging/logger.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+
+let hs: DevHomeserver;
+
+before(async () => {
+  hs = await startDevHomeserver({ tokenLifetimes: { refreshableAccessToken: "10s" } });
+  process.env.MATRIX_TEST_HOMESERVER = hs.baseUrl;
+  process.env.MATRIX_TEST_REGISTRATION_SECRET = hs.registrationSecret;
+  process.env.MATRIX_TEST_SERVER_NAME = hs.serverName;
+});
+after(async () => {
+  await hs?.stop();
+});
+
+const helpers = () => import("../helpers/matrix.js");
+
+/** A fetch that records every request; `/refresh` answers are held back a little, so the burst meets the refresh in flight. */
+function recordingFetch(delayRefreshMs: number): { fetch: FetchLike; log: { method: string; path: string; status: number }[] } {
+  const log: { method: string; path: string; status: number }[] = [];
+  return {
+    log,
+    fetch: async (input, init) => {
+      const path = new URL(input).pathname;
+      if (path.endsWith("/refresh")) await new Promise((r) => setTimeout(r, delayRefreshMs));
+      const response = await fetch(input, init);
+      log.push({ method: init.method ?? "GET", path, status: response.status });
+      return response;
+    },
+  };
+}
+
+const refreshes = (log: { path: string; status: number }[]) => log.filter((e) => e.path.endsWith("/refresh") && e.status === 200).length;
+
+describe("one refresh for many requests (Synapse, 10 s access tokens)", () => {
+  for (const path of ["ahead of expiry", "after a 401"] as const) {
+    test(`concurrent sends, an upload and a long poll during a refresh (${path}): one refresh, every send arrives once`, async () => {
+      const { newUser, newTestUser } = await helpers();
+      const account = await newUser("burst");
+      const human = await newTestUser();
+      const rec = recordingFetch(300);
+      const api = new MatrixApi({ baseUrl: hs.baseUrl, fetch: rec.fetch });
+      const store = new MemoryStore();
+      await establishSession(api, store, { homeserver: hs.baseUrl, userId: account.userId, deviceName: "burst", credentials: { password: account.password } }, silentLogger);
+      const login = (await store.getLogin())!;
+      if (path === "after a 401") {
+        // Without a known expiry nothing refreshes early: every request meets the expired token.
+        api.http.setAuth(new SessionAuth({ tokens: { accessToken: login.accessToken, refreshToken: login.refreshToken }, refresh: matrixRefresher(api), persist: (t) => store.setLogin({ ...login, ...t }), log: silentLogger }));
+      }
+      const roomId = await human.createRoom([account.userId]);
+      await api.rooms.join(roomId);
+      await new Promise((r) => setTimeout(r, Math.max(0, login.expiresAt! - Date.now() + 500)));
+      rec.log.length = 0;
+      const bodies = Array.from({ length: 10 }, (_, i) => `burst ${i}`);
+      await Promise.all([
+        ...bodies.map((body) => api.rooms.send(roomId, "m.room.message", { msgtype: "m.text", body })),
+        api.media.upload(new TextEncoder().encode("hello"), "text/plain", "hello.txt"),
+        api.sync.sync({ timeout: 1000 }),
+      ]);
+      assert.equal(refreshes(rec.log), 1, "exactly one refresh");
+      const puts = rec.log.filter((e) => e.method === "PUT");
+      if (path === "after a 401") {
+        const rejected = puts.filter((e) => e.status === 401);
+        assert.equal(rejected.length, 10, "every send met the expired token");
+        for (const r of rejected) assert.ok(puts.some((e) => e.path === r.path && e.status === 200), "repeated with the same transaction id");
+        assert.ok(rec.log.some((e) => e.path.endsWith("/upload") && e.status === 401) && rec.log.some((e) => e.path.endsWith("/upload") && e.status === 200));
+        assert.ok(rec.log.some((e) => e.path.endsWith("/sync") && e.status === 401) && rec.log.some((e) => e.path.endsWith("/sync") && e.status === 200));
+      } else assert.equal(puts.filter((e) => e.status === 401).length, 0, "nothing was sent with the old token");
+      assert.equal((await store.getLogin())?.accessToken !== login.accessToken, true, "the new pair was persisted");
+      for (const body of bodies) await human.waitForEvent((e) => e.content.body === body, 20_000);
+      await human.syncOnce();
+      for (const body of bodies) assert.equal(human.seen.filter((e) => e.content.body === body).length, 1, `${body} arrived once`);
+      console.log(`# ${path}: ${rec.log.length} requests, ${refreshes(rec.log)} refresh`);
+    });
+  }
+});
