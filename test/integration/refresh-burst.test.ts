@@ -2,9 +2,14 @@
  * Concurrent requests during a refresh, against a Synapse of its own with
  * 10 s access tokens: ten sends, an upload and a long poll share one refresh,
  * whether it happens ahead of expiry or after the server answered 401; every
- * send arrives once, and a repeated send keeps its transaction id.
+ * send arrives once, and a repeated send keeps its transaction id. Also the
+ * CLI with expiring tokens: `niobot login` saves the refresh token, `whoami`
+ * shows it, the bot writes refreshed tokens back to the env file, and a stale
+ * token given again at start is recognised.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { MatrixApi } from "../../src/api/client.js";
 import type { FetchLike } from "../../src/api/http.js";
@@ -14,11 +19,12 @@ import { establishSession } from "../../src/bot/login.js";
 import { startDevHomeserver, type DevHomeserver } from "../../src/devserver/index.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import { parseEnv } from "../../src/cli/envfile.js";
 
 let hs: DevHomeserver;
 
 before(async () => {
-  hs = await startDevHomeserver({ tokenLifetimes: { refreshableAccessToken: "10s" } });
+  hs = await startDevHomeserver({ tokenLifetimes: { refreshableAccessToken: "10s" }, startTimeoutMs: 180_000 });
   process.env.MATRIX_TEST_HOMESERVER = hs.baseUrl;
   process.env.MATRIX_TEST_REGISTRATION_SECRET = hs.registrationSecret;
   process.env.MATRIX_TEST_SERVER_NAME = hs.serverName;
@@ -87,4 +93,60 @@ describe("one refresh for many requests (Synapse, 10 s access tokens)", () => {
       console.log(`# ${path}: ${rec.log.length} requests, ${refreshes(rec.log)} refresh`);
     });
   }
+});
+
+describe("niobot login and whoami with expiring tokens", () => {
+  test("login saves the refresh token; whoami shows it; the bot writes refreshed tokens back; a stale token at start is recognised", async () => {
+    const { newUser, newBot, tempStorePath } = await helpers();
+    const { runCli, tempDir } = await import("../helpers/cli.js");
+    const account = await newUser("cli");
+    const dir = tempDir();
+    try {
+      const envFile = join(dir.dir, ".env");
+      const login = await runCli(["login", "--homeserver", hs.baseUrl, "--user", account.userId, "--password-stdin", "--env-file", envFile], { input: `${account.password}\n` });
+      assert.equal(login.code, 0, login.stderr);
+      const saved = parseEnv(readFileSync(envFile, "utf8"));
+      assert.ok(saved.MATRIX_REFRESH_TOKEN?.startsWith("syr_"), "the refresh token was saved");
+      const expiresAt = Date.parse(saved.MATRIX_TOKEN_EXPIRES_AT ?? "");
+      assert.ok(expiresAt > Date.now() - 60_000 && expiresAt < Date.now() + 11_000, "the expiry was saved");
+      assert.ok(!login.stdout.includes(saved.MATRIX_REFRESH_TOKEN!), "the refresh token is not shown");
+
+      const who = await runCli(["whoami", "--env-file", envFile]);
+      assert.equal(who.code, 0, who.stderr);
+      assert.match(who.stdout, /token expires\s+\d{4}-/);
+      assert.match(who.stdout, /refresh token\s+held/);
+
+      const oauth = await runCli(["login", "--oauth", "--homeserver", hs.baseUrl, "--env-file", envFile]);
+      assert.equal(oauth.code, 1);
+      assert.match(oauth.stderr, /does not offer OAuth 2\.0/, "Synapse without an OAuth server has no auth_metadata");
+
+      // The bot runs from the file, and keeps it current.
+      const storePath = tempStorePath();
+      const credentials = { accessToken: saved.MATRIX_ACCESS_TOKEN!, refreshToken: saved.MATRIX_REFRESH_TOKEN!, expiresAt };
+      const first = await newBot({ storePath, envFile, encryption: false }, account);
+      await first.bot.start(credentials);
+      const deviceId = first.bot.deviceId;
+      assert.equal(deviceId, saved.MATRIX_DEVICE_ID);
+      const deadline = Date.now() + 40_000;
+      let current = parseEnv(readFileSync(envFile, "utf8"));
+      while (current.MATRIX_ACCESS_TOKEN === saved.MATRIX_ACCESS_TOKEN && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        current = parseEnv(readFileSync(envFile, "utf8"));
+      }
+      assert.notEqual(current.MATRIX_ACCESS_TOKEN, saved.MATRIX_ACCESS_TOKEN, "the refreshed token was written back");
+      const stored = await first.bot.store.getLogin();
+      assert.equal(current.MATRIX_REFRESH_TOKEN, stored?.refreshToken, "file and store agree");
+      await first.bot.stop();
+
+      // Started again with the original, by now spent, pair: the store's successor is used.
+      const rec: string[] = [];
+      const second = await newBot({ storePath, encryption: false, fetch: (input, init) => (rec.push(new URL(input).pathname), fetch(input, init)) }, account);
+      await second.bot.start(credentials);
+      assert.equal(second.bot.deviceId, deviceId, "same device");
+      assert.equal(rec.filter((p) => p.endsWith("/login")).length, 0);
+      await second.bot.stop();
+    } finally {
+      dir.remove();
+    }
+  });
 });

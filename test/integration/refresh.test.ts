@@ -15,7 +15,7 @@ const LIFETIME_MS = 20_000;
 let hs: DevHomeserver;
 
 before(async () => {
-  hs = await startDevHomeserver({ tokenLifetimes: { refreshableAccessToken: `${LIFETIME_MS / 1000}s` } });
+  hs = await startDevHomeserver({ tokenLifetimes: { refreshableAccessToken: `${LIFETIME_MS / 1000}s` }, startTimeoutMs: 180_000 });
   // The helpers below (accounts, the encrypted human) use this server, not the shared one.
   process.env.MATRIX_TEST_HOMESERVER = hs.baseUrl;
   process.env.MATRIX_TEST_REGISTRATION_SECRET = hs.registrationSecret;

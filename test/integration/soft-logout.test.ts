@@ -15,7 +15,7 @@ import { startDevHomeserver, type DevHomeserver } from "../../src/devserver/inde
 let hs: DevHomeserver;
 
 before(async () => {
-  hs = await startDevHomeserver({ tokenLifetimes: { refreshableAccessToken: "20s", refreshToken: "8s" } });
+  hs = await startDevHomeserver({ tokenLifetimes: { refreshableAccessToken: "20s", refreshToken: "8s" }, startTimeoutMs: 180_000 });
   process.env.MATRIX_TEST_HOMESERVER = hs.baseUrl;
   process.env.MATRIX_TEST_REGISTRATION_SECRET = hs.registrationSecret;
   process.env.MATRIX_TEST_SERVER_NAME = hs.serverName;
