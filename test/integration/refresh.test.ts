@@ -75,7 +75,9 @@ describe("refresh tokens (Synapse, 20 s access tokens)", () => {
       }
       const elapsed = Date.now() - started;
       assert.ok(elapsed > 3 * LIFETIME_MS, `the test spanned ${elapsed} ms, more than three lifetimes`);
-      assert.ok(refreshes(rec.log) >= 3, `refreshed ${refreshes(rec.log)} times`);
+      // Refreshes happen when a request needs a token (a 30 s long poll outlives a 20 s token),
+      // so their number depends on timing; two or more means at least three tokens served the bot.
+      assert.ok(refreshes(rec.log) >= 2, `refreshed ${refreshes(rec.log)} times`);
       assert.equal(rec.log.filter((e) => e.path.endsWith("/login")).length, 1, "never logged in again");
       assert.equal(bot.deviceId, deviceId, "the device was kept");
       assert.equal(bot.running, true);
