@@ -6,6 +6,9 @@
  * | `MATRIX_HOMESERVER`   | base URL or server name (required)                       |
  * | `MATRIX_USER_ID`      | the bot's user ID (required)                             |
  * | `MATRIX_ACCESS_TOKEN` | log in with this token, or                               |
+ * | `MATRIX_REFRESH_TOKEN` | renews an expiring access token (with `MATRIX_TOKEN_EXPIRES_AT`) |
+ * | `MATRIX_OAUTH_ISSUER`, `MATRIX_OAUTH_CLIENT_ID` | refresh at this OAuth 2.0 server (`niobot login --oauth`) |
+ * | `MATRIX_ENV_FILE`     | the env file the tokens came from: refreshed tokens are written back to it |
  * | `MATRIX_PASSWORD`     | log in with this password                                |
  * | `BOT_PREFIX`          | command prefix (default `!`)                             |
  * | `STORE_PATH`          | SQLite store file (optional; memory store when absent)   |
@@ -15,6 +18,7 @@
 import { pathToFileURL } from "node:url";
 import { NioBot, type NioBotOptions } from "../src/bot/bot.js";
 import type { Credentials } from "../src/bot/login.js";
+import { parseExpiry } from "../src/cli/envfile.js";
 
 /** What an example needs from the environment. */
 export interface ExampleEnv {
@@ -23,6 +27,7 @@ export interface ExampleEnv {
   readonly credentials: Credentials;
   readonly prefix: string;
   readonly storePath: string | undefined;
+  readonly envFile: string | undefined;
 }
 
 /** A variable is missing or unusable; the message says which and how to fix it. */
@@ -54,8 +59,15 @@ export function readEnv(env: Env = process.env): ExampleEnv {
   if (homeserver === undefined || userId === undefined || missing.length > 0) {
     throw new EnvError(`missing environment variable(s): ${missing.join(", ")} (see examples/env.ts)`);
   }
-  const credentials: Credentials = accessToken !== undefined ? { accessToken } : password ? { password } : {};
-  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath };
+  const refreshToken = get("MATRIX_REFRESH_TOKEN");
+  const expiresAt = parseExpiry(get("MATRIX_TOKEN_EXPIRES_AT"));
+  const issuer = get("MATRIX_OAUTH_ISSUER");
+  const clientId = get("MATRIX_OAUTH_CLIENT_ID");
+  const credentials: Credentials =
+    accessToken !== undefined
+      ? { accessToken, ...(refreshToken ? { refreshToken } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}), ...(issuer && clientId ? { oauth: { issuer, clientId } } : {}) }
+      : password ? { password } : {};
+  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath, envFile: get("MATRIX_ENV_FILE") };
 }
 
 /** A configured (not started) example bot and the credentials to start it with. */
@@ -77,6 +89,7 @@ export function botFromEnv(env: Env = process.env, overrides: Partial<NioBotOpti
     userId: config.userId,
     commandPrefix: config.prefix,
     ...(config.storePath === undefined ? {} : { storePath: config.storePath }),
+    ...(config.envFile === undefined ? {} : { envFile: config.envFile }),
     ...overrides,
   });
   bot.on("ready", () => bot.log.info({ userId: bot.userId, prefix: config.prefix }, `${label} is ready`));

@@ -66,7 +66,7 @@ export class MatrixApi {
   /** Session: login, whoami, logout, devices. */
   readonly account = {
     versions: (o: CallOptions = {}) => this.call(endpoints.versions, { ...o }),
-    loginWithPassword: (user: string, password: string, opts: { deviceId?: string; deviceName?: string } & CallOptions = {}) =>
+    loginWithPassword: (user: string, password: string, opts: { deviceId?: string; deviceName?: string; refreshToken?: boolean } & CallOptions = {}) =>
       this.call(endpoints.login, {
         signal: opts.signal,
         body: {
@@ -75,8 +75,11 @@ export class MatrixApi {
           password,
           ...(opts.deviceId ? { device_id: opts.deviceId } : {}),
           ...(opts.deviceName ? { initial_device_display_name: opts.deviceName } : {}),
+          ...(opts.refreshToken ? { refresh_token: true } : {}),
         },
       }),
+    /** Exchanges a refresh token for a new access token (and usually a new refresh token). */
+    refresh: (refreshToken: string, o: CallOptions = {}) => this.call(endpoints.refresh, { ...o, body: { refresh_token: refreshToken } }),
     whoami: (o: CallOptions = {}) => this.call(endpoints.whoami, { ...o }),
     logout: (o: CallOptions = {}) => this.call(endpoints.logout, { ...o, body: {} }),
     deleteDevice: (deviceId: string, auth: Record<string, unknown> | undefined, o: CallOptions = {}) =>

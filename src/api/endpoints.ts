@@ -49,6 +49,7 @@ export const endpoints = {
   login: def<T.LoginResponse, T.PasswordLoginRequest>()("POST", `${V3}/login`, false),
   logout: def<Empty, Json>()("POST", `${V3}/logout`),
   whoami: def<T.WhoamiResponse>()("GET", `${V3}/account/whoami`),
+  refresh: def<T.RefreshResponse, { refresh_token: string }>()("POST", `${V3}/refresh`, false),
   deleteDevice: def<Empty, Json>()("DELETE", `${V3}/devices/{deviceId}`),
 
   // sync

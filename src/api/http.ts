@@ -11,6 +11,22 @@ import { registerSecret } from "../logging/redact.js";
 /** The `fetch` signature niobot needs; inject one to add proxies, metrics or faults. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
 
+/**
+ * Where an {@link HttpClient} gets its access token, for sessions whose
+ * tokens change (refresh tokens, re-login after a soft logout). See
+ * `src/auth/` for niobot's implementation.
+ */
+export interface HttpAuth {
+  /** The access token to send now; may wait for a refresh that is due or in flight. */
+  accessToken(signal?: AbortSignal): Promise<string | undefined>;
+  /**
+   * A request sent with `used` was answered 401 `M_UNKNOWN_TOKEN`. Resolves
+   * once a newer token is in place (the request is then repeated once), or
+   * throws when the session cannot be renewed.
+   */
+  rejected(used: string | undefined, error: MatrixError, signal?: AbortSignal): Promise<void>;
+}
+
 /** Retry policy of an {@link HttpClient}. */
 export interface RetryOptions {
   /** How often one request may be retried after `M_LIMIT_EXCEEDED`/429 (default 8). */
@@ -37,6 +53,8 @@ export interface HttpClientOptions extends RetryOptions {
   baseUrl: string;
   /** Access token sent as a bearer header. Can be set later with {@link HttpClient.setAccessToken}. */
   accessToken?: string;
+  /** A changing token source instead of a fixed token; see {@link HttpClient.setAuth}. */
+  auth?: HttpAuth;
   /** The transport (default: the global `fetch`). */
   fetch?: FetchLike;
   /** Where retries are logged (at debug/warn level, secrets redacted). */
@@ -97,6 +115,10 @@ export function retryAfterOf(body: Record<string, unknown>, headers: Headers): n
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+function isUnknownToken(error: unknown): error is MatrixError {
+  return error instanceof MatrixError && error.status === 401 && error.errcode === "M_UNKNOWN_TOKEN";
+}
+
 /**
  * A thin JSON-over-HTTP client for one homeserver.
  *
@@ -107,6 +129,7 @@ export function retryAfterOf(body: Record<string, unknown>, headers: Headers): n
 export class HttpClient {
   readonly baseUrl: string;
   #accessToken: string | undefined;
+  #auth: HttpAuth | undefined;
   readonly #fetch: FetchLike;
   readonly #log: Logger;
   readonly #retry: Required<RetryOptions>;
@@ -116,6 +139,7 @@ export class HttpClient {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#accessToken = options.accessToken;
     registerSecret(options.accessToken);
+    this.#auth = options.auth;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#log = options.logger ?? silentLogger;
     this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
@@ -129,16 +153,33 @@ export class HttpClient {
     };
   }
 
-  /** Sets (or clears) the access token used from the next request on. */
+  /** Sets (or clears) a fixed access token used from the next request on; replaces any {@link HttpAuth}. */
   setAccessToken(token: string | undefined): void {
     // Whatever its format, a token the bot holds never reaches a log line or an error message.
     registerSecret(token);
     this.#accessToken = token;
+    this.#auth = undefined;
+  }
+
+  /**
+   * Takes tokens from `auth` from the next request on: it is asked for the
+   * token before every request, and told about every 401 `M_UNKNOWN_TOKEN`,
+   * after which the request is repeated once with the new token (a send
+   * keeps its transaction id, since the path is built once).
+   */
+  setAuth(auth: HttpAuth | undefined): void {
+    this.#auth = auth;
+    this.#accessToken = undefined;
+  }
+
+  /** The token source set with {@link HttpClient.setAuth}, if any. */
+  get auth(): HttpAuth | undefined {
+    return this.#auth;
   }
 
   /** Whether an access token is set. The token itself is never readable back. */
   get hasAccessToken(): boolean {
-    return this.#accessToken !== undefined;
+    return this.#accessToken !== undefined || this.#auth !== undefined;
   }
 
   /** Sends a request and decodes its JSON response, retrying as described above. */
@@ -157,11 +198,19 @@ export class HttpClient {
     const idempotent = req.idempotent ?? req.method !== "POST";
     let rateLimited = 0;
     let transient = 0;
+    let reauthorized = false;
     for (;;) {
+      const token = req.auth === false ? undefined : await this.#token(req.signal);
       try {
-        return await this.#once(req, url, info);
+        return await this.#once(req, url, info, token);
       } catch (error) {
         if (req.signal?.aborted) throw error;
+        // A rejected token was never acted on, so even a POST may be repeated, once.
+        if (this.#auth && !reauthorized && req.auth !== false && isUnknownToken(error)) {
+          reauthorized = true;
+          await this.#auth.rejected(token, error, req.signal);
+          continue;
+        }
         let wait: number | undefined;
         if (error instanceof MatrixError && (error.status === 429 || error.errcode === "M_LIMIT_EXCEEDED")) {
           if (rateLimited++ < this.#retry.maxRateLimitRetries) {
@@ -194,9 +243,13 @@ export class HttpClient {
     return url;
   }
 
-  async #once(req: HttpRequest, url: string, info: RequestInfo): Promise<unknown> {
+  #token(signal: AbortSignal | undefined): Promise<string | undefined> | string | undefined {
+    return this.#auth ? this.#auth.accessToken(signal) : this.#accessToken;
+  }
+
+  async #once(req: HttpRequest, url: string, info: RequestInfo, token: string | undefined): Promise<unknown> {
     const headers: Record<string, string> = {};
-    if (req.auth !== false && this.#accessToken) headers.authorization = `Bearer ${this.#accessToken}`;
+    if (token) headers.authorization = `Bearer ${token}`;
     let body: Uint8Array | string | undefined;
     if (req.rawBody) {
       body = req.rawBody;

@@ -24,6 +24,8 @@ export interface PasswordLoginRequest {
   password: string;
   device_id?: string;
   initial_device_display_name?: string;
+  /** Ask for a refresh token (spec v1.3); servers without expiring tokens ignore it. */
+  refresh_token?: boolean;
 }
 
 /** `POST /login` response. */
@@ -32,6 +34,18 @@ export interface LoginResponse {
   access_token: string;
   device_id: string;
   well_known?: WellKnownResponse;
+  /** Present when the server issues expiring access tokens. */
+  refresh_token?: string;
+  /** Lifetime of the access token; absent means it does not expire. */
+  expires_in_ms?: number;
+}
+
+/** `POST /refresh` response. */
+export interface RefreshResponse {
+  access_token: string;
+  /** Absent: the old refresh token stays usable. */
+  refresh_token?: string;
+  expires_in_ms?: number;
 }
 
 /** `GET /account/whoami` response. */

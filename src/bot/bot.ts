@@ -236,6 +236,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       deviceId: o.deviceId,
       deviceName: o.deviceName ?? "niobot",
       credentials,
+      envFile: o.envFile,
     }, this.log);
     this.rooms.load(await this.store.loadRooms());
     const crypto = cryptoOptionsOf(o);
@@ -276,6 +277,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     if (!starting) return;
     this.#starting = undefined;
     await this.#sync?.stop();
+    (this.#api?.http.auth as { close?: () => void } | undefined)?.close?.();
     await this.messaging.close();
     await this.#crypto?.close();
     this.#crypto = undefined;

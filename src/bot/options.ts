@@ -15,6 +15,12 @@ export interface NioBotOptions {
   userId: string;
   /** Device to log in as (default: the stored one, or a new one). */
   deviceId?: string;
+  /**
+   * The env file the bot's tokens came from (as written by `niobot login`):
+   * refreshed tokens are written back to it, after the store, while it still
+   * holds this session's token. See `src/auth/persist.ts`.
+   */
+  envFile?: string;
   /** Display name of a new device (default `niobot`). */
   deviceName?: string;
   /** Path of an SQLite store; the bot keeps its login, sync position and room state there. Memory when absent. */

@@ -139,6 +139,12 @@ export interface MatrixEnv {
   userId: string | undefined;
   accessToken: string | undefined;
   deviceId: string | undefined;
+  /** `MATRIX_REFRESH_TOKEN`, when the server issues expiring tokens. */
+  refreshToken: string | undefined;
+  /** `MATRIX_TOKEN_EXPIRES_AT` (an ISO date) as ms since the epoch. */
+  expiresAt: number | undefined;
+  /** `MATRIX_OAUTH_ISSUER` and `MATRIX_OAUTH_CLIENT_ID`, for sessions from an OAuth 2.0 server. */
+  oauth: { issuer: string; clientId: string } | undefined;
   /** Per key: `"environment"` or the env file's path. */
   sources: Record<string, string>;
 }
@@ -166,6 +172,20 @@ export async function loadMatrixEnv(envFile: string, env: NodeJS.ProcessEnv = pr
     userId: pick("MATRIX_USER_ID"),
     accessToken: pick("MATRIX_ACCESS_TOKEN"),
     deviceId: pick("MATRIX_DEVICE_ID"),
+    refreshToken: pick("MATRIX_REFRESH_TOKEN"),
+    expiresAt: parseExpiry(pick("MATRIX_TOKEN_EXPIRES_AT")),
+    oauth: oauthOf(pick("MATRIX_OAUTH_ISSUER"), pick("MATRIX_OAUTH_CLIENT_ID")),
     sources,
   };
+}
+
+/** `MATRIX_TOKEN_EXPIRES_AT`: an ISO date (or ms since the epoch); undefined when absent or unreadable. */
+export function parseExpiry(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const ms = /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+function oauthOf(issuer: string | undefined, clientId: string | undefined): { issuer: string; clientId: string } | undefined {
+  return issuer && clientId ? { issuer, clientId } : undefined;
 }

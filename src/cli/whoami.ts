@@ -12,8 +12,11 @@ import { loadMatrixEnv } from "./envfile.js";
 export const whoamiHelp = `Usage: niobot whoami [options]
 
 Asks the homeserver who the saved access token belongs to, and prints the
-user and device. Reads MATRIX_HOMESERVER and MATRIX_ACCESS_TOKEN from the env
-file; variables set in the environment take precedence.
+user and device, when the access token expires and whether a refresh token
+is held. Reads MATRIX_HOMESERVER, MATRIX_ACCESS_TOKEN, MATRIX_REFRESH_TOKEN and
+MATRIX_TOKEN_EXPIRES_AT from the env file; variables set in the environment
+take precedence. An expired token with a refresh token is not an error: the
+bot renews it when it starts (whoami itself never spends the refresh token).
 
 Options:
   --env <path>       env file to read (default .env); --env-file <path> works too
@@ -44,10 +47,19 @@ export async function whoami(argv: string[]): Promise<number> {
   }
 
   const api = new MatrixApi({ baseUrl, accessToken: env.accessToken, maxTransientRetries: 1, requestTimeoutMs: 30_000 });
+  const expires = env.expiresAt === undefined ? "never (as far as the env file says)" : `${new Date(env.expiresAt).toISOString()}${env.expiresAt <= Date.now() ? " (expired)" : ` (in ${Math.round((env.expiresAt - Date.now()) / 1000)} s)`}`;
+  const refresh = env.refreshToken ? `held${env.oauth ? ` (OAuth: ${env.oauth.issuer})` : ""}` : "none";
   let me;
   try {
     me = await api.account.whoami();
   } catch (error) {
+    if (error instanceof MatrixError && error.errcode === "M_UNKNOWN_TOKEN" && error.body.soft_logout === true && env.refreshToken) {
+      const facts = { userId: env.userId ?? null, deviceId: env.deviceId ?? null, homeserver: baseUrl, expiresAt: env.expiresAt ?? null, refreshToken: true, expired: true };
+      if (values.json) console.log(JSON.stringify(facts));
+      else console.log(table([["user", env.userId ?? "(unknown)"], ["device", env.deviceId ?? "(unknown)"], ["homeserver", baseUrl], ["token expires", expires], ["refresh token", refresh]]));
+      console.error("the access token has expired; a refresh token is held, so the bot renews it when it starts.");
+      return 0;
+    }
     if (error instanceof MatrixError && error.errcode === "M_UNKNOWN_TOKEN")
       throw new CliError(
         `the access token from ${env.sources.MATRIX_ACCESS_TOKEN ?? envFile} was rejected by ${baseUrl} (M_UNKNOWN_TOKEN): ` +
@@ -58,13 +70,15 @@ export async function whoami(argv: string[]): Promise<number> {
 
   const deviceId = me.device_id ?? env.deviceId;
   if (values.json) {
-    console.log(JSON.stringify({ userId: me.user_id, deviceId: deviceId ?? null, homeserver: baseUrl, isGuest: me.is_guest ?? false }));
+    console.log(JSON.stringify({ userId: me.user_id, deviceId: deviceId ?? null, homeserver: baseUrl, isGuest: me.is_guest ?? false, expiresAt: env.expiresAt ?? null, refreshToken: env.refreshToken !== undefined }));
   } else {
     console.log(
       table([
         ["user", me.user_id],
         ["device", deviceId ?? "(unknown: the server did not say)"],
         ["homeserver", baseUrl],
+        ["token expires", expires],
+        ["refresh token", refresh],
       ]),
     );
   }

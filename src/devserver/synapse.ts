@@ -34,6 +34,12 @@ export interface DevHomeserverOptions {
   maxUploadSize?: string;
   /** Synapse `enable_authenticated_media`. Default true; false keeps the legacy unauthenticated downloads serving new media (old-server tests). */
   authenticatedMedia?: boolean;
+  /**
+   * Expiring tokens, for refresh tests: Synapse's `refreshable_access_token_lifetime`
+   * (access tokens of clients that ask for a refresh token) and `refresh_token_lifetime`,
+   * as Synapse durations ("20s", "5m"). Default: Synapse's (refresh tokens off).
+   */
+  tokenLifetimes?: { refreshableAccessToken?: string; refreshToken?: string };
   /** Default "localhost". */
   serverName?: string;
   /** Rootfs cache dir, see {@link ensureSynapseRootfs}. */
@@ -214,6 +220,8 @@ async function writeConfig(
     suppress_key_server_warning: true, report_stats: false, enable_metrics: false,
     enable_registration: false, url_preview_enabled: false, enable_authenticated_media: opts.authenticatedMedia ?? true,
     max_upload_size: opts.maxUploadSize ?? "50M",
+    ...(opts.tokenLifetimes?.refreshableAccessToken ? { refreshable_access_token_lifetime: opts.tokenLifetimes.refreshableAccessToken } : {}),
+    ...(opts.tokenLifetimes?.refreshToken ? { refresh_token_lifetime: opts.tokenLifetimes.refreshToken } : {}),
     presence: { enabled: true },
     bcrypt_rounds: 4, // default 12 costs ~0.25 s per registration/login
     ...(opts.rateLimits === undefined || opts.rateLimits === "relaxed" ? RELAXED_RATE_LIMITS

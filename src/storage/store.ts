@@ -12,6 +12,18 @@ export interface StoredLogin {
   deviceId: string;
   accessToken: string;
   homeserver: string;
+  /** Renews the access token; absent when the server issues tokens that do not expire. */
+  refreshToken?: string;
+  /** When the access token expires (ms since the epoch); absent: it does not. */
+  expiresAt?: number;
+  /**
+   * SHA-256 (hex, shortened) of the access token this login was first given
+   * as. A restart with that same, by now refreshed and stale, token uses the
+   * stored pair instead of the stale one.
+   */
+  origin?: string;
+  /** Set for logins through an OAuth 2.0 authorization server: where tokens are refreshed. */
+  oauth?: { issuer: string; clientId: string };
 }
 
 /** One tracked state event, reduced to what the bot reads. */

@@ -93,7 +93,10 @@ describe("niobot login", () => {
     assert.equal(r.stderr.includes("Password"), false, "no prompt with --password-stdin");
     const json = await runCli(["whoami", "--env", envFile, "--json"]);
     assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(JSON.parse(json.stdout), { userId: account.userId, deviceId: env.MATRIX_DEVICE_ID, homeserver: hs.baseUrl, isGuest: false });
+    // Synapse issues refreshable tokens (5 minutes by default) to a login that asks for a refresh token.
+    const expiresAt = Date.parse(env.MATRIX_TOKEN_EXPIRES_AT ?? "");
+    assert.ok(env.MATRIX_REFRESH_TOKEN && expiresAt > Date.now());
+    assert.deepEqual(JSON.parse(json.stdout), { userId: account.userId, deviceId: env.MATRIX_DEVICE_ID, homeserver: hs.baseUrl, isGuest: false, expiresAt, refreshToken: true });
   });
 
   test("a wrong password: clear error, exit 1, no file written", async () => {
