@@ -46,6 +46,7 @@ import type { Credentials, Session } from "../bot/login.js";
 import type { Room } from "../sync/room.js";
 import { KeyedMutex } from "../util/async.js";
 import { bootstrapCrossSigning, resolveDevice } from "./device.js";
+import { establishIdentity, type IdentityOptions, type IdentityReport } from "./identity.js";
 import { classifyDecryptionError, type DecryptionFailure } from "./errors.js";
 import { decryptedEvent, type CryptoHost } from "./events.js";
 import { EncryptedRoomMembers } from "./members.js";
@@ -63,6 +64,8 @@ export interface CryptoOpenOptions {
   deviceName: string;
   /** Most undecryptable events kept for a late key (default 500). */
   maxPendingEvents?: number;
+  /** How the cross-signing identity is established (see `identity.ts`); undefined skips it. */
+  identity?: IdentityOptions;
 }
 
 /** Fresh `UserId` objects: the wasm calls take ownership of the arrays they are given. */
@@ -87,6 +90,7 @@ export class BotCrypto {
   readonly #retries = new Set<Promise<void>>();
   #firstBatch = true;
   #closed = false;
+  #identity: IdentityReport | undefined;
 
   private constructor(
     private readonly host: CryptoHost,
@@ -117,6 +121,10 @@ export class BotCrypto {
       const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
       const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents);
       await crypto.#startup(restored.kind === "restored" && usable && !restored.meta.clean);
+      if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
+        machine.close();
+        throw error;
+      });
       host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
       return { crypto, session: current };
     } catch (error) {
@@ -145,6 +153,17 @@ export class BotCrypto {
     }
     await this.#pump.pump();
     await this.file.save();
+  }
+
+  async #establishIdentity(options: IdentityOptions, credentials: Credentials): Promise<void> {
+    const password = options.password ?? ("password" in credentials ? credentials.password : undefined);
+    const ctx = { machine: this.machine, api: this.host.api, pump: this.#pump, log: this.host.log, save: () => this.file.save() };
+    this.#identity = await establishIdentity(ctx, { ...options, password });
+  }
+
+  /** How this start established the cross-signing identity (undefined when `crossSigning` is off). */
+  get identity(): IdentityReport | undefined {
+    return this.#identity;
   }
 
   /** This device's id. */
@@ -330,11 +349,10 @@ export class BotCrypto {
   }
 
   /**
-   * Sets up cross-signing for the bot's account and signs this device with
-   * it, so other users' clients can verify the bot once and trust its devices.
-   * Needs the account password (the server asks for it to publish signing
-   * keys). Only for an account without cross-signing keys yet: adopting an
-   * account's existing keys (from its recovery key) is not supported.
+   * Sets up cross-signing for an account without cross-signing keys and
+   * signs this device. Every start already does this (see `identity.ts`,
+   * the `recoveryKey` option), so this returns `"already"` unless the bot
+   * runs with `crossSigning: false`.
    *
    * @returns `"created"`, or `"already"` when this device holds the keys already.
    */
