@@ -9,6 +9,8 @@
  * | `MATRIX_PASSWORD`     | log in with this password                                |
  * | `BOT_PREFIX`          | command prefix (default `!`)                             |
  * | `STORE_PATH`          | SQLite store file (optional; memory store when absent)   |
+ * | `MATRIX_RECOVERY_KEY` | the account's recovery key, so an encrypting bot's device |
+ * |                       | joins the account's cross-signing identity (optional)    |
  *
  * Without a token or password the bot needs a store that already holds a login.
  */
@@ -23,6 +25,7 @@ export interface ExampleEnv {
   readonly credentials: Credentials;
   readonly prefix: string;
   readonly storePath: string | undefined;
+  readonly recoveryKey: string | undefined;
 }
 
 /** A variable is missing or unusable; the message says which and how to fix it. */
@@ -55,7 +58,7 @@ export function readEnv(env: Env = process.env): ExampleEnv {
     throw new EnvError(`missing environment variable(s): ${missing.join(", ")} (see examples/env.ts)`);
   }
   const credentials: Credentials = accessToken !== undefined ? { accessToken } : password ? { password } : {};
-  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath };
+  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath, recoveryKey: get("MATRIX_RECOVERY_KEY") };
 }
 
 /** A configured (not started) example bot and the credentials to start it with. */
@@ -77,6 +80,7 @@ export function botFromEnv(env: Env = process.env, overrides: Partial<NioBotOpti
     userId: config.userId,
     commandPrefix: config.prefix,
     ...(config.storePath === undefined ? {} : { storePath: config.storePath }),
+    ...(config.recoveryKey === undefined ? {} : { recoveryKey: config.recoveryKey }),
     ...overrides,
   });
   bot.on("ready", () => bot.log.info({ userId: bot.userId, prefix: config.prefix }, `${label} is ready`));

@@ -25,10 +25,11 @@ function inReplyTo(e: ClientEvent): string | undefined {
 describe("examples/env.ts", () => {
   test("reads the convention, preferring a token, defaulting the prefix", () => {
     const env = readEnv({ MATRIX_HOMESERVER: "https://hs", MATRIX_USER_ID: "@b:hs", MATRIX_ACCESS_TOKEN: "t", MATRIX_PASSWORD: "p" });
-    assert.deepEqual(env, { homeserver: "https://hs", userId: "@b:hs", credentials: { accessToken: "t" }, prefix: "!", storePath: undefined });
+    assert.deepEqual(env, { homeserver: "https://hs", userId: "@b:hs", credentials: { accessToken: "t" }, prefix: "!", storePath: undefined, recoveryKey: undefined });
     const stored = readEnv({ MATRIX_HOMESERVER: "hs", MATRIX_USER_ID: "@b:hs", STORE_PATH: "/tmp/x.db", BOT_PREFIX: "?" });
     assert.deepEqual(stored.credentials, {});
     assert.equal(stored.prefix, "?");
+    assert.equal(readEnv({ MATRIX_HOMESERVER: "hs", MATRIX_USER_ID: "@b:hs", MATRIX_PASSWORD: "p", MATRIX_RECOVERY_KEY: " EsT1 abcd " }).recoveryKey, "EsT1 abcd");
     assert.throws(() => readEnv({ MATRIX_USER_ID: "@b:hs" }), /MATRIX_HOMESERVER, MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD/);
   });
 });
