@@ -501,6 +501,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       dispatch: (room, event) => this.#onEvent(room, event),
       decryptionFailed: (room, event, failure) => this.emit("decryptionFailure", ...([room, event, failure] as unknown as E["decryptionFailure"])),
       reportError: (error, context) => this.reportError(error, context),
+      identityChanged: (change) => void this.emit("identityChanged", ...([change] as unknown as E["identityChanged"])),
     };
   }
 

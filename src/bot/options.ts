@@ -7,6 +7,7 @@ import type { AutoReadReceipts } from "../messaging/index.js";
 import type { Store } from "../storage/store.js";
 import type { AutoJoinPolicy } from "./autojoin.js";
 import type { Authenticate } from "../crypto/identity.js";
+import type { TrustMode } from "../crypto/trust.js";
 
 /** Options of a {@link NioBot}. */
 export interface NioBotOptions {
@@ -98,6 +99,14 @@ export interface NioBotOptions {
   resetIdentity?: boolean;
   /** Answers user-interactive auth when creating cross-signing keys and there is no password. */
   authenticate?: Authenticate;
+  /**
+   * Which devices the bot shares room keys with and accepts messages from:
+   * `"all"` (default, so clients that cannot cross-sign still talk to the
+   * bot) or `"crossSigned"` (MSC4153: only devices their owner cross-signed;
+   * others get a `decryptionFailure` with reason `"untrusted"`). Privileged
+   * checks require a cross-signed device in both modes.
+   */
+  trust?: TrustMode;
   /** Shows a recovery key the bot created (default: standard error, once; never the logger). */
   showRecoveryKey?: (recoveryKey: string) => void;
 }

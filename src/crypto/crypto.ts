@@ -27,15 +27,12 @@
  * @module
  */
 import {
-  CollectStrategy,
-  DecryptionSettings,
   DeviceId,
   DeviceLists,
   EncryptionSettings,
   initAsync,
   OlmMachine,
   RoomId,
-  TrustRequirement,
   UserId,
   type RoomKeyInfo,
   type RoomKeyWithheldInfo,
@@ -47,6 +44,7 @@ import type { Room } from "../sync/room.js";
 import { KeyedMutex } from "../util/async.js";
 import { bootstrapCrossSigning, resolveDevice } from "./device.js";
 import { establishIdentity, type IdentityOptions, type IdentityReport } from "./identity.js";
+import { decryptionSettings, sharingStrategy, watchIdentities, type TrustMode } from "./trust.js";
 import { classifyDecryptionError, type DecryptionFailure } from "./errors.js";
 import { decryptedEvent, type CryptoHost } from "./events.js";
 import { EncryptedRoomMembers } from "./members.js";
@@ -66,6 +64,8 @@ export interface CryptoOpenOptions {
   maxPendingEvents?: number;
   /** How the cross-signing identity is established (see `identity.ts`); undefined skips it. */
   identity?: IdentityOptions;
+  /** Which devices get room keys and are believed (default `"all"`; see `trust.ts`). */
+  trust?: TrustMode;
 }
 
 /** Fresh `UserId` objects: the wasm calls take ownership of the arrays they are given. */
@@ -97,6 +97,7 @@ export class BotCrypto {
     private readonly machine: OlmMachine,
     private readonly file: CryptoStoreFile,
     maxPending: number | undefined,
+    private readonly trust: TrustMode = "all",
   ) {
     this.#members = new EncryptedRoomMembers(host.api);
     this.#pump = new RequestPump(machine, host.api, host.log);
@@ -119,7 +120,7 @@ export class BotCrypto {
       const { session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName);
       file.setOwner(current.userId, current.deviceId);
       const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
-      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents);
+      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust);
       await crypto.#startup(restored.kind === "restored" && usable && !restored.meta.clean);
       if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
         machine.close();
@@ -140,6 +141,7 @@ export class BotCrypto {
       // Retried outside the callback: the machine is mid-way through processing sync changes.
       setImmediate(() => this.#track(this.#retrySessions(sessions)));
     });
+    watchIdentities(this.machine, () => this.#identity?.masterKey, (change) => this.host.identityChanged?.(change));
     this.machine.registerRoomKeysWithheldCallback(async (withheld: RoomKeyWithheldInfo[]) => {
       const codes = new Map(withheld.map((w) => [w.sessionId, w.withheldCode]));
       setImmediate(() => this.#track(this.#dropWithheld(codes)));
@@ -242,7 +244,7 @@ export class BotCrypto {
 
   async #tryDecrypt(roomId: string, event: ClientEvent): Promise<{ event: ClientEvent } | { failure: DecryptionFailure }> {
     try {
-      const settings = new DecryptionSettings(TrustRequirement.Untrusted);
+      const settings = decryptionSettings(this.trust);
       const decrypted = await this.machine.decryptRoomEvent(JSON.stringify(event), new RoomId(roomId), settings);
       return { event: decryptedEvent(event, decrypted, sessionOf(event)) };
     } catch (error) {
@@ -317,8 +319,8 @@ export class BotCrypto {
 
   #settings(room: Room): EncryptionSettings {
     const settings = new EncryptionSettings();
-    // A bot talks to whoever is in the room; it does not verify devices.
-    settings.sharingStrategy = CollectStrategy.allDevices();
+    // "all": whoever is in the room; "crossSigned": only devices their owner signed (MSC4153).
+    settings.sharingStrategy = sharingStrategy(this.trust);
     const { rotation_period_ms: ms, rotation_period_msgs: msgs } = (room.encryption ?? {}) as { rotation_period_ms?: unknown; rotation_period_msgs?: unknown };
     if (typeof ms === "number" && ms > 0) settings.rotationPeriod = BigInt(Math.floor(ms)) * 1000n;
     if (typeof msgs === "number" && msgs > 0) settings.rotationPeriodMessages = BigInt(Math.floor(msgs));

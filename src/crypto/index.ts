@@ -15,6 +15,8 @@
  * @module
  */
 import type { Authenticate, IdentityOptions } from "./identity.js";
+import type { TrustMode } from "./trust.js";
+export type { IdentityChange, TrustMode } from "./trust.js";
 export { BotCrypto, type CryptoOpenOptions } from "./crypto.js";
 export { CryptoStoreFile, CryptoStoreLockedError, type CryptoStoreMeta } from "./store.js";
 export { CryptoStoreLostError, EncryptionRequiredError, type DecryptionFailure } from "./errors.js";
@@ -37,6 +39,7 @@ export interface CryptoBotOptions {
   resetIdentity?: boolean;
   authenticate?: Authenticate;
   showRecoveryKey?: (recoveryKey: string) => void;
+  trust?: TrustMode;
 }
 
 /** The resolved crypto setup of a bot. */
@@ -47,6 +50,7 @@ export interface ResolvedCryptoOptions {
   deviceName: string;
   /** How the cross-signing identity is established; undefined when `crossSigning` is false. */
   identity: IdentityOptions | undefined;
+  trust: TrustMode;
 }
 
 /**
@@ -63,6 +67,7 @@ export function cryptoOptionsOf(o: CryptoBotOptions): ResolvedCryptoOptions {
     storePath,
     passphrase: o.cryptoStorePassphrase,
     deviceName: o.deviceName ?? "niobot",
+    trust: o.trust ?? "all",
     identity:
       o.crossSigning === false
         ? undefined
