@@ -425,9 +425,14 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     return this.messaging.markRead(roomId, eventId, options);
   }
 
-  /** An event from the message cache, else from the server (`GET /rooms/{roomId}/event/{eventId}`). */
-  fetchMessage(roomId: string, eventId: string): Promise<ClientEvent> {
-    return this.messaging.fetchMessage(roomId, eventId);
+  /**
+   * An event from the message cache, else from the server (`GET /rooms/{roomId}/event/{eventId}`);
+   * an encrypted one is decrypted when the bot has (or its key backup has) the key.
+   */
+  async fetchMessage(roomId: string, eventId: string): Promise<ClientEvent> {
+    const event = await this.messaging.fetchMessage(roomId, eventId);
+    if (event.type !== "m.room.encrypted" || !this.#crypto) return event;
+    return (await this.#crypto.decryptFetched(roomId, event)) ?? event;
   }
 
   /**

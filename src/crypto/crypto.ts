@@ -43,6 +43,7 @@ import type { Credentials, Session } from "../bot/login.js";
 import type { Room } from "../sync/room.js";
 import { KeyedMutex } from "../util/async.js";
 import { bootstrapCrossSigning, resolveDevice } from "./device.js";
+import { KeyBackup } from "./backup.js";
 import { establishIdentity, type IdentityOptions, type IdentityReport } from "./identity.js";
 import { decryptionSettings, sharingStrategy, watchIdentities, type TrustMode } from "./trust.js";
 import { classifyDecryptionError, type DecryptionFailure } from "./errors.js";
@@ -91,6 +92,7 @@ export class BotCrypto {
   #firstBatch = true;
   #closed = false;
   #identity: IdentityReport | undefined;
+  #backup: KeyBackup | undefined;
 
   private constructor(
     private readonly host: CryptoHost,
@@ -126,6 +128,7 @@ export class BotCrypto {
         machine.close();
         throw error;
       });
+      if (o.identity) await crypto.#setUpBackup(!usable);
       host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
       return { crypto, session: current };
     } catch (error) {
@@ -161,6 +164,25 @@ export class BotCrypto {
     const password = options.password ?? ("password" in credentials ? credentials.password : undefined);
     const ctx = { machine: this.machine, api: this.host.api, pump: this.#pump, log: this.host.log, save: () => this.file.save() };
     this.#identity = await establishIdentity(ctx, { ...options, password });
+  }
+
+  /** Key backup: found or created at start, uploads in the background; never stops the start. */
+  async #setUpBackup(newDevice: boolean): Promise<void> {
+    const backup = new KeyBackup(this.machine, this.host.api, this.host.log, this.#identity?.secretStorageKey);
+    this.#backup = backup;
+    try {
+      await backup.setUp(this.#identity?.outcome === "created" || this.#identity?.outcome === "reset");
+    } catch (error) {
+      this.host.log.warn({ error: (error as Error).message }, "could not set up the key backup; room keys are not backed up");
+      return;
+    }
+    // A new device has none of the old room keys; a restart never waits for them.
+    if (newDevice && backup.enabled) this.#track(backup.restoreAll());
+  }
+
+  /** The key backup (uploads, restore, stats). */
+  get backup(): KeyBackup | undefined {
+    return this.#backup;
   }
 
   /** How this start established the cross-signing identity (undefined when `crossSigning` is off). */
@@ -219,6 +241,7 @@ export class BotCrypto {
       if (sessions.size > 0) this.#track(this.#retrySessions(sessions));
     }
     await this.file.save();
+    this.#backup?.kick();
   }
 
   /**
@@ -236,6 +259,8 @@ export class BotCrypto {
       // The key may have arrived while this event was being parked.
       const session = sessionOf(event);
       if (session) this.#track(this.#retrySessions(new Set([session])));
+      // The backup may have it already; an import retries the parked event like any arriving key.
+      if (session && this.#backup?.enabled) this.#track(this.#backup.requestSession(room.roomId, session).then(() => undefined));
     }
     this.host.log.debug({ roomId: room.roomId, eventId: event.event_id, reason: result.failure.reason }, "could not decrypt an event");
     await this.host.decryptionFailed(room, event, result.failure);
@@ -313,6 +338,7 @@ export class BotCrypto {
         if (!(await this.#pump.send(request))) throw new Error(`could not share the room key of ${room.roomId}`);
       const encrypted = await this.machine.encryptRoomEvent(new RoomId(room.roomId), eventType, JSON.stringify(content));
       this.file.save().catch((error: unknown) => this.host.reportError(error, { source: "crypto", room }));
+      this.#backup?.kick();
       return JSON.parse(encrypted) as Record<string, unknown>;
     });
   }
@@ -362,10 +388,25 @@ export class BotCrypto {
     return bootstrapCrossSigning(this.machine, this.host, this.#pump, this.file, password);
   }
 
+  /**
+   * Decrypts an event fetched from the server (not dispatched, not parked):
+   * when its key is missing, asks the key backup for that session first.
+   */
+  async decryptFetched(roomId: string, event: ClientEvent): Promise<ClientEvent | undefined> {
+    if (typeof event.content.ciphertext !== "string") return event;
+    let result = await this.#tryDecrypt(roomId, event);
+    const session = sessionOf(event);
+    if (!("event" in result) && result.failure.willRetry && session && this.#backup?.enabled) {
+      if (await this.#backup.requestSession(roomId, session)) result = await this.#tryDecrypt(roomId, event);
+    }
+    return "event" in result ? result.event : undefined;
+  }
+
   /** Waits for late decryptions, saves a final snapshot and releases the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#backup?.close();
     await Promise.allSettled([...this.#retries]);
     // The machine holds the databases open; they can be snapshotted and deleted only once it let go.
     this.machine.close();
