@@ -12,6 +12,8 @@
  * | `MATRIX_PASSWORD`     | log in with this password                                |
  * | `BOT_PREFIX`          | command prefix (default `!`)                             |
  * | `STORE_PATH`          | SQLite store file (optional; memory store when absent)   |
+ * | `MATRIX_RECOVERY_KEY` | the account's recovery key, so an encrypting bot's device |
+ * |                       | joins the account's cross-signing identity (optional)    |
  *
  * Without a token or password the bot needs a store that already holds a login.
  */
@@ -28,6 +30,7 @@ export interface ExampleEnv {
   readonly prefix: string;
   readonly storePath: string | undefined;
   readonly envFile: string | undefined;
+  readonly recoveryKey: string | undefined;
 }
 
 /** A variable is missing or unusable; the message says which and how to fix it. */
@@ -67,7 +70,7 @@ export function readEnv(env: Env = process.env): ExampleEnv {
     accessToken !== undefined
       ? { accessToken, ...(refreshToken ? { refreshToken } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}), ...(issuer && clientId ? { oauth: { issuer, clientId } } : {}) }
       : password ? { password } : {};
-  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath, envFile: get("MATRIX_ENV_FILE") };
+  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath, envFile: get("MATRIX_ENV_FILE"), recoveryKey: get("MATRIX_RECOVERY_KEY") };
 }
 
 /** A configured (not started) example bot and the credentials to start it with. */
@@ -90,6 +93,7 @@ export function botFromEnv(env: Env = process.env, overrides: Partial<NioBotOpti
     commandPrefix: config.prefix,
     ...(config.storePath === undefined ? {} : { storePath: config.storePath }),
     ...(config.envFile === undefined ? {} : { envFile: config.envFile }),
+    ...(config.recoveryKey === undefined ? {} : { recoveryKey: config.recoveryKey }),
     ...overrides,
   });
   bot.on("ready", () => bot.log.info({ userId: bot.userId, prefix: config.prefix }, `${label} is ready`));

@@ -118,6 +118,11 @@ export const endpoints = {
   keysSignaturesUpload: def<Json, Json>()("POST", `${V3}/keys/signatures/upload`),
   keysDeviceSigningUpload: def<Empty, Json>()("POST", `${V3}/keys/device_signing/upload`),
   roomKeysVersion: def<Json>()("GET", `${V3}/room_keys/version`),
+  roomKeysVersionCreate: def<{ version: string }, Json>()("POST", `${V3}/room_keys/version`),
+  roomKeysVersionDelete: def<Empty>()("DELETE", `${V3}/room_keys/version/{version}`),
+  roomKeysUpload: def<{ etag: string; count: number }, Json, { version: string }>()("PUT", `${V3}/room_keys/keys`),
+  roomKeysAll: def<{ rooms?: Record<string, { sessions?: Record<string, unknown> }> }, undefined, { version: string }>()("GET", `${V3}/room_keys/keys`),
+  roomKeysSession: def<Json, undefined, { version: string }>()("GET", `${V3}/room_keys/keys/{roomId}/{sessionId}`),
   sendToDevice: def<Empty, { messages: Record<string, Record<string, unknown>> }>()(
     "PUT", `${V3}/sendToDevice/{eventType}/{txnId}`),
 } as const;

@@ -435,9 +435,14 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     return this.messaging.markRead(roomId, eventId, options);
   }
 
-  /** An event from the message cache, else from the server (`GET /rooms/{roomId}/event/{eventId}`). */
-  fetchMessage(roomId: string, eventId: string): Promise<ClientEvent> {
-    return this.messaging.fetchMessage(roomId, eventId);
+  /**
+   * An event from the message cache, else from the server (`GET /rooms/{roomId}/event/{eventId}`);
+   * an encrypted one is decrypted when the bot has (or its key backup has) the key.
+   */
+  async fetchMessage(roomId: string, eventId: string): Promise<ClientEvent> {
+    const event = await this.messaging.fetchMessage(roomId, eventId);
+    if (event.type !== "m.room.encrypted" || !this.#crypto) return event;
+    return (await this.#crypto.decryptFetched(roomId, event)) ?? event;
   }
 
   /**
@@ -511,6 +516,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       dispatch: (room, event) => this.#onEvent(room, event),
       decryptionFailed: (room, event, failure) => this.emit("decryptionFailure", ...([room, event, failure] as unknown as E["decryptionFailure"])),
       reportError: (error, context) => this.reportError(error, context),
+      identityChanged: (change) => void this.emit("identityChanged", ...([change] as unknown as E["identityChanged"])),
     };
   }
 

@@ -5,6 +5,7 @@
 import type { ClientEvent, MessageContent, MessageEvent, ReactionEvent, RedactionEvent } from "../api/events.js";
 import type { Room } from "../sync/room.js";
 import type { DecryptionFailure } from "../crypto/errors.js";
+import type { IdentityChange } from "../crypto/trust.js";
 import type { CommandContext } from "../commands/context.js";
 import type { CheckFailure, CommandDisabledError } from "../commands/errors.js";
 
@@ -49,6 +50,11 @@ export interface CoreBotEvents {
    * event is kept and dispatched (as `event`/`message`) once its room key arrives.
    */
   decryptionFailure: [room: Room, event: ClientEvent, failure: DecryptionFailure];
+  /**
+   * A user's cross-signing identity changed (they reset it, or someone who
+   * controls their account did). The bot pins the new identity and keeps working.
+   */
+  identityChanged: [change: IdentityChange];
   /**
    * An edit (`m.replace`) of a message, after `message` fired for the edit
    * event itself. `newContent` is its `m.new_content`. Edits that the cached

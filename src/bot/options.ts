@@ -6,6 +6,8 @@ import type { Logger } from "../logging/logger.js";
 import type { AutoReadReceipts } from "../messaging/index.js";
 import type { Store } from "../storage/store.js";
 import type { AutoJoinPolicy } from "./autojoin.js";
+import type { Authenticate } from "../crypto/identity.js";
+import type { TrustMode } from "../crypto/trust.js";
 
 /** Options of a {@link NioBot}. */
 export interface NioBotOptions {
@@ -100,4 +102,31 @@ export interface NioBotOptions {
   cryptoStorePath?: string;
   /** Passphrase that encrypts the keys inside the crypto store. */
   cryptoStorePassphrase?: string;
+  /**
+   * Sign the bot's device with the account's cross-signing identity at every
+   * start (default true): clients that exclude insecure devices (MSC4153)
+   * neither send keys to nor read an unsigned device. See `src/crypto/identity.ts`.
+   */
+  crossSigning?: boolean;
+  /**
+   * The account's recovery key (or secret storage passphrase), from the
+   * owner's client: lets a new device join the account's identity. Examples read `MATRIX_RECOVERY_KEY`.
+   */
+  recoveryKey?: string;
+  /** Where the bot writes a recovery key it creates (mode 0600); it is also shown once on standard error. */
+  recoveryKeyFile?: string;
+  /** Replace the account's cross-signing identity (orphans everyone's trust in it and its key backup). */
+  resetIdentity?: boolean;
+  /** Answers user-interactive auth when creating cross-signing keys and there is no password. */
+  authenticate?: Authenticate;
+  /**
+   * Which devices the bot shares room keys with and accepts messages from:
+   * `"all"` (default, so clients that cannot cross-sign still talk to the
+   * bot) or `"crossSigned"` (MSC4153: only devices their owner cross-signed;
+   * others get a `decryptionFailure` with reason `"untrusted"`). Privileged
+   * checks require a cross-signed device in both modes.
+   */
+  trust?: TrustMode;
+  /** Shows a recovery key the bot created (default: standard error, once; never the logger). */
+  showRecoveryKey?: (recoveryKey: string) => void;
 }

@@ -9,9 +9,10 @@
  *
  * @module
  */
+import { decryptionInfo } from "../crypto/events.js";
 import type { Room } from "../sync/room.js";
 import type { CommandContext } from "./context.js";
-import { CheckFailure, InsufficientPower, NotADirectRoom, NotOwner } from "./errors.js";
+import { CheckFailure, InsufficientPower, NotADirectRoom, NotOwner, UntrustedDevice } from "./errors.js";
 
 /** A check as a bare function; its name (for errors and logs) is the function's name. */
 export type CheckFunction = (ctx: CommandContext) => boolean | Promise<boolean>;
@@ -20,6 +21,14 @@ export type CheckFunction = (ctx: CommandContext) => boolean | Promise<boolean>;
 export interface CommandCheck {
   readonly name: string;
   readonly test: CheckFunction;
+  /**
+   * A privileged check (owner, power level, or a custom one that opts in):
+   * in an encrypted room it also requires the sending device to be
+   * cross-signed by its owner ({@link senderDeviceTrusted}), whatever the
+   * bot's `trust` mode, so a device the homeserver made up for the owner's
+   * account cannot pass it.
+   */
+  readonly privileged?: boolean;
 }
 
 /** What `checks` options and `bot.addCheck` accept. */
@@ -32,8 +41,19 @@ export type CheckLike = CommandCheck | CheckFunction;
  * const inAllowedRoom = check("allowed-room", (ctx) => allowed.has(ctx.room.roomId));
  * bot.command("deploy", { checks: [inAllowedRoom] }, ...);
  */
-export function check(name: string, test: CheckFunction): CommandCheck {
-  return { name, test };
+export function check(name: string, test: CheckFunction, options: { privileged?: boolean } = {}): CommandCheck {
+  return options.privileged ? { name, test, privileged: true } : { name, test };
+}
+
+/**
+ * Whether the invoking message can be trusted for a privileged check: in an
+ * unencrypted room there is no device to check; in an encrypted one the
+ * message must have been decrypted and sent by a device its owner
+ * cross-signed (see `DecryptionInfo.senderCrossSigned`).
+ */
+export function senderDeviceTrusted(ctx: Pick<CommandContext, "room" | "message">): boolean {
+  if (!ctx.room.isEncrypted) return true;
+  return decryptionInfo(ctx.message)?.senderCrossSigned === true;
 }
 
 /** The name a check is reported under. */
@@ -48,6 +68,7 @@ export function checkName(c: CheckLike): string {
  */
 export async function runChecks(ctx: CommandContext, checks: Iterable<CheckLike>): Promise<void> {
   for (const c of checks) {
+    if (typeof c !== "function" && c.privileged === true && !senderDeviceTrusted(ctx)) throw new UntrustedDevice(c.name);
     const ok = await (typeof c === "function" ? c(ctx) : c.test(ctx));
     if (ok !== true) throw new CheckFailure(checkName(c));
   }
@@ -77,7 +98,7 @@ export function isOwner(...extraIds: string[]): CommandCheck {
   return check("owner", (ctx) => {
     if (isSameUser(ctx.sender, ctx.bot.options.ownerId) || extraIds.some((id) => isSameUser(ctx.sender, id))) return true;
     throw new NotOwner();
-  });
+  }, { privileged: true });
 }
 
 /** Both non-empty strings and equal: an unset owner must never match a missing sender. */
@@ -187,7 +208,7 @@ export function senderHasPower(level: number, options: SenderPowerOptions = {}):
     const actual = powerLevelOf(ctx.room, ctx.sender);
     if (actual >= level) return true;
     throw new InsufficientPower(level, actual);
-  });
+  }, { privileged: true });
 }
 
 /** The bot itself lacks the power level a command needs in the room. Check name: `"client-power-level"`. */

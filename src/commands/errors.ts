@@ -188,6 +188,17 @@ export class InsufficientPower extends CheckFailure {
   }
 }
 
+/**
+ * A privileged check ran on a message from a device its owner has not
+ * cross-signed (in an encrypted room). The check name is the privileged check's.
+ */
+export class UntrustedDevice extends CheckFailure {
+  override readonly name: string = "UntrustedDevice";
+  constructor(check: string) {
+    super(check, "This command needs a verified session: sign in to a session your account has verified (cross-signed) and try again.");
+  }
+}
+
 /** The command only works in a direct-message room. Check name: `"direct-room"`. */
 export class NotADirectRoom extends CheckFailure {
   override readonly name: string = "NotADirectRoom";

@@ -28,15 +28,12 @@
  * @module
  */
 import {
-  CollectStrategy,
-  DecryptionSettings,
   DeviceId,
   DeviceLists,
   EncryptionSettings,
   initAsync,
   OlmMachine,
   RoomId,
-  TrustRequirement,
   UserId,
   type RoomKeyInfo,
   type RoomKeyWithheldInfo,
@@ -48,6 +45,9 @@ import { registerSecret } from "../logging/redact.js";
 import type { Room } from "../sync/room.js";
 import { KeyedMutex } from "../util/async.js";
 import { bootstrapCrossSigning, resolveDevice } from "./device.js";
+import { KeyBackup } from "./backup.js";
+import { establishIdentity, type IdentityOptions, type IdentityReport } from "./identity.js";
+import { decryptionSettings, sharingStrategy, watchIdentities, type TrustMode } from "./trust.js";
 import { classifyDecryptionError, type DecryptionFailure } from "./errors.js";
 import { decryptedEvent, type CryptoHost } from "./events.js";
 import { EncryptedRoomMembers } from "./members.js";
@@ -65,6 +65,10 @@ export interface CryptoOpenOptions {
   deviceName: string;
   /** Most undecryptable events kept for a late key (default 500). */
   maxPendingEvents?: number;
+  /** How the cross-signing identity is established (see `identity.ts`); undefined skips it. */
+  identity?: IdentityOptions;
+  /** Which devices get room keys and are believed (default `"all"`; see `trust.ts`). */
+  trust?: TrustMode;
 }
 
 /** Fresh `UserId` objects: the wasm calls take ownership of the arrays they are given. */
@@ -89,12 +93,15 @@ export class BotCrypto {
   readonly #retries = new Set<Promise<void>>();
   #firstBatch = true;
   #closed = false;
+  #identity: IdentityReport | undefined;
+  #backup: KeyBackup | undefined;
 
   private constructor(
     private readonly host: CryptoHost,
     private readonly machine: OlmMachine,
     private readonly file: CryptoStoreFile,
     maxPending: number | undefined,
+    private readonly trust: TrustMode = "all",
   ) {
     this.#members = new EncryptedRoomMembers(host.api);
     this.#pump = new RequestPump(machine, host.api, host.log);
@@ -117,8 +124,13 @@ export class BotCrypto {
       const { session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName);
       file.setOwner(current.userId, current.deviceId);
       const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
-      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents);
+      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust);
       await crypto.#startup(restored.kind === "restored" && usable && !restored.meta.clean);
+      if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
+        machine.close();
+        throw error;
+      });
+      if (o.identity) await crypto.#setUpBackup(!usable);
       host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
       return { crypto, session: current };
     } catch (error) {
@@ -134,6 +146,7 @@ export class BotCrypto {
       // Retried outside the callback: the machine is mid-way through processing sync changes.
       setImmediate(() => this.#track(this.#retrySessions(sessions)));
     });
+    watchIdentities(this.machine, () => this.#identity?.masterKey, (change) => this.host.identityChanged?.(change));
     this.machine.registerRoomKeysWithheldCallback(async (withheld: RoomKeyWithheldInfo[]) => {
       const codes = new Map(withheld.map((w) => [w.sessionId, w.withheldCode]));
       setImmediate(() => this.#track(this.#dropWithheld(codes)));
@@ -147,6 +160,36 @@ export class BotCrypto {
     }
     await this.#pump.pump();
     await this.file.save();
+  }
+
+  async #establishIdentity(options: IdentityOptions, credentials: Credentials): Promise<void> {
+    const password = options.password ?? ("password" in credentials ? credentials.password : undefined);
+    const ctx = { machine: this.machine, api: this.host.api, pump: this.#pump, log: this.host.log, save: () => this.file.save() };
+    this.#identity = await establishIdentity(ctx, { ...options, password });
+  }
+
+  /** Key backup: found or created at start, uploads in the background; never stops the start. */
+  async #setUpBackup(newDevice: boolean): Promise<void> {
+    const backup = new KeyBackup(this.machine, this.host.api, this.host.log, this.#identity?.secretStorageKey);
+    this.#backup = backup;
+    try {
+      await backup.setUp(this.#identity?.outcome === "created" || this.#identity?.outcome === "reset");
+    } catch (error) {
+      this.host.log.warn({ error: (error as Error).message }, "could not set up the key backup; room keys are not backed up");
+      return;
+    }
+    // A new device has none of the old room keys; a restart never waits for them.
+    if (newDevice && backup.enabled) this.#track(backup.restoreAll());
+  }
+
+  /** The key backup (uploads, restore, stats). */
+  get backup(): KeyBackup | undefined {
+    return this.#backup;
+  }
+
+  /** How this start established the cross-signing identity (undefined when `crossSigning` is off). */
+  get identity(): IdentityReport | undefined {
+    return this.#identity;
   }
 
   /** This device's id. */
@@ -200,6 +243,7 @@ export class BotCrypto {
       if (sessions.size > 0) this.#track(this.#retrySessions(sessions));
     }
     await this.file.save();
+    this.#backup?.kick();
   }
 
   /**
@@ -217,6 +261,8 @@ export class BotCrypto {
       // The key may have arrived while this event was being parked.
       const session = sessionOf(event);
       if (session) this.#track(this.#retrySessions(new Set([session])));
+      // The backup may have it already; an import retries the parked event like any arriving key.
+      if (session && this.#backup?.enabled) this.#track(this.#backup.requestSession(room.roomId, session).then(() => undefined));
     }
     this.host.log.debug({ roomId: room.roomId, eventId: event.event_id, reason: result.failure.reason }, "could not decrypt an event");
     await this.host.decryptionFailed(room, event, result.failure);
@@ -225,7 +271,7 @@ export class BotCrypto {
 
   async #tryDecrypt(roomId: string, event: ClientEvent): Promise<{ event: ClientEvent } | { failure: DecryptionFailure }> {
     try {
-      const settings = new DecryptionSettings(TrustRequirement.Untrusted);
+      const settings = decryptionSettings(this.trust);
       const decrypted = await this.machine.decryptRoomEvent(JSON.stringify(event), new RoomId(roomId), settings);
       return { event: decryptedEvent(event, decrypted, sessionOf(event)) };
     } catch (error) {
@@ -294,14 +340,15 @@ export class BotCrypto {
         if (!(await this.#pump.send(request))) throw new Error(`could not share the room key of ${room.roomId}`);
       const encrypted = await this.machine.encryptRoomEvent(new RoomId(room.roomId), eventType, JSON.stringify(content));
       this.file.save().catch((error: unknown) => this.host.reportError(error, { source: "crypto", room: this.host.rooms.rooms.get(room.roomId) }));
+      this.#backup?.kick();
       return JSON.parse(encrypted) as Record<string, unknown>;
     });
   }
 
   #settings(room: Pick<Room, "encryption">): EncryptionSettings {
     const settings = new EncryptionSettings();
-    // A bot talks to whoever is in the room; it does not verify devices.
-    settings.sharingStrategy = CollectStrategy.allDevices();
+    // "all": whoever is in the room; "crossSigned": only devices their owner signed (MSC4153).
+    settings.sharingStrategy = sharingStrategy(this.trust);
     const { rotation_period_ms: ms, rotation_period_msgs: msgs } = (room.encryption ?? {}) as { rotation_period_ms?: unknown; rotation_period_msgs?: unknown };
     if (typeof ms === "number" && ms > 0) settings.rotationPeriod = BigInt(Math.floor(ms)) * 1000n;
     if (typeof msgs === "number" && msgs > 0) settings.rotationPeriodMessages = BigInt(Math.floor(msgs));
@@ -334,11 +381,10 @@ export class BotCrypto {
   }
 
   /**
-   * Sets up cross-signing for the bot's account and signs this device with
-   * it, so other users' clients can verify the bot once and trust its devices.
-   * Needs the account password (the server asks for it to publish signing
-   * keys). Only for an account without cross-signing keys yet: adopting an
-   * account's existing keys (from its recovery key) is not supported.
+   * Sets up cross-signing for an account without cross-signing keys and
+   * signs this device. Every start already does this (see `identity.ts`,
+   * the `recoveryKey` option), so this returns `"already"` unless the bot
+   * runs with `crossSigning: false`.
    *
    * @returns `"created"`, or `"already"` when this device holds the keys already.
    */
@@ -347,10 +393,25 @@ export class BotCrypto {
     return bootstrapCrossSigning(this.machine, this.host, this.#pump, this.file, password);
   }
 
+  /**
+   * Decrypts an event fetched from the server (not dispatched, not parked):
+   * when its key is missing, asks the key backup for that session first.
+   */
+  async decryptFetched(roomId: string, event: ClientEvent): Promise<ClientEvent | undefined> {
+    if (typeof event.content.ciphertext !== "string") return event;
+    let result = await this.#tryDecrypt(roomId, event);
+    const session = sessionOf(event);
+    if (!("event" in result) && result.failure.willRetry && session && this.#backup?.enabled) {
+      if (await this.#backup.requestSession(roomId, session)) result = await this.#tryDecrypt(roomId, event);
+    }
+    return "event" in result ? result.event : undefined;
+  }
+
   /** Waits for late decryptions, saves a final snapshot and releases the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#backup?.close();
     await Promise.allSettled([...this.#retries]);
     // The machine holds the databases open; they can be snapshotted and deleted only once it let go.
     this.machine.close();

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { DecryptedRoomEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
+import { ShieldColor, type DecryptedRoomEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { MatrixApi } from "../api/client.js";
 import type { ClientEvent } from "../api/events.js";
 import type { ErrorContext } from "../bot/events.js";
@@ -15,6 +15,7 @@ import type { Store } from "../storage/store.js";
 import type { Room } from "../sync/room.js";
 import type { RoomTracker } from "../sync/tracker.js";
 import type { DecryptionFailure } from "./errors.js";
+import type { IdentityChange } from "./trust.js";
 
 /** The `unsigned` key that marks a decrypted event. */
 export const DECRYPTED_KEY = "io.niobot.decrypted";
@@ -29,6 +30,13 @@ export interface DecryptionInfo {
   sessionId: string | undefined;
   /** Whether the room key was forwarded by another device rather than sent by the sender. */
   forwarded: boolean;
+  /**
+   * Whether the sending device is cross-signed by its owner's identity, that
+   * identity shows no verification violation, and the room key came from
+   * the device itself (not from a backup or a forward, which anyone holding
+   * the backup's public key could forge). Privileged checks require it.
+   */
+  senderCrossSigned: boolean;
 }
 
 /**
@@ -62,6 +70,8 @@ export function decryptedEvent(encrypted: ClientEvent, decrypted: DecryptedRoomE
     senderKey: decrypted.senderCurve25519Key,
     sessionId,
     forwarded: decrypted.forwardingCurve25519KeyChain.length > 0,
+    // Lenient mode: no shield for a cross-signed device of an unverified user, red or grey for anything weaker.
+    senderCrossSigned: shieldColor(decrypted) === ShieldColor.None,
   };
   return {
     ...encrypted,
@@ -69,6 +79,15 @@ export function decryptedEvent(encrypted: ClientEvent, decrypted: DecryptedRoomE
     content,
     unsigned: { ...encrypted.unsigned, [DECRYPTED_KEY]: info },
   };
+}
+
+function shieldColor(decrypted: DecryptedRoomEvent): ShieldColor {
+  const shield = decrypted.shieldState(false);
+  try {
+    return shield.color;
+  } finally {
+    shield.free();
+  }
 }
 
 /** What the crypto layer needs from the bot that owns it. */
@@ -83,4 +102,6 @@ export interface CryptoHost {
   decryptionFailed(room: Room, event: ClientEvent, failure: DecryptionFailure): Promise<void>;
   /** The bot's error funnel. */
   reportError(error: unknown, context: ErrorContext): void;
+  /** A user's cross-signing identity changed (the `identityChanged` bot event). */
+  identityChanged?(change: IdentityChange): void;
 }

@@ -5,20 +5,28 @@
  * needs no native binary; its IndexedDB store is provided by
  * `fake-indexeddb` and persisted as an atomic snapshot file.
  *
- * Cross-signing: `bot.crypto.bootstrapCrossSigning(password)` creates the
- * account's cross-signing keys and signs the bot's device, for an account
- * that has none yet. Adopting existing keys from a recovery key (secret
- * storage) is not supported yet; without cross-signing the bot's device is an
- * ordinary unverified device, and messages still flow both ways.
+ * Cross-signing (issue 13): every start ends with the bot's device signed
+ * by the account's cross-signing identity (`identity.ts`): from the keys in
+ * the store, from secret storage opened with the recovery key
+ * (`secret-storage.ts`, `recovery-key.ts`), or a new identity on a fresh
+ * account; an identity nothing here can sign with is refused, never reset
+ * unless `resetIdentity` asks for it.
  *
  * @module
  */
 import { registerSecret } from "../logging/redact.js";
 
+import type { Authenticate, IdentityOptions } from "./identity.js";
+import type { TrustMode } from "./trust.js";
+export type { IdentityChange, TrustMode } from "./trust.js";
 export { BotCrypto, type CryptoOpenOptions } from "./crypto.js";
 export { CryptoStoreFile, CryptoStoreLockedError, type CryptoStoreMeta } from "./store.js";
 export { CryptoStoreLostError, EncryptionRequiredError, EncryptionStateUnknownError, type DecryptionFailure } from "./errors.js";
 export { DECRYPTED_KEY, decryptionInfo, isDecrypted, type CryptoHost, type DecryptionInfo } from "./events.js";
+
+export { IdentityError, type Authenticate, type AuthChallenge, type IdentityOptions, type IdentityOutcome, type IdentityReport } from "./identity.js";
+export { SecretStorage, SecretStorageError } from "./secret-storage.js";
+export { decodeRecoveryKey, encodeRecoveryKey, RecoveryKeyFormatError } from "./recovery-key.js";
 
 /** The bot options that decide the crypto setup. */
 export interface CryptoBotOptions {
@@ -27,6 +35,13 @@ export interface CryptoBotOptions {
   cryptoStorePath?: string;
   cryptoStorePassphrase?: string;
   deviceName?: string;
+  crossSigning?: boolean;
+  recoveryKey?: string;
+  recoveryKeyFile?: string;
+  resetIdentity?: boolean;
+  authenticate?: Authenticate;
+  showRecoveryKey?: (recoveryKey: string) => void;
+  trust?: TrustMode;
 }
 
 /** The resolved crypto setup of a bot. */
@@ -35,6 +50,9 @@ export interface ResolvedCryptoOptions {
   storePath: string | undefined;
   passphrase: string | undefined;
   deviceName: string;
+  /** How the cross-signing identity is established; undefined when `crossSigning` is false. */
+  identity: IdentityOptions | undefined;
+  trust: TrustMode;
 }
 
 /**
@@ -52,5 +70,10 @@ export function cryptoOptionsOf(o: CryptoBotOptions): ResolvedCryptoOptions {
     storePath,
     passphrase: o.cryptoStorePassphrase,
     deviceName: o.deviceName ?? "niobot",
+    trust: o.trust ?? "all",
+    identity:
+      o.crossSigning === false
+        ? undefined
+        : { recoveryKey: o.recoveryKey || undefined, recoveryKeyFile: o.recoveryKeyFile, resetIdentity: o.resetIdentity, authenticate: o.authenticate, showRecoveryKey: o.showRecoveryKey },
   };
 }

@@ -147,6 +147,8 @@ export async function newBot(
     userId: acc.userId,
     handleSignals: false,
     logger: consoleLogger(process.env.NIOBOT_LOG_LEVEL === undefined ? "silent" : (process.env.NIOBOT_LOG_LEVEL as "debug")),
+    // A fresh account gets a cross-signing identity at start; its recovery key is not wanted in test output.
+    showRecoveryKey: () => undefined,
     ...options,
   });
   return { bot, account: acc };

@@ -197,7 +197,10 @@ describe("the crypto store file", () => {
 
 describe("crypto options", () => {
   test("encryption defaults to on exactly when the crypto store persists", () => {
-    assert.deepEqual(cryptoOptionsOf({ storePath: "bot.db" }), { enabled: true, storePath: "bot.db.crypto", passphrase: undefined, deviceName: "niobot" });
+    const { enabled, storePath, passphrase, deviceName, trust, identity } = cryptoOptionsOf({ storePath: "bot.db" });
+    assert.deepEqual({ enabled, storePath, passphrase, deviceName, trust }, { enabled: true, storePath: "bot.db.crypto", passphrase: undefined, deviceName: "niobot", trust: "all" });
+    assert.ok(identity, "the device is cross-signed at start by default");
+    assert.equal(cryptoOptionsOf({ storePath: "bot.db", crossSigning: false }).identity, undefined);
     assert.equal(cryptoOptionsOf({}).enabled, false);
     assert.equal(cryptoOptionsOf({ storePath: ":memory:" }).enabled, false);
     assert.equal(cryptoOptionsOf({ encryption: true }).enabled, true);
