@@ -25,7 +25,7 @@ export { SyncEngine, DEFAULT_SYNC_FILTER, type SyncEngineOptions, type SyncSink 
 export { Room, TRACKED_STATE_TYPES, type RoomMember } from "./sync/room.js";
 export { RoomTracker } from "./sync/tracker.js";
 
-export type { Store, StoredLogin, StoredPendingEvent, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
+export type { Store, KvListOptions, StoredKvEntry, StoredLogin, StoredPendingEvent, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
 export { MemoryStore } from "./storage/memory.js";
 export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
 
@@ -64,6 +64,7 @@ export {
 } from "./messaging/index.js";
 export * from "./attachments/index.js";
 export * from "./dm/index.js";
+export * from "./kv/index.js";
 export type { MemberStateLike } from "./dm/verdict.js";
 export {
   BotCrypto,
