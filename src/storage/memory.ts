@@ -95,15 +95,6 @@ export class MemoryStore implements Store {
     return [...this.#pending.values()].map((e) => ({ ...e }));
   }
 
-  async getValue(key: string): Promise<string | undefined> {
-    return this.#values.get(key);
-  }
-
-  async setValue(key: string, value: string | undefined): Promise<void> {
-    if (value === undefined) this.#values.delete(key);
-    else this.#values.set(key, value);
-  }
-
   // --- Bot data (`bot.kv`) ---
 
   async kvGet(namespace: string, key: string): Promise<StoredKvEntry | undefined> {
@@ -138,6 +129,15 @@ export class MemoryStore implements Store {
           purged++;
         }
     return purged;
+  }
+
+  async getValue(key: string): Promise<string | undefined> {
+    return this.#values.get(key);
+  }
+
+  async setValue(key: string, value: string | undefined): Promise<void> {
+    if (value === undefined) this.#values.delete(key);
+    else this.#values.set(key, value);
   }
 }
 

@@ -30,13 +30,13 @@ CREATE TABLE IF NOT EXISTS room_state (
   PRIMARY KEY (room_id, type, state_key));
 CREATE TABLE IF NOT EXISTS account_data (
   room_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (room_id, type));
-CREATE TABLE IF NOT EXISTS pending_events (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, room_id TEXT NOT NULL,
-  sender TEXT NOT NULL, session_id TEXT NOT NULL, since INTEGER NOT NULL, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS bot_kv (
   namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER,
   PRIMARY KEY (namespace, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS bot_kv_expiry ON bot_kv (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS pending_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, room_id TEXT NOT NULL,
+  sender TEXT NOT NULL, session_id TEXT NOT NULL, since INTEGER NOT NULL, json TEXT NOT NULL);
 `;
 
 /**
@@ -179,14 +179,6 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ eventId: r.event_id, roomId: r.room_id, sender: r.sender, sessionId: r.session_id, since: r.since, json: r.json }));
   }
 
-  async getValue(key: string): Promise<string | undefined> {
-    return this.#meta(`kv:${key}`);
-  }
-
-  async setValue(key: string, value: string | undefined): Promise<void> {
-    this.#setMeta(`kv:${key}`, value);
-  }
-
   // --- Bot data (`bot.kv`): the same connection as everything else, so writes keep their order. ---
 
   async kvGet(namespace: string, key: string): Promise<StoredKvEntry | undefined> {
@@ -226,6 +218,14 @@ export class SqliteStore implements Store {
 
   async kvPurgeExpired(now: number): Promise<number> {
     return this.#conn.prepare("DELETE FROM bot_kv WHERE expires_at IS NOT NULL AND expires_at <= ?").run(now).changes;
+  }
+
+  async getValue(key: string): Promise<string | undefined> {
+    return this.#meta(`kv:${key}`);
+  }
+
+  async setValue(key: string, value: string | undefined): Promise<void> {
+    this.#setMeta(`kv:${key}`, value);
   }
 }
 

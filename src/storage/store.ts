@@ -110,11 +110,6 @@ export interface Store {
   /** Every parked event, oldest first. */
   loadPendingEvents(): Promise<StoredPendingEvent[]>;
 
-  /** A small key-value space for other layers (crypto, DMs). */
-  getValue(key: string): Promise<string | undefined>;
-  /** Sets or (with `undefined`) deletes a value. */
-  setValue(key: string, value: string | undefined): Promise<void>;
-
   // --- Bot data (`bot.kv`, src/kv/): namespaced JSON values written by bot code. ---
   /** One value, expired or not (the caller decides). */
   kvGet(namespace: string, key: string): Promise<StoredKvEntry | undefined>;
@@ -126,6 +121,11 @@ export interface Store {
   kvList(namespace: string, options?: KvListOptions): Promise<StoredKvEntry[]>;
   /** Deletes every value (all namespaces) that expired at or before `now`; how many. */
   kvPurgeExpired(now: number): Promise<number>;
+
+  /** A small key-value space for other layers (crypto, DMs). */
+  getValue(key: string): Promise<string | undefined>;
+  /** Sets or (with `undefined`) deletes a value. */
+  setValue(key: string, value: string | undefined): Promise<void>;
 }
 
 /** How many handled event ids a store keeps: enough to cover any batch replayed after a crash. */
