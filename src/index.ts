@@ -28,7 +28,7 @@ export { sanitizeSyncResponse, type SanitizeReport } from "./sync/validate.js";
 export { Room, TRACKED_STATE_TYPES, type RoomMember } from "./sync/room.js";
 export { RoomTracker } from "./sync/tracker.js";
 
-export type { Store, StoredLogin, StoredPendingEvent, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
+export type { Store, KvListOptions, StoredKvEntry, StoredLogin, StoredPendingEvent, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
 export { MemoryStore } from "./storage/memory.js";
 export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
 export { OnceInterruptedError, OnceResultError } from "./delivery/index.js";
@@ -68,6 +68,7 @@ export {
 } from "./messaging/index.js";
 export * from "./attachments/index.js";
 export * from "./dm/index.js";
+export * from "./kv/index.js";
 export type { MemberStateLike } from "./dm/verdict.js";
 export {
   BotCrypto,

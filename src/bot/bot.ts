@@ -14,6 +14,7 @@ import { consoleLogger, redactingLogger, type Logger } from "../logging/logger.j
 import { MemoryStore } from "../storage/memory.js";
 import { SqliteStore } from "../storage/sqlite.js";
 import type { Store } from "../storage/store.js";
+import { KvSpace, type Kv } from "../kv/kv.js";
 import { SyncEngine } from "../sync/engine.js";
 import { parked } from "../sync/scheduler.js";
 import type { Room } from "../sync/room.js";
@@ -206,6 +207,20 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       return;
     }
     this.log.error({ error: error instanceof Error ? error : String(error), source: context.source, roomId: context.room?.roomId, eventId: context.event?.event_id }, "unhandled error");
+  }
+
+  #kv: KvSpace | undefined;
+
+  /**
+   * A namespace of bot data: typed JSON values kept in the bot's store (the SQLite file, or
+   * memory), usable once the bot has started. See `docs/guides/state.md`.
+   *
+   * @example
+   * await bot.kv<number>("counters").update("pings", (n = 0) => n + 1);
+   */
+  kv<T>(namespace: string): Kv<T> {
+    this.#kv ??= new KvSpace(this.store);
+    return this.#kv.namespace<T>(namespace);
   }
 
   /**

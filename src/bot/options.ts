@@ -1,6 +1,7 @@
 /** The options of a bot, in one place: what each layer can be configured with. */
 import type { FetchLike, RetryOptions } from "../api/http.js";
 import type { SyncFilter } from "../api/types.js";
+import type { FrameworkMessages } from "../commands/messages.js";
 import type { CommandPrefix } from "../commands/router.js";
 import type { Logger } from "../logging/logger.js";
 import type { AutoReadReceipts } from "../messaging/index.js";
@@ -89,6 +90,11 @@ export interface NioBotOptions {
   ignoreSelf?: boolean;
   /** Register the built-in `help` command (default true). */
   helpCommand?: boolean;
+  /**
+   * The framework's own words (error replies, `help`), replacing the English defaults entry
+   * by entry: localize the bot or give it its own voice. See `docs/guides/commands.md`.
+   */
+  messages?: Partial<FrameworkMessages>;
   /** Create direct rooms end-to-end encrypted (default: on exactly when the bot runs with `encryption`). */
   dmEncryption?: boolean;
   /**

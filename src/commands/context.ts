@@ -9,6 +9,7 @@ import type { MessageOptions, ReplyTo } from "../content/message.js";
 import type { Room } from "../sync/room.js";
 import { isDirectRoom } from "./checks.js";
 import type { Command } from "./command.js";
+import type { KvEntry } from "../kv/kv.js";
 import { userPills } from "./matrix.js";
 import type { ParseContext } from "./parsers.js";
 import { CommandResponse, replyContent, withReplyRelation, type OutgoingContent } from "./response.js";
@@ -212,6 +213,26 @@ export class CommandContext {
    */
   once<T>(key: string, fn: () => T | Promise<T>): Promise<T> {
     return runOnce(this.bot.store, this.eventId, key, fn);
+  }
+
+  /**
+   * The sender's value in a namespace of bot data: `bot.kv<T>(namespace).entry(ctx.sender)`.
+   *
+   * @example
+   * const visits = await ctx.userData<number>("visits").update((n = 0) => n + 1);
+   */
+  userData<T>(namespace: string): KvEntry<T> {
+    return this.bot.kv<T>(namespace).entry(this.sender);
+  }
+
+  /**
+   * This room's value in a namespace of bot data: `bot.kv<T>(namespace).entry(ctx.room.roomId)`.
+   *
+   * @example
+   * await ctx.roomData<{ topic: string }>("settings").set({ topic: "release" });
+   */
+  roomData<T>(namespace: string): KvEntry<T> {
+    return this.bot.kv<T>(namespace).entry(this.room.roomId);
   }
 
   /**

@@ -45,16 +45,22 @@ export class CommandArgumentsError extends CommandError {
   readonly reason: ArgumentsErrorReason;
   /** The missing argument, when `reason` is `"missing"`. */
   readonly argument: string | undefined;
+  /** How many arguments the command takes at most, when `reason` is `"too-many"`. */
+  readonly maximum: number | undefined;
+  /** How many were given, when `reason` is `"too-many"`. */
+  readonly received: number | undefined;
 
   constructor(
     message: string,
-    init: { usage: string; reason: ArgumentsErrorReason; argument?: string },
+    init: { usage: string; reason: ArgumentsErrorReason; argument?: string; maximum?: number; received?: number },
     options?: ErrorOptions,
   ) {
     super(message, options);
     this.usage = init.usage;
     this.reason = init.reason;
     this.argument = init.argument;
+    this.maximum = init.maximum;
+    this.received = init.received;
   }
 
   /** A required argument was not given. */
@@ -71,7 +77,7 @@ export class CommandArgumentsError extends CommandError {
     const expected = maximum === 0 ? "no arguments" : `at most ${maximum}`;
     return new CommandArgumentsError(
       `Too many arguments (expected ${expected}, got ${received}). ${usageSuffix(usage)}`,
-      { usage, reason: "too-many" },
+      { usage, reason: "too-many", maximum, received },
     );
   }
 }
@@ -160,18 +166,22 @@ export class CheckFailure extends CommandError {
   override readonly name: string = "CheckFailure";
   /** Name of the failed check, for logs and for help output. */
   readonly check: string;
+  /** The message given to the constructor, if any (otherwise the `messages` table words it). */
+  readonly customMessage: string | undefined;
 
-  constructor(check: string, message = "You can't use this command here.", options?: ErrorOptions) {
-    super(message, options);
+  constructor(check: string, message?: string, options?: ErrorOptions) {
+    super(message ?? "You can't use this command here.", options);
     this.check = check;
+    this.customMessage = message;
   }
 }
 
 /** The command is restricted to the bot's owner(s). Check name: `"owner"`. */
 export class NotOwner extends CheckFailure {
   override readonly name: string = "NotOwner";
-  constructor(message = "Only the bot's owner can use this command.") {
+  constructor(message?: string) {
     super("owner", message);
+    if (message === undefined) this.message = "Only the bot's owner can use this command.";
   }
 }
 
@@ -202,8 +212,9 @@ export class UntrustedDevice extends CheckFailure {
 /** The command only works in a direct-message room. Check name: `"direct-room"`. */
 export class NotADirectRoom extends CheckFailure {
   override readonly name: string = "NotADirectRoom";
-  constructor(message = "This command can only be used in a direct message with the bot.") {
+  constructor(message?: string) {
     super("direct-room", message);
+    if (message === undefined) this.message = "This command can only be used in a direct message with the bot.";
   }
 }
 

@@ -55,6 +55,13 @@ async function canRun(router: CommandRouter, ctx: CommandContext, command: Comma
   return passesChecks(probe, [...router.globalChecks, ...command.checks]);
 }
 
+/** Stands for the usage in the footer text, so the usage can be set in `<code>` in HTML. */
+const MARK = "\u0000usage\u0000";
+
+function footerHtml(text: string, usage: string): string {
+  return text.split(MARK).map(html).join(`<code>${html(usage)}</code>`);
+}
+
 async function listing(router: CommandRouter, ctx: CommandContext): Promise<Record<string, unknown>> {
   const prefix = shownPrefix(router, ctx);
   const visible: Command[] = [];
@@ -62,42 +69,45 @@ async function listing(router: CommandRouter, ctx: CommandContext): Promise<Reco
   visible.sort((a, b) => a.name.localeCompare(b.name));
   const lines = visible.map((c) => ({ usage: usageLine(prefix, c.name, c), summary: c.summary }));
   const more = `${prefix}${ctx.invokedWith} <command>`;
+  const words = router.messages;
+  const header = words.helpHeader();
   const body = [
-    "Commands you can use:",
+    plain(header),
     ...lines.map((l) => plain(l.summary === undefined ? l.usage : `${l.usage} — ${l.summary}`)),
-    plain(`Use ${more} for details.`),
+    plain(words.helpFooter({ usage: more })),
   ].join("\n");
   const items = lines.map((l) => `<li><code>${html(l.usage)}</code>${l.summary === undefined ? "" : ` — ${html(l.summary)}`}</li>`);
   const formatted =
-    `<p><strong>Commands you can use:</strong></p><ul>${items.join("")}</ul>` +
-    `<p>Use <code>${html(more)}</code> for details.</p>`;
+    `<p><strong>${html(header)}</strong></p><ul>${items.join("")}</ul>` +
+    `<p>${footerHtml(words.helpFooter({ usage: MARK }), more)}</p>`;
   return helpContent(ctx, formatted, body);
 }
 
 function details(router: CommandRouter, ctx: CommandContext, command: Command): Record<string, unknown> {
   const prefix = shownPrefix(router, ctx);
   const body: string[] = [usageLine(prefix, command.name, command)];
-  const formatted: string[] = [`<p><code>${html(body[0] ?? "")}</code>${command.disabled ? " (disabled)" : ""}</p>`];
-  if (command.disabled) body[0] += " (disabled)";
+  const words = router.messages;
+  const disabled = command.disabled ? words.helpDisabled() : "";
+  const formatted: string[] = [`<p><code>${html(body[0] ?? "")}</code>${html(disabled)}</p>`];
+  body[0] += disabled;
   if (command.description !== undefined) {
     body.push(command.description);
     formatted.push(`<p>${html(command.description).replace(/\n/g, "<br>")}</p>`);
   }
   if (command.aliases.length > 0) {
     const aliases = command.aliases.map((a) => `${prefix}${a}`);
-    body.push(`Aliases: ${aliases.join(", ")}`);
-    formatted.push(`<p>Aliases: ${aliases.map((a) => `<code>${html(a)}</code>`).join(", ")}</p>`);
+    body.push(`${words.helpAliases()} ${aliases.join(", ")}`);
+    formatted.push(`<p>${html(words.helpAliases())} ${aliases.map((a) => `<code>${html(a)}</code>`).join(", ")}</p>`);
   }
   if (command.specs.length > 0) {
-    body.push("Arguments:");
+    body.push(words.helpArguments());
     const items = command.specs.map((spec) => {
-      const optional = spec.required ? "" : spec.mode === "variadic" ? ", any number" : ", optional";
-      const type = `${spec.parser.type}${spec.mode === "variadic" && spec.required ? ", one or more" : ""}${optional}`;
+      const type = words.helpArgumentType({ type: spec.parser.type, required: spec.required, variadic: spec.mode === "variadic" });
       const description = spec.description === undefined ? "" : `: ${spec.description}`;
       body.push(`• ${spec.name} (${type})${description}`);
       return `<li><code>${html(spec.name)}</code> (${html(type)})${html(description)}</li>`;
     });
-    formatted.push(`<p>Arguments:</p><ul>${items.join("")}</ul>`);
+    formatted.push(`<p>${html(words.helpArguments())}</p><ul>${items.join("")}</ul>`);
   }
   return helpContent(ctx, formatted.join(""), plain(body.join("\n")));
 }
@@ -111,13 +121,13 @@ export function helpCommand(router: CommandRouter): AnyCommandDefinition {
     "help",
     {
       args: "[command]",
-      description: "Lists the commands you can use, or explains one.\nGive a command name to see its description, aliases and arguments.",
+      description: router.messages.helpDescription(),
     },
     async (ctx, { command: name }) => {
       if (name === undefined) return ctx.respond(await listing(router, ctx));
       const found = router.registry.get(name) ?? router.registry.get(stripPrefix(router, name));
       if (found === undefined || found.hidden) {
-        const text = `No command named "${name}".`;
+        const text = router.messages.helpUnknownCommand({ name });
         return ctx.respond(helpContent(ctx, html(text), plain(text)));
       }
       return ctx.respond(details(router, ctx, found));

@@ -33,3 +33,4 @@ export * from "./module.js";
 export * from "./conversation.js";
 export { CommandRouter, defaultErrorMessage, type CommandPrefix, type RouterOptions } from "./router.js";
 export { helpCommand } from "./help.js";
+export { defaultMessages, errorMessage, resolveMessages, type FrameworkMessages } from "./messages.js";

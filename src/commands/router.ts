@@ -14,6 +14,7 @@ import { runChecks, type CheckLike } from "./checks.js";
 import { CommandContext, type Invocation } from "./context.js";
 import { CheckFailure, CommandDisabledError, CommandError, CommandOnCooldown } from "./errors.js";
 import { helpCommand } from "./help.js";
+import { defaultMessages, errorMessage, resolveMessages, type FrameworkMessages } from "./messages.js";
 import { ModuleHost } from "./module.js";
 import { parseArguments } from "./parse.js";
 import { matchPrefix, splitCommandName, stripReplyFallback, stripReplyFallbackHtml } from "./prefix.js";
@@ -34,6 +35,8 @@ export interface RouterOptions {
   readonly ignoreSelf?: boolean;
   /** Register the built-in `help` command (default true). */
   readonly helpCommand?: boolean;
+  /** The framework's own words, replacing the English defaults entry by entry. */
+  readonly messages?: Partial<FrameworkMessages>;
 }
 
 /** What a command-capable message reduces to before prefix matching. */
@@ -82,14 +85,12 @@ function commandText(event: MessageEvent, onEdit: boolean): CommandText | null |
   };
 }
 
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-/** The reply sent for an error when nobody listens to `commandError`/`commandCancelled`. */
+/**
+ * The reply sent for an error when nobody listens to `commandError`/`commandCancelled`, in the
+ * default English words (a table of other words: `errorMessage(error, resolveMessages(overrides))`).
+ */
 export function defaultErrorMessage(error: unknown): string {
-  if (error instanceof CommandError) return capitalize(error.message);
-  return "Something went wrong while running this command (internal error).";
+  return errorMessage(error, defaultMessages);
 }
 
 /**
@@ -105,9 +106,12 @@ export class CommandRouter {
   readonly #caseInsensitive: boolean;
   readonly #onEdit: boolean;
   readonly #ignoreSelf: boolean;
+  /** The framework's own words (defaults plus the `messages` option). */
+  readonly messages: FrameworkMessages;
 
   constructor(bot: NioBot, options: RouterOptions = {}) {
     this.bot = bot;
+    this.messages = resolveMessages(options.messages);
     this.#prefix = options.commandPrefix ?? "!";
     this.#caseInsensitive = options.caseInsensitiveCommands ?? true;
     this.#onEdit = options.commandsOnEdit ?? false;
@@ -199,7 +203,7 @@ export class CommandRouter {
   async #cancel(ctx: CommandContext, reason: CheckFailure | CommandDisabledError): Promise<void> {
     this.bot.log.debug({ command: ctx.command.name, sender: ctx.sender, reason: reason.message }, "command cancelled");
     if (this.bot.listenerCount("commandCancelled") > 0) await this.bot.emit("commandCancelled", ctx, reason);
-    else await this.#answer(ctx, defaultErrorMessage(reason));
+    else await this.#answer(ctx, errorMessage(reason, this.messages, ctx.usage));
   }
 
   async #fail(ctx: CommandContext, error: unknown): Promise<void> {
@@ -210,7 +214,7 @@ export class CommandRouter {
       this.bot.reportError(error, { source: "command", room: ctx.room, event: ctx.message });
     }
     if (this.bot.listenerCount("commandError") > 0) await this.bot.emit("commandError", ctx, error);
-    else await this.#answer(ctx, defaultErrorMessage(error));
+    else await this.#answer(ctx, errorMessage(error, this.messages, ctx.usage));
   }
 
   /** Sends a default answer; a failure to send is reported, never thrown. */

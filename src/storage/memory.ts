@@ -2,7 +2,9 @@ import {
   EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
   type Store,
+  type KvListOptions,
   type StoreChange,
+  type StoredKvEntry,
   type StoredLogin,
   type StoredPendingEvent,
   type StoredRoomInfo,
@@ -23,6 +25,8 @@ export class MemoryStore implements Store {
   readonly #effects = new Map<string, string>();
   readonly #rooms = new Map<string, StoredRoomInfo>();
   readonly #state = new Map<string, StoredStateEvent & { roomId: string }>();
+  /** Bot data: namespace → key → entry. */
+  readonly #kv = new Map<string, Map<string, StoredKvEntry>>();
   readonly #accountData = new Map<string, { roomId: string | undefined; type: string; content: Record<string, unknown> }>();
 
   async open(): Promise<void> {}
@@ -93,6 +97,42 @@ export class MemoryStore implements Store {
     return [...this.#pending.values()].map((e) => ({ ...e }));
   }
 
+  // --- Bot data (`bot.kv`) ---
+
+  async kvGet(namespace: string, key: string): Promise<StoredKvEntry | undefined> {
+    const entry = this.#kv.get(namespace)?.get(key);
+    return entry === undefined ? undefined : { ...entry };
+  }
+
+  async kvSet(namespace: string, key: string, value: string, expiresAt: number | undefined): Promise<void> {
+    let space = this.#kv.get(namespace);
+    if (space === undefined) this.#kv.set(namespace, (space = new Map()));
+    space.set(key, { key, value, expiresAt });
+  }
+
+  async kvDelete(namespace: string, key: string): Promise<boolean> {
+    return this.#kv.get(namespace)?.delete(key) ?? false;
+  }
+
+  async kvList(namespace: string, options: KvListOptions = {}): Promise<StoredKvEntry[]> {
+    const { prefix = "", after, limit = Infinity } = options;
+    const space = this.#kv.get(namespace);
+    if (space === undefined) return [];
+    const keys = [...space.keys()].filter((k) => k.startsWith(prefix) && (after === undefined || compareKeys(k, after) > 0)).sort(compareKeys);
+    return keys.slice(0, limit).map((k) => ({ ...space.get(k)! }));
+  }
+
+  async kvPurgeExpired(now: number): Promise<number> {
+    let purged = 0;
+    for (const space of this.#kv.values())
+      for (const [key, entry] of space)
+        if (entry.expiresAt !== undefined && entry.expiresAt <= now) {
+          space.delete(key);
+          purged++;
+        }
+    return purged;
+  }
+
   async getValue(key: string): Promise<string | undefined> {
     return this.#values.get(key);
   }
@@ -119,4 +159,9 @@ export class MemoryStore implements Store {
       if (oldest !== undefined) this.#effects.delete(oldest);
     }
   }
+}
+
+/** Orders keys as SQLite's BINARY collation does (UTF-8 bytes, which is code point order). */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, "utf8"), Buffer.from(b, "utf8"));
 }

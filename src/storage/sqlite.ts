@@ -5,7 +5,9 @@ import {
   EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
   type Store,
+  type KvListOptions,
   type StoreChange,
+  type StoredKvEntry,
   type StoredLogin,
   type StoredPendingEvent,
   type StoredRoomInfo,
@@ -29,6 +31,10 @@ CREATE TABLE IF NOT EXISTS room_state (
   PRIMARY KEY (room_id, type, state_key));
 CREATE TABLE IF NOT EXISTS account_data (
   room_id TEXT NOT NULL, type TEXT NOT NULL, content TEXT NOT NULL, PRIMARY KEY (room_id, type));
+CREATE TABLE IF NOT EXISTS bot_kv (
+  namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_at INTEGER,
+  PRIMARY KEY (namespace, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS bot_kv_expiry ON bot_kv (expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS pending_events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE, room_id TEXT NOT NULL,
   sender TEXT NOT NULL, session_id TEXT NOT NULL, since INTEGER NOT NULL, json TEXT NOT NULL);
@@ -177,6 +183,47 @@ export class SqliteStore implements Store {
     return rows.map((r) => ({ eventId: r.event_id, roomId: r.room_id, sender: r.sender, sessionId: r.session_id, since: r.since, json: r.json }));
   }
 
+  // --- Bot data (`bot.kv`): the same connection as everything else, so writes keep their order. ---
+
+  async kvGet(namespace: string, key: string): Promise<StoredKvEntry | undefined> {
+    const row = this.#conn.prepare("SELECT key, value, expires_at FROM bot_kv WHERE namespace = ? AND key = ?").get(namespace, key) as KvRow | undefined;
+    return row === undefined ? undefined : kvEntry(row);
+  }
+
+  async kvSet(namespace: string, key: string, value: string, expiresAt: number | undefined): Promise<void> {
+    this.#conn
+      .prepare("INSERT INTO bot_kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT(namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at")
+      .run(namespace, key, value, expiresAt ?? null);
+  }
+
+  async kvDelete(namespace: string, key: string): Promise<boolean> {
+    return this.#conn.prepare("DELETE FROM bot_kv WHERE namespace = ? AND key = ?").run(namespace, key).changes > 0;
+  }
+
+  async kvList(namespace: string, options: KvListOptions = {}): Promise<StoredKvEntry[]> {
+    const { prefix = "", after, limit } = options;
+    // A range scan rather than LIKE: no wildcard escaping, and it uses the primary key.
+    const clauses = ["namespace = ?", "key >= ?"];
+    const params: (string | number)[] = [namespace, prefix];
+    if (after !== undefined) {
+      clauses.push("key > ?");
+      params.push(after);
+    }
+    const rows = this.#conn
+      .prepare(`SELECT key, value, expires_at FROM bot_kv WHERE ${clauses.join(" AND ")} ORDER BY key LIMIT ?`)
+      .iterate(...params, limit ?? -1) as IterableIterator<KvRow>;
+    const out: StoredKvEntry[] = [];
+    for (const row of rows) {
+      if (!row.key.startsWith(prefix)) break;
+      out.push(kvEntry(row));
+    }
+    return out;
+  }
+
+  async kvPurgeExpired(now: number): Promise<number> {
+    return this.#conn.prepare("DELETE FROM bot_kv WHERE expires_at IS NOT NULL AND expires_at <= ?").run(now).changes;
+  }
+
   async getValue(key: string): Promise<string | undefined> {
     return this.#meta(`kv:${key}`);
   }
@@ -203,4 +250,14 @@ export class SqliteStore implements Store {
     const seq = Number(info.lastInsertRowid);
     if (info.changes > 0 && seq % 500 === 0) db.prepare("DELETE FROM effects WHERE seq <= ?").run(seq - EFFECTS_KEPT);
   }
+}
+
+interface KvRow {
+  key: string;
+  value: string;
+  expires_at: number | null;
+}
+
+function kvEntry(row: KvRow): StoredKvEntry {
+  return { key: row.key, value: row.value, expiresAt: row.expires_at ?? undefined };
 }

@@ -68,6 +68,25 @@ export interface StoredPendingEvent {
   json: string;
 }
 
+/** One stored value of bot data (`bot.kv`, see `src/kv/`): JSON text plus its expiry. */
+export interface StoredKvEntry {
+  key: string;
+  /** The value as JSON text. */
+  value: string;
+  /** When it expires (ms since epoch), or `undefined` for never. */
+  expiresAt: number | undefined;
+}
+
+/** What {@link Store.kvList} returns: keys in ascending order, starting after `after`. */
+export interface KvListOptions {
+  /** Only keys that start with this. */
+  prefix?: string;
+  /** Only keys greater than this (for paging). */
+  after?: string;
+  /** At most this many entries. */
+  limit?: number;
+}
+
 /** A niobot store. */
 export interface Store {
   /** Opens the store; throws if another process holds it. */
@@ -102,6 +121,18 @@ export interface Store {
   deletePendingEvents(eventIds: readonly string[]): Promise<void>;
   /** Every parked event, oldest first. */
   loadPendingEvents(): Promise<StoredPendingEvent[]>;
+
+  // --- Bot data (`bot.kv`, src/kv/): namespaced JSON values written by bot code. ---
+  /** One value, expired or not (the caller decides). */
+  kvGet(namespace: string, key: string): Promise<StoredKvEntry | undefined>;
+  /** Sets a value (JSON text), replacing any previous one. */
+  kvSet(namespace: string, key: string, value: string, expiresAt: number | undefined): Promise<void>;
+  /** Deletes a value; whether there was one. */
+  kvDelete(namespace: string, key: string): Promise<boolean>;
+  /** A namespace's values in ascending key order, expired ones included. */
+  kvList(namespace: string, options?: KvListOptions): Promise<StoredKvEntry[]>;
+  /** Deletes every value (all namespaces) that expired at or before `now`; how many. */
+  kvPurgeExpired(now: number): Promise<number>;
 
   /** A small key-value space for other layers (crypto, DMs). */
   getValue(key: string): Promise<string | undefined>;
