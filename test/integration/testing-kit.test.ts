@@ -50,7 +50,9 @@ describe("niobot/testing", () => {
   });
 
   test("a DM: say, expectReply, expectNoReply, and the bot's m.direct", async () => {
+    const started = Date.now();
     const alice = await hs.user("alice");
+    console.log(`# test person ready in ${Date.now() - started} ms`);
     const room = await alice.dm(bot.userId);
     await alice.say(room, "!add 2 3");
     const reply = await alice.expectReply(room, /^5$/);
@@ -115,5 +117,37 @@ describe("niobot/testing", () => {
     await dan.say(room, "!file");
     const file = await dan.expectFile(room);
     assert.equal(new TextDecoder().decode(await dan.download(file)), "a,b\n1,2\n");
+  });
+});
+
+describe("niobot/testing with end-to-end encryption", () => {
+  let hs: TestHomeserver;
+  let bot: NioBot;
+
+  before(async () => {
+    hs = await startTestHomeserver();
+    const account = await hs.botAccount("e2ee-bot");
+    bot = new NioBot({ homeserver: account.homeserver, userId: account.userId, handleSignals: false, logger: silentLogger, encryption: true });
+    bot.command("add", { args: "<a:int> <b:int>" }, (ctx, { a, b }) => ctx.respond(String(a + b)));
+    await bot.start({ password: account.password });
+  });
+
+  after(async () => {
+    await bot.stop();
+    await hs.stop();
+  });
+
+  test("an encrypted person's DM is encrypted on the wire, and both sides read each other", async () => {
+    const started = Date.now();
+    const erin = await hs.user("erin", { encrypted: true });
+    const userMs = Date.now() - started;
+    const room = await erin.dm(bot.userId);
+    assert.deepEqual(await erin.roomState(room, "m.room.encryption"), { algorithm: "m.megolm.v1.aes-sha2" });
+    const asked = await erin.say(room, "!add 20 22");
+    const reply = await erin.expectReply(room, /^42$/);
+    assert.equal(inReplyToOf(reply), asked);
+    const wire = await erin.client.api.rooms.event(room, reply.event_id);
+    assert.equal(wire.type, "m.room.encrypted");
+    console.log(`# encrypted test person ready in ${userMs} ms`);
   });
 });
