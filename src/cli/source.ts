@@ -21,18 +21,29 @@ export function ownPackageRoot(): string {
  */
 export function niobotSourceSpec(version: string, root = ownPackageRoot()): string {
   const parts = root.split(sep);
-  const at = parts.lastIndexOf("node_modules");
-  if (at < 0) return `file:${root}`;
-  const prefix = parts.slice(0, at).join(sep) || sep;
+  if (!parts.includes("node_modules")) return `file:${root}`;
+  // The innermost project that recorded this folder in its lockfile installed it (nested installs sit deeper).
+  for (let at = parts.lastIndexOf("node_modules"); at >= 0; at = parts.lastIndexOf("node_modules", at - 1)) {
+    const prefix = parts.slice(0, at).join(sep) || sep;
+    const entry = lockEntry(prefix, relative(prefix, root).split(sep).join("/"));
+    if (entry !== undefined) return specFor(entry.resolved, prefix, version);
+    if (at === 0) break;
+  }
+  return `^${version}`;
+}
+
+function lockEntry(prefix: string, key: string): { resolved?: unknown } | undefined {
   const lockfile = join(prefix, "node_modules", ".package-lock.json");
-  if (!existsSync(lockfile)) return `^${version}`;
-  let resolved: unknown;
+  if (!existsSync(lockfile)) return undefined;
   try {
     const lock = JSON.parse(readFileSync(lockfile, "utf8")) as { packages?: Record<string, { resolved?: unknown }> };
-    resolved = lock.packages?.[relative(prefix, root).split(sep).join("/")]?.resolved;
+    return lock.packages?.[key];
   } catch {
-    return `^${version}`;
+    return undefined;
   }
+}
+
+function specFor(resolved: unknown, prefix: string, version: string): string {
   // A registry tarball (".../niobot/-/niobot-1.2.3.tgz", any registry) means the registry has it.
   if (typeof resolved !== "string" || /\/-\/[^/]+\.tgz$/.test(resolved)) return `^${version}`;
   if (resolved.startsWith("file:")) {
@@ -40,7 +51,6 @@ export function niobotSourceSpec(version: string, root = ownPackageRoot()): stri
     return `file:${isAbsolute(path) ? path : resolve(prefix, path)}`;
   }
   if (/^(git\+|git:|github:|gitlab:|bitbucket:)/.test(resolved)) return resolved;
-  // A tarball URL elsewhere, or something new: use it as it is, npm understands what it wrote.
+  // A tarball URL elsewhere: npm understands what it wrote.
   return /^https?:/.test(resolved) ? resolved : `^${version}`;
 }
-
