@@ -3,7 +3,7 @@
  * commands, so encryption is niobot's own crypto stack) that sends what a
  * human would and waits for the bot's answers.
  */
-import type { ClientEvent, MessageEvent } from "../api/events.js";
+import type { ClientEvent, MessageContent, MessageEvent } from "../api/events.js";
 import type { FetchLike } from "../api/http.js";
 import { Attachment } from "../attachments/attachment.js";
 import { NioBot } from "../bot/bot.js";
@@ -36,6 +36,8 @@ export interface SayOptions {
   thread?: string;
   /** The event to answer with a rich reply. */
   replyTo?: ClientEvent;
+  /** Extra content fields, e.g. `{ format: "org.matrix.custom.html", formatted_body: "<b>hi</b>" }` (not with `thread`/`replyTo`). */
+  content?: Record<string, unknown>;
 }
 
 /** A file to send with {@link TestPerson.sendFile}. */
@@ -264,6 +266,7 @@ export class TestPerson {
     let id: string;
     if (options.replyTo) id = await this.client.reply(options.replyTo, text, { format: "plain" });
     else if (options.thread) id = await this.client.sendThreadMessage(roomId, options.thread, text, { format: "plain" });
+    else if (options.content) id = await this.client.sendMessage(roomId, { msgtype: "m.text", ...options.content, body: text } as MessageContent);
     else id = await this.client.sendMessage(roomId, text, { format: "plain" });
     this.#mark(roomId, id);
     return id;
