@@ -6,18 +6,21 @@ import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { CliError, ownPackage, usageError } from "./common.js";
-import { envExample, gitignore, mainTs, packageJson, readme, tsconfigJson } from "./templates.js";
+import { niobotSourceSpec } from "./source.js";
+import { botTestTs, botTs, envExample, gitignore, mainTs, packageJson, readme, tsconfigJson } from "./templates.js";
 
 /** Help of `niobot init`. */
 export const initHelp = `Usage: niobot init <dir> [options]
 
 Creates a bot project in <dir> (which must be empty or absent): package.json,
-tsconfig.json, main.ts with a "ping" command, .gitignore, .env.example and a
-README. Then: cd <dir> && npm install && npx niobot login && npm start
+tsconfig.json, bot.ts with a "ping" command, main.ts that runs it, bot.test.ts
+(npm test, with niobot/testing), .gitignore, .env.example and a README.
+Then: cd <dir> && npm install && npx niobot login && npm start
 
 Options:
-  --niobot <spec>  version spec of the niobot dependency (default ^<this version>),
-                   e.g. file:/path/to/niobot for a local checkout
+  --niobot <spec>  version spec of the niobot dependency (default: where this
+                   niobot came from: ^<version> from the registry, its git URL
+                   or tarball, or file:<checkout> when run from a clone)
   --name <name>    package name (default: the directory's name)
   -h, --help       show this help`;
 
@@ -63,13 +66,15 @@ export async function init(argv: string[]): Promise<number> {
   const files: Record<string, string> = {
     "package.json": packageJson({
       name,
-      niobotSpec: values.niobot ?? `^${own.version}`,
+      niobotSpec: values.niobot ?? niobotSourceSpec(own.version),
       tsx: tool("tsx", "^4.20.0"),
       typescript: tool("typescript", "^5.9.0"),
       typesNode: tool("@types/node", "^20.19.0"),
     }),
     "tsconfig.json": tsconfigJson(),
+    "bot.ts": botTs(),
     "main.ts": mainTs(),
+    "bot.test.ts": botTestTs(),
     ".gitignore": gitignore(envFile),
     ".env.example": envExample(),
     "README.md": readme(name, envFile),

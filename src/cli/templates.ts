@@ -22,7 +22,7 @@ export function packageJson(o: TemplateOptions): string {
     version: "0.1.0",
     private: true,
     type: "module",
-    scripts: { start: "tsx main.ts", typecheck: "tsc --noEmit -p ." },
+    scripts: { start: "tsx main.ts", test: "node --import tsx --test bot.test.ts", typecheck: "tsc --noEmit -p ." },
     engines: { node: ">=20.12" },
     dependencies: { niobot: o.niobotSpec, tsx: o.tsx },
     devDependencies: { "@types/node": o.typesNode, typescript: o.typescript },
@@ -73,13 +73,34 @@ STORE_PATH=bot.db
 `;
 }
 
-/** main.ts: a bot with one command, configured from the environment. */
+/** bot.ts: the bot's factory, shared by main.ts and the test. */
+export function botTs(): string {
+  return `/**
+ * The bot: its commands and listeners. main.ts runs it; bot.test.ts tests it
+ * against a real homeserver.
+ */
+import { NioBot, type NioBotOptions } from "niobot";
+
+/** Creates the bot (not started). */
+export function createBot(options: NioBotOptions): NioBot {
+  const bot = new NioBot(options);
+
+  bot.command("ping", { description: "Checks that the bot is alive." }, async (ctx) => {
+    await ctx.respond(\`Pong! (\${ctx.latency} ms)\`);
+  });
+
+  return bot;
+}
+`;
+}
+
+/** main.ts: runs the bot, configured from the environment. */
 export function mainTs(): string {
   return `/**
- * A Matrix bot built with niobot. Run it with \`npm start\`.
+ * Runs the bot (see bot.ts) with \`npm start\`.
  * Settings come from the environment, or from .env (see .env.example).
  */
-import { NioBot } from "niobot";
+import { createBot } from "./bot.js";
 
 // .env holds the session that \`npx niobot login\` saved. Variables already set
 // in the environment win over it.
@@ -109,17 +130,13 @@ const accessToken = setting("MATRIX_ACCESS_TOKEN");
 const password = setting("MATRIX_PASSWORD");
 const prefix = setting("BOT_PREFIX") ?? "!";
 
-const bot = new NioBot({
+const bot = createBot({
   homeserver,
   userId,
   deviceId: setting("MATRIX_DEVICE_ID"),
   // The store keeps the login, the sync position and room state across restarts.
   storePath: setting("STORE_PATH") ?? "bot.db",
   commandPrefix: prefix,
-});
-
-bot.command("ping", { description: "Checks that the bot is alive." }, async (ctx) => {
-  await ctx.respond(\`Pong! (\${ctx.latency} ms)\`);
 });
 
 bot.on("ready", () => {
@@ -129,6 +146,51 @@ bot.on("ready", () => {
 if (accessToken) await bot.start({ accessToken });
 else if (password) await bot.start({ password });
 else await bot.start(); // a login kept in the store from an earlier run
+`;
+}
+
+/** bot.test.ts: the bot against a real homeserver, with niobot/testing and node:test. */
+export function botTestTs(): string {
+  return `/**
+ * Tests the bot against a real homeserver: \`npm test\`. It uses the server named by
+ * MATRIX_TEST_HOMESERVER and MATRIX_TEST_REGISTRATION_SECRET, or else starts a
+ * local Synapse (Linux, as root; see \`npx niobot dev-server\`).
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { silentLogger, type NioBot } from "niobot";
+import { startTestHomeserver, type TestHomeserver } from "niobot/testing";
+import { createBot } from "./bot.js";
+
+let hs: TestHomeserver;
+let bot: NioBot;
+
+before(async () => {
+  hs = await startTestHomeserver();
+  const account = await hs.botAccount();
+  bot = createBot({ homeserver: account.homeserver, userId: account.userId, handleSignals: false, logger: silentLogger });
+  await bot.start({ password: account.password });
+});
+
+after(async () => {
+  await bot.stop();
+  await hs.stop();
+});
+
+test("!ping answers Pong", async () => {
+  const alice = await hs.user("alice");
+  const room = await alice.dm(bot.userId);
+  await alice.say(room, "!ping");
+  const reply = await alice.expectReply(room, /^Pong! \\(\\d+ ms\\)$/);
+  assert.equal(reply.sender, bot.userId);
+});
+
+test("other messages get no answer", async () => {
+  const bob = await hs.user("bob");
+  const room = await bob.createRoom({ invite: [bot.userId] });
+  await bob.say(room, "hello there");
+  await bob.expectNoReply(room, 1_000);
+});
 `;
 }
 
@@ -153,7 +215,11 @@ No homeserver yet? \`npx niobot dev-server start\` runs a local Synapse
 
 ## Files
 
-- \`main.ts\` — the bot: add commands with \`bot.command(...)\`.
+- \`bot.ts\` — the bot: add commands with \`bot.command(...)\`.
+- \`main.ts\` — runs it with the settings below.
+- \`bot.test.ts\` — \`npm test\`: the bot against a real homeserver (\`niobot/testing\`). Set
+  \`MATRIX_TEST_HOMESERVER\` and \`MATRIX_TEST_REGISTRATION_SECRET\` to use a server of yours;
+  otherwise it starts a local Synapse (Linux, as root).
 - \`${envFile}\` — the session (\`MATRIX_HOMESERVER\`, \`MATRIX_USER_ID\`, \`MATRIX_ACCESS_TOKEN\`,
   \`MATRIX_DEVICE_ID\`); or set \`MATRIX_PASSWORD\` instead of a token. Optional: \`BOT_PREFIX\`
   (default \`!\`), \`STORE_PATH\` (default \`bot.db\`). Never commit it.

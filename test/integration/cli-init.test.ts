@@ -40,7 +40,10 @@ before(() => {
 /** Runs a command to completion; returns exit code and output. */
 function run(cmd: string, args: string[], cwd: string, input = ""): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+    // A node:test runner in the child must not think it runs inside this one.
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    const child = spawn(cmd, args, { cwd, stdio: ["pipe", "pipe", "pipe"], env });
     let output = "";
     child.stdout.on("data", (d: Buffer) => (output += d.toString()));
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));
@@ -70,7 +73,7 @@ test("init: the scaffold installs, type-checks, and its bot answers !ping", { ti
   const dir = join(parent, "My Bot");
   const r = await runCli(["init", dir, "--niobot", `file:${repoRoot}`]);
   assert.equal(r.code, 0, r.stderr);
-  for (const file of ["package.json", "tsconfig.json", "main.ts", ".gitignore", ".env.example", "README.md"])
+  for (const file of ["package.json", "tsconfig.json", "bot.ts", "main.ts", "bot.test.ts", ".gitignore", ".env.example", "README.md"])
     assert.ok(existsSync(join(dir, file)), file);
   const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
     name: string;
@@ -82,10 +85,12 @@ test("init: the scaffold installs, type-checks, and its bot answers !ping", { ti
   assert.equal(pkg.type, "module");
   assert.equal(pkg.scripts.start, "tsx main.ts");
   assert.ok(pkg.scripts.typecheck);
+  assert.equal(pkg.scripts.test, "node --import tsx --test bot.test.ts");
   assert.equal(pkg.dependencies.niobot, `file:${repoRoot}`);
   const ignored = readFileSync(join(dir, ".gitignore"), "utf8").split("\n");
   for (const pattern of ["node_modules/", "*.db*", "*.crypto*", ".env"]) assert.ok(ignored.includes(pattern), pattern);
   assert.match(readFileSync(join(dir, "README.md"), "utf8"), /npm start/);
+  assert.match(readFileSync(join(dir, "bot.test.ts"), "utf8"), /from "niobot\/testing"/);
   const main = readFileSync(join(dir, "main.ts"), "utf8");
   for (const name of ["MATRIX_HOMESERVER", "MATRIX_USER_ID", "MATRIX_ACCESS_TOKEN", "MATRIX_PASSWORD", "BOT_PREFIX", "STORE_PATH"])
     assert.ok(main.includes(name), name);
@@ -94,6 +99,12 @@ test("init: the scaffold installs, type-checks, and its bot answers !ping", { ti
   assert.equal(install.code, 0, install.output);
   const typecheck = await run(join(dir, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", "."], dir);
   assert.equal(typecheck.code, 0, typecheck.output);
+
+  // The scaffold's own test (niobot/testing) passes against the test homeserver (MATRIX_TEST_* from the runner).
+  const tested = await run("npm", ["test"], dir);
+  assert.equal(tested.code, 0, tested.output);
+  assert.match(tested.output, /# pass 2\b/);
+  assert.match(tested.output, /# fail 0\b/);
 
   // The newcomer's path: `npx niobot login` (the installed bin, i.e. dist/cli), then `npm start`.
   const hs = await homeserver();
