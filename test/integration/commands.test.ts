@@ -314,15 +314,24 @@ describe("commands", () => {
 
   test("events: command then exactly one outcome; listeners take over the replies", async () => {
     const seen: string[] = [];
+    // Only commands that started while these listeners were on: the previous test's last
+    // command may still be completing (its reply is out before `commandComplete` fires).
+    const mine = new Set<string>();
+    const note = (ctx: CommandContext, what: string): void => {
+      if (mine.has(ctx.message.event_id)) seen.push(what);
+    };
     const offs = [
-      bot.on("command", (ctx) => void seen.push(`command:${ctx.command.name}`)),
-      bot.on("commandComplete", (ctx) => void seen.push(`complete:${ctx.command.name}`)),
+      bot.on("command", (ctx) => {
+        mine.add(ctx.message.event_id);
+        seen.push(`command:${ctx.command.name}`);
+      }),
+      bot.on("commandComplete", (ctx) => note(ctx, `complete:${ctx.command.name}`)),
       bot.on("commandError", async (ctx, error) => {
-        seen.push(`error:${ctx.command.name}`);
+        note(ctx, `error:${ctx.command.name}`);
         await ctx.respond(`custom: ${error instanceof CommandError ? error.message : "bug"}`, { format: "plain" });
       }),
       bot.on("commandCancelled", async (ctx, reason) => {
-        seen.push(`cancelled:${ctx.command.name}:${reason.name}`);
+        note(ctx, `cancelled:${ctx.command.name}:${reason.name}`);
         await ctx.respond(`nope (${reason instanceof CommandError ? reason.name : "?"})`, { format: "plain" });
       }),
     ];
