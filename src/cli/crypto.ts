@@ -1,6 +1,7 @@
 /**
  * `niobot crypto`: the account's cross-signing identity, secret storage and
- * key backup, as the homeserver holds them (`status`, `recovery-key`).
+ * key backup, as the homeserver holds them (`status`, `recovery-key`,
+ * `reset-identity`).
  */
 import { parseArgs } from "node:util";
 import { MatrixApi } from "../api/client.js";
@@ -14,7 +15,7 @@ import { loadMatrixEnv, readEnvFile } from "./envfile.js";
 import type { Prompter } from "./prompt.js";
 
 /** Help of `niobot crypto`. */
-export const cryptoHelp = `Usage: niobot crypto <status|recovery-key> [options]
+export const cryptoHelp = `Usage: niobot crypto <status|recovery-key|reset-identity> [options]
 
   status          is this device signed by the account's cross-signing identity;
                   the identity's fingerprint (master key), the secret storage key,
@@ -25,6 +26,10 @@ export const cryptoHelp = `Usage: niobot crypto <status|recovery-key> [options]
                   the identity; start it with MATRIX_RECOVERY_KEY)
                   with --check: check a recovery key (or passphrase) against the
                   account's secret storage, without changing anything
+  reset-identity  replace the account's cross-signing identity and secret storage
+                  (everyone's trust in the old one and its key backup are lost);
+                  asks to type the user id (or --yes), then the password, and
+                  prints the new recovery key once
 
 Reads the session (MATRIX_HOMESERVER, MATRIX_ACCESS_TOKEN, MATRIX_DEVICE_ID) from
 the env file, with variables set in the environment taking precedence. The
@@ -35,6 +40,7 @@ file, when set, is shown as the trust mode (the bot's trust option decides it).
 Options:
   --env <path>       env file to read (default .env); --env-file <path> works too
   --check            (recovery-key) check a key instead of creating one
+  --yes              (reset-identity) do not ask to confirm; the password is still asked
   --json             print JSON
   -h, --help         show this help`;
 
@@ -139,15 +145,17 @@ async function recoveryKey(s: Session, check: boolean, json: boolean, prompter: 
 export async function crypto(argv: string[], prompter: Prompter): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { env: { type: "string" }, "env-file": { type: "string" }, json: { type: "boolean", default: false }, check: { type: "boolean", default: false } },
+    options: { env: { type: "string" }, "env-file": { type: "string" }, json: { type: "boolean", default: false }, check: { type: "boolean", default: false }, yes: { type: "boolean", default: false } },
     allowPositionals: true,
   });
   const [sub, ...extra] = positionals;
-  if (sub === undefined) throw usageError("crypto needs a subcommand: status or recovery-key");
+  if (sub === undefined) throw usageError("crypto needs a subcommand: status, recovery-key or reset-identity");
   if (extra.length > 0) throw usageError(`crypto ${sub} takes no arguments (got "${extra[0]}")`);
-  if (sub !== "status" && sub !== "recovery-key") throw usageError(`unknown crypto subcommand "${sub}"; run \`niobot crypto --help\``);
+  if (sub !== "status" && sub !== "recovery-key" && sub !== "reset-identity") throw usageError(`unknown crypto subcommand "${sub}"; run \`niobot crypto --help\``);
   if (values.check && sub !== "recovery-key") throw usageError("--check is an option of `crypto recovery-key`");
+  if (values.yes && sub !== "reset-identity") throw usageError("--yes is an option of `crypto reset-identity`");
   const session = await openSession(values.env ?? values["env-file"] ?? ".env");
+  if (sub === "reset-identity") return (await import("./crypto-reset.js")).resetIdentity(session, values.yes, prompter);
   try {
     return sub === "status" ? await status(session, values.json) : await recoveryKey(session, values.check, values.json, prompter);
   } catch (error) {

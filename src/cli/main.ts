@@ -41,7 +41,7 @@ const commands: Record<string, Subcommand> = {
     load: async () => import("./dev-server.js").then((m) => ({ help: m.devServerHelp, run: m.devServer })),
   },
   crypto: {
-    summary: "cross-signing identity, secret storage and key backup (status|recovery-key)",
+    summary: "cross-signing identity, secret storage and key backup (status|recovery-key|reset-identity)",
     load: async () => import("./crypto.js").then((m) => ({ help: m.cryptoHelp, run: m.crypto })),
   },
   version: {

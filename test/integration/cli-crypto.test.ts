@@ -103,6 +103,53 @@ describe("niobot crypto", () => {
     assert.equal(check.code, 0, check.stderr);
   });
 
+  test("reset-identity: refused without confirmation; with it, a new identity and recovery key that a new bot joins", async () => {
+    const account = await newUser("clireset");
+    const env = await envFileFor(account);
+    const authenticate = async (): Promise<Record<string, unknown>> => ({ type: "m.login.password", identifier: { type: "m.id.user", user: account.userId }, password: account.password });
+    let oldKey = "";
+    const first = (await newBot({ storePath: tempStorePath(), authenticate, showRecoveryKey: (key: string) => (oldKey = key) }, account)).bot;
+    await first.start({ accessToken: account.accessToken });
+    const oldMaster = first.crypto.identity?.masterKey;
+    await first.stop();
+    assert.ok(oldMaster && oldKey);
+    const hs = await homeserver();
+    const api = new MatrixApi({ baseUrl: hs.baseUrl, accessToken: account.accessToken });
+    const masterNow = async (): Promise<string | undefined> => (await queryServerIdentity(api, account.userId, account.deviceId)).master;
+
+    const refused = await runCli(["crypto", "reset-identity", "--env", env], { input: "@someone:else\n" });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /not confirmed/);
+    const wrongPassword = await runCli(["crypto", "reset-identity", "--env", env, "--yes"], { input: "not the password\n" });
+    assert.equal(wrongPassword.code, 1);
+    assert.match(wrongPassword.stderr, /wrong password/);
+    assert.equal(await masterNow(), oldMaster, "nothing changed");
+
+    const reset = await runCli(["crypto", "reset-identity", "--env", env], { input: `${account.userId}\n${account.password}\n` });
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.ok(!reset.stdout.includes(account.password) && !reset.stderr.includes(account.password), "the password is never echoed");
+    const newKey = /RECOVERY KEY \(shown once\):\s+((?:\w{4} ){11}\w{4})/.exec(reset.stdout)?.[1];
+    assert.ok(newKey, reset.stdout);
+    const newMaster = await masterNow();
+    assert.ok(newMaster && newMaster !== oldMaster, "a new master key");
+    assert.ok(reset.stdout.includes(newMaster));
+    const devices = (await api.http.request<{ devices: Array<{ display_name?: string }> }>({ method: "GET", path: "/_matrix/client/v3/devices" })).devices;
+    assert.ok(!devices.some((d) => d.display_name === "niobot crypto reset-identity"), "the reset's own device is logged out");
+
+    const old = await runCli(["crypto", "recovery-key", "--check", "--env", env], { env: { MATRIX_RECOVERY_KEY: oldKey } });
+    assert.equal(old.code, 1);
+    assert.match(old.stderr, /key-mac/);
+
+    const second = (await newBot({ storePath: tempStorePath(), recoveryKey: newKey }, account)).bot;
+    await second.start({ password: account.password });
+    try {
+      assert.equal(second.crypto.identity?.outcome, "recovered");
+      assert.equal(second.crypto.identity?.masterKey, newMaster);
+    } finally {
+      await second.stop();
+    }
+  });
+
   test("usage errors exit 2; a missing session exits 1", async () => {
     const help = await runCli(["crypto", "--help"]);
     assert.equal(help.code, 0);
