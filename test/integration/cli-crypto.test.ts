@@ -92,6 +92,8 @@ describe("niobot crypto", () => {
     assert.equal(state.deviceSigned, true);
     assert.equal(state.masterKey, master);
     assert.equal(typeof state.secretStorageKey, "string");
+    assert.equal(typeof state.backupVersion, "string", "the bot created a key backup version");
+    assert.equal(typeof state.backupKeys, "number");
 
     const text = await runCli(["crypto", "status", "--env", env]);
     assert.equal(text.code, 0, text.stderr);
