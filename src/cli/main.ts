@@ -40,6 +40,10 @@ const commands: Record<string, Subcommand> = {
     summary: "run a local Synapse for development (start|stop|status|register)",
     load: async () => import("./dev-server.js").then((m) => ({ help: m.devServerHelp, run: m.devServer })),
   },
+  crypto: {
+    summary: "cross-signing identity, secret storage and key backup (status|recovery-key|reset-identity)",
+    load: async () => import("./crypto.js").then((m) => ({ help: m.cryptoHelp, run: m.crypto })),
+  },
   version: {
     summary: "print versions and whether E2EE and SQLite are available",
     load: async () => import("./version.js").then((m) => ({ help: m.versionHelp, run: m.version })),
