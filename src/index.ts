@@ -38,6 +38,7 @@ export { consoleLogger, redactingLogger, silentLogger, type Logger, type LogFn, 
 export { forgetSecret, isSecretName, redactText, redactValue, registerSecret } from "./logging/redact.js";
 
 export * from "./content/index.js";
+export { decodeHtmlEntities, isUserId, parseMatrixLink, userIdFromPermalink, userPermalink, type MatrixLink } from "./ids/index.js";
 export * from "./commands/index.js";
 export {
   AccountApi,

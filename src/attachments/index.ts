@@ -25,7 +25,7 @@ export {
 } from "./encryption.js";
 export { AttachmentDecryptionError, AttachmentError, AttachmentTooLargeError, MissingToolError } from "./errors.js";
 export { DEFAULT_THUMBNAIL_SIZE, blurhashOf, makeThumbnail, probeImage, type EncodedImage, type ImageProbe, type ThumbnailFormat, type ThumbnailSize } from "./image.js";
-export { MediaClient, filenameFromDisposition, parseMxc, type DownloadedMedia, type MediaClientOptions, type MxcParts } from "./media.js";
+export { MediaClient, filenameFromDisposition, parseMxc, type DownloadedMedia, type MediaClientOptions } from "./media.js";
 export { detectMimeType, extensionForMime, kindForMime, mimeFromFilename, type AttachmentKind } from "./mime.js";
 export { DEFAULT_MAX_BYTES, prepareAttachment, type PrepareContext, type PreparedAttachment } from "./prepare.js";
 export { probeAudio, probeVideo, type VideoProbe } from "./probe.js";

@@ -10,6 +10,7 @@ import type { CallOptions, MatrixApi } from "../api/client.js";
 import { MatrixError } from "../api/errors.js";
 import type { RawResponse } from "../api/http.js";
 import type { MediaConfigResponse } from "../api/types.js";
+import { parseMxcUri, type MxcParts } from "../ids/grammar.js";
 import { decryptAttachment, isEncryptedFile, type EncryptedFile } from "./encryption.js";
 import { AttachmentError, AttachmentTooLargeError } from "./errors.js";
 
@@ -23,11 +24,6 @@ export interface DownloadedMedia {
   filename?: string;
 }
 
-/** The two parts of an `mxc://` URI. */
-export interface MxcParts {
-  serverName: string;
-  mediaId: string;
-}
 
 /** Options of a {@link MediaClient}. */
 export interface MediaClientOptions {
@@ -44,9 +40,11 @@ export interface MediaClientOptions {
  * parseMxc("mxc://example.org/abc123") // { serverName: "example.org", mediaId: "abc123" }
  */
 export function parseMxc(uri: string): MxcParts {
-  const match = /^mxc:\/\/([A-Za-z0-9.:[\]-]+)\/([A-Za-z0-9_-]+)$/.exec(uri);
-  if (!match?.[1] || !match[2]) throw new AttachmentError(`not a valid mxc:// URI: ${JSON.stringify(uri)}`);
-  return { serverName: match[1], mediaId: match[2] };
+  return parseMxcUri(uri) ?? failMxc(uri);
+}
+
+function failMxc(uri: string): never {
+  throw new AttachmentError(`not a valid mxc:// URI: ${JSON.stringify(uri.slice(0, 300))}`);
 }
 
 /** Reads the file name of a `Content-Disposition` header (`filename*=UTF-8''...` preferred). */

@@ -6,16 +6,9 @@
  */
 import { isAbortError } from "../util/async.js";
 import { CommandParserError } from "./errors.js";
-import {
-  EVENT_ID,
-  MXC_URI,
-  ROOM_ALIAS,
-  ROOM_ID,
-  USER_ID,
-  parseMatrixLink,
-  userPills,
-  type MatrixToLink,
-} from "./matrix.js";
+import { isEventId, isMxcUri, isRoomAlias, isRoomId, isUserId } from "../ids/grammar.js";
+import { parseMatrixLink, type MatrixLink } from "../ids/links.js";
+import { userPills } from "./matrix.js";
 import type { ArgumentParser, ParseContext } from "./parsers.js";
 
 function fail(expected: string, raw: string, detail?: string, cause?: unknown): never {
@@ -32,7 +25,7 @@ export function user(): ArgumentParser<string> {
   return {
     type,
     parse(raw, ctx) {
-      if (USER_ID.test(raw)) return raw;
+      if (isUserId(raw)) return raw;
       const link = parseMatrixLink(raw);
       if (link?.kind === "user") return link.userId;
       const pill = userPills(ctx.formattedBody).find((p) => p.text === raw);
@@ -61,8 +54,8 @@ export function room(): ArgumentParser<string> {
     async parse(raw, ctx) {
       const link = parseMatrixLink(raw);
       const target = link?.kind === "room" ? link.roomIdOrAlias : raw;
-      if (ROOM_ID.test(target)) return target;
-      if (ROOM_ALIAS.test(target)) return resolveAlias(target, ctx, type, raw);
+      if (isRoomId(target)) return target;
+      if (isRoomAlias(target)) return resolveAlias(target, ctx, type, raw);
       return fail(type, raw);
     },
   };
@@ -84,10 +77,10 @@ export function event(): ArgumentParser<EventReference> {
   return {
     type,
     async parse(raw, ctx) {
-      if (EVENT_ID.test(raw)) return { eventId: raw };
+      if (isEventId(raw)) return { eventId: raw };
       const link = parseMatrixLink(raw);
       if (link?.kind !== "event") return fail(type, raw);
-      const roomId = ROOM_ID.test(link.roomIdOrAlias)
+      const roomId = isRoomId(link.roomIdOrAlias)
         ? link.roomIdOrAlias
         : await resolveAlias(link.roomIdOrAlias, ctx, type, raw);
       return { roomId, eventId: link.eventId };
@@ -96,7 +89,7 @@ export function event(): ArgumentParser<EventReference> {
 }
 
 /** Any valid matrix.to / `matrix:` link, parsed but not resolved. */
-export function matrixTo(): ArgumentParser<MatrixToLink> {
+export function matrixTo(): ArgumentParser<MatrixLink> {
   const type = "a matrix.to link";
   return {
     type,
@@ -112,7 +105,7 @@ export function mxc(): ArgumentParser<string> {
   return {
     type,
     parse(raw) {
-      return MXC_URI.test(raw) ? raw : fail(type, raw);
+      return isMxcUri(raw) ? raw : fail(type, raw);
     },
   };
 }

@@ -27,6 +27,7 @@ import {
 } from "./command.js";
 import type { CommandContext } from "./context.js";
 import type { CommandRegistry } from "./registry.js";
+import { isRecord } from "../util/record.js";
 
 type AnyListener = (...args: unknown[]) => unknown;
 
@@ -156,10 +157,6 @@ interface Normalized {
 interface Mounted extends MountedModule {
   readonly offs: (() => void)[];
   readonly onUnmount: ((bot: NioBot) => unknown) | undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null;
 }
 
 function normalize(module: object): Normalized {

@@ -14,7 +14,8 @@
  * @module
  */
 import { Parser } from "htmlparser2";
-import { MAX_HTML_DEPTH, MAX_HTML_LENGTH, leadingLink, parseMatrixLink } from "./matrix.js";
+import { parseMatrixLink } from "../ids/links.js";
+import { MAX_HTML_DEPTH, MAX_HTML_LENGTH, leadingLink } from "./matrix.js";
 
 /** Options of {@link matchPrefix}. */
 export interface PrefixOptions {

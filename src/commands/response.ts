@@ -9,6 +9,7 @@ import type { NioBot } from "../bot/bot.js";
 import { buildEditContent, buildMessageContent, type EditOptions, type MessageOptions, type ReplyTo } from "../content/message.js";
 import type { Mentions } from "../content/types.js";
 import type { SendSequence } from "../delivery/txn.js";
+import { isRecord } from "../util/record.js";
 
 /** Outgoing message content: built by the content layer or written by hand. */
 export type OutgoingContent = MessageContent | Record<string, unknown>;
@@ -112,10 +113,6 @@ export class CommandResponse {
   #run<T>(work: () => Promise<T>): Promise<T> {
     return this.#sends === undefined ? work() : this.#sends.run(work);
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function mentionsOf(content: Record<string, unknown>): Mentions {

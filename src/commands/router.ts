@@ -19,6 +19,7 @@ import { ModuleHost } from "./module.js";
 import { parseArguments } from "./parse.js";
 import { matchPrefix, splitCommandName, stripReplyFallback, stripReplyFallbackHtml } from "./prefix.js";
 import { CommandRegistry } from "./registry.js";
+import { isRecord } from "../util/record.js";
 
 /** The command prefix(es): a string, several, or a regular expression matched at the start. */
 export type CommandPrefix = string | readonly string[] | RegExp;
@@ -47,10 +48,6 @@ interface CommandText {
 }
 
 const HTML_FORMAT = "org.matrix.custom.html";
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 /**
  * The text a command could be in, or `null` when the message can't be a command, or a string

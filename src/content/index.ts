@@ -18,7 +18,6 @@ export {
   escapeHtml,
   safeLinkHref,
   sanitizeHtml,
-  unescapeHtml,
   walkHtml,
   type HtmlWalker,
 } from "./sanitize.js";
@@ -26,12 +25,9 @@ export { htmlToPlainText } from "./plaintext.js";
 export {
   WORD_JOINER,
   detectMentions,
-  isUserId,
   mentionPill,
   neutralizeMentions,
   neutralizeMentionsHtml,
-  userIdFromPermalink,
-  userPermalink,
   type MentionPill,
 } from "./mentions.js";
 export {

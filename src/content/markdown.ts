@@ -4,8 +4,9 @@
  * @module
  */
 import { Marked } from "marked";
-import { ALLOWED_TAGS, escapeHtml, sanitizeHtml, unescapeHtml } from "./sanitize.js";
-import { userIdFromPermalink } from "./permalink.js";
+import { decodeHtmlEntities } from "../ids/entities.js";
+import { userIdFromPermalink } from "../ids/links.js";
+import { ALLOWED_TAGS, escapeHtml, sanitizeHtml } from "./sanitize.js";
 
 /** The two representations of a message: plain `body` and optional HTML. */
 export interface RenderedMarkdown {
@@ -70,7 +71,7 @@ const MD_PILL = /\[((?:\\[^[\n]|[^[\]\\\n])*)\]\(\s*<?((?:https:\/\/matrix\.to\/
 function bodyFromSource(md: string): string {
   return md
     .replace(HTML_PILL, (whole, dq: string | undefined, sq: string | undefined, text: string) =>
-      userIdFromPermalink(unescapeHtml(dq ?? sq ?? "")) === undefined ? whole : unescapeHtml(text))
+      userIdFromPermalink(decodeHtmlEntities(dq ?? sq ?? "")) === undefined ? whole : decodeHtmlEntities(text))
     .replace(MD_PILL, (whole, text: string, href: string) =>
       userIdFromPermalink(href) === undefined ? whole : text.replace(/\\(.)/g, "$1"));
 }

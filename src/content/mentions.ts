@@ -14,16 +14,12 @@
  * @module
  */
 import { escapeHtml, sanitizeHtml, sanitizeHtmlWithHooks, walkHtml } from "./sanitize.js";
-import { USER_ID_IN_TEXT, isUserId, userIdFromPermalink, userPermalink } from "./permalink.js";
-
-export { isUserId, userIdFromPermalink, userPermalink } from "./permalink.js";
+import { isUserId } from "../ids/grammar.js";
+import { userIdFromPermalink, userPermalink } from "../ids/links.js";
+import { userIdsInText } from "../ids/text.js";
 
 /** U+2060 WORD JOINER: invisible, and not a word character for push-rule matching. */
 export const WORD_JOINER = "\u2060";
-
-function idsInText(text: string): string[] {
-  return [...text.matchAll(USER_ID_IN_TEXT)].map((m) => m[0]).filter(isUserId);
-}
 
 /**
  * Lists the user IDs a message visibly mentions: pill links
@@ -43,7 +39,7 @@ function idsInText(text: string): string[] {
 export function detectMentions(body: string, formattedBody?: string): string[] {
   const found = new Set<string>();
   if (formattedBody === undefined) {
-    for (const id of idsInText(body)) found.add(id);
+    for (const id of userIdsInText(body)) found.add(id);
     return [...found];
   }
   let code = 0;
@@ -57,7 +53,7 @@ export function detectMentions(body: string, formattedBody?: string): string[] {
       if (tag === "code" || tag === "pre") code--;
     },
     text(text) {
-      if (code === 0) for (const id of idsInText(text)) found.add(id);
+      if (code === 0) for (const id of userIdsInText(text)) found.add(id);
     },
   });
   return [...found];

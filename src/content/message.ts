@@ -6,7 +6,7 @@
  */
 import { renderMarkdown } from "./markdown.js";
 import { detectMentions } from "./mentions.js";
-import { isUserId } from "./permalink.js";
+import { isUserId } from "../ids/grammar.js";
 import { htmlToPlainText } from "./plaintext.js";
 import { sanitizeHtml } from "./sanitize.js";
 import {

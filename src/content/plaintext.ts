@@ -5,7 +5,7 @@
  * @module
  */
 import { sanitizeHtml, walkHtml } from "./sanitize.js";
-import { userIdFromPermalink } from "./permalink.js";
+import { userIdFromPermalink } from "../ids/links.js";
 
 const BLOCK = new Set([
   "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol", "table",

@@ -9,6 +9,7 @@
  * @module
  */
 import sanitize from "sanitize-html";
+import { decodeHtmlEntities } from "../ids/entities.js";
 
 /**
  * Every tag the spec suggests permitting. Anything else is dropped (its text is
@@ -239,24 +240,6 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c);
 }
 
-/**
- * Decodes the entities that {@link escapeHtml} and sanitize-html produce, plus
- * numeric references. Only meant for HTML we produced or sanitised ourselves.
- */
-export function unescapeHtml(html: string): string {
-  return html.replace(/&(amp|lt|gt|quot|#39|#x[0-9a-fA-F]{1,6}|#\d{1,7});/g, (whole, ref: string) => {
-    switch (ref) {
-      case "amp": return "&";
-      case "lt": return "<";
-      case "gt": return ">";
-      case "quot": return '"';
-      case "#39": return "'";
-    }
-    const code = ref.startsWith("#x") ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
-    return code <= 0x10ffff ? String.fromCodePoint(code) : whole;
-  });
-}
-
 /** Callbacks for {@link walkHtml}. */
 export interface HtmlWalker {
   open?(tag: string, attribs: Readonly<Record<string, string>>): void;
@@ -286,7 +269,7 @@ export function walkHtml(html: string, walker: HtmlWalker): void {
     onCloseTag: (name) => walker.close?.(name),
     textFilter: (text, tag) => {
       // sanitize-html passes no tag for top-level text despite its typings.
-      walker.text?.(unescapeHtml(text), (tag as string | undefined) || undefined);
+      walker.text?.(decodeHtmlEntities(text), (tag as string | undefined) || undefined);
       return "";
     },
   });

@@ -23,7 +23,8 @@ import type { Room } from "../sync/room.js";
 import type { RoomTracker } from "../sync/tracker.js";
 import { KeyedMutex, sleep } from "../util/async.js";
 import { directPartnersOf, directRoomsFor, parseDirect, type DirectContent } from "./mdirect.js";
-import { candidateOrder, findOrphanDm, fingerprintOf, isUserId, localVerdict, membersVerdict, snapshotOf, type DmVerdict } from "./verdict.js";
+import { isUserId } from "../ids/grammar.js";
+import { candidateOrder, findOrphanDm, fingerprintOf, localVerdict, membersVerdict, snapshotOf, type DmVerdict } from "./verdict.js";
 import { DirectWriter, M_DIRECT } from "./writer.js";
 
 /** What the DM layer needs from the bot (a `NioBot` is one). */

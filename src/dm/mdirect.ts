@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { isRecord } from "../util/record.js";
 
 /** The well-formed shape of `m.direct` content. */
 export type DirectContent = Record<string, string[]>;
@@ -18,10 +19,6 @@ export type DirectContent = Record<string, string[]>;
 export interface DirectUpdate {
   content: Record<string, unknown>;
   changed: boolean;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

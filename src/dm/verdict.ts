@@ -145,8 +145,3 @@ export function findOrphanDm(rooms: Iterable<Room>, botId: string, userId: strin
 export function candidateOrder(rooms: readonly string[]): string[] {
   return [...rooms].reverse();
 }
-
-/** Tells whether a string looks like a Matrix user id (`@localpart:server`). */
-export function isUserId(value: string): boolean {
-  return /^@[^:\s]+:\S+$/.test(value);
-}

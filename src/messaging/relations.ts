@@ -6,14 +6,11 @@
  * @module
  */
 import type { ClientEvent, MessageContent, MessageEvent, ReactionEvent, RedactionEvent } from "../api/events.js";
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
+import { isRecord } from "../util/record.js";
 
 function relatesTo(event: Pick<ClientEvent, "content">): Record<string, unknown> | undefined {
   const rel = (event.content as Record<string, unknown>)["m.relates_to"];
-  return isObject(rel) ? rel : undefined;
+  return isRecord(rel) ? rel : undefined;
 }
 
 /** The `rel_type` of an event's `m.relates_to`, if any. */
@@ -40,7 +37,7 @@ export function editOf(event: ClientEvent): EditInfo | undefined {
   if (event.type !== "m.room.message" || event.state_key !== undefined) return undefined;
   const rel = relatesTo(event);
   const newContent = (event.content as Record<string, unknown>)["m.new_content"];
-  if (rel?.rel_type !== "m.replace" || typeof rel.event_id !== "string" || !isObject(newContent)) return undefined;
+  if (rel?.rel_type !== "m.replace" || typeof rel.event_id !== "string" || !isRecord(newContent)) return undefined;
   if (typeof newContent.body !== "string" || typeof newContent.msgtype !== "string") return undefined;
   return { originalEventId: rel.event_id, newContent: newContent as MessageContent };
 }
@@ -102,9 +99,9 @@ export function threadRootOf(event: Pick<ClientEvent, "content">): string | unde
  */
 export function currentContent(event: ClientEvent): Record<string, unknown> {
   const relations = event.unsigned?.["m.relations"];
-  const replace = isObject(relations) ? relations["m.replace"] : undefined;
-  const replaced = isObject(replace) && isObject(replace.content) ? replace.content["m.new_content"] : undefined;
-  if (!isObject(replaced)) return event.content;
+  const replace = isRecord(relations) ? relations["m.replace"] : undefined;
+  const replaced = isRecord(replace) && isRecord(replace.content) ? replace.content["m.new_content"] : undefined;
+  if (!isRecord(replaced)) return event.content;
   const { "m.relates_to": _ignored, ...rest } = replaced;
   const rel = (event.content as Record<string, unknown>)["m.relates_to"];
   return rel === undefined ? rest : { ...rest, "m.relates_to": rel };

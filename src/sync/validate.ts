@@ -7,6 +7,7 @@
  * @module
  */
 import type { SyncResponse } from "../api/types.js";
+import { isRecord } from "../util/record.js";
 
 /** What {@link sanitizeSyncResponse} dropped: a path per entry (the first few). */
 export interface SanitizeReport {
@@ -16,14 +17,10 @@ export interface SanitizeReport {
 
 const MAX_REPORTED_PATHS = 10;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 type Check = (event: Record<string, unknown>) => boolean;
 
 /** `type` and an object `content`: what every event has. */
-const basic: Check = (e) => typeof e.type === "string" && isObject(e.content);
+const basic: Check = (e) => typeof e.type === "string" && isRecord(e.content);
 /** A stripped state event (invites). */
 const stripped: Check = (e) => basic(e) && typeof e.state_key === "string" && typeof e.sender === "string";
 /** A room event: what dispatching and deduplication read. */
@@ -42,7 +39,7 @@ const stateEvent: Check = (e) => roomEvent(e) && typeof e.state_key === "string"
  * position to move to, and the request is simply made again.
  */
 export function sanitizeSyncResponse(response: SyncResponse): SanitizeReport {
-  if (!isObject(response) || typeof response.next_batch !== "string") throw new TypeError("sync response without a next_batch token");
+  if (!isRecord(response) || typeof response.next_batch !== "string") throw new TypeError("sync response without a next_batch token");
   const report: SanitizeReport = { dropped: 0, paths: [] };
   const drop = (path: string): void => {
     report.dropped++;
@@ -52,7 +49,7 @@ export function sanitizeSyncResponse(response: SyncResponse): SanitizeReport {
   const object = (holder: Record<string, unknown>, key: string, path: string): Record<string, unknown> | undefined => {
     const value = holder[key];
     if (value === undefined) return undefined;
-    if (isObject(value)) return value;
+    if (isRecord(value)) return value;
     drop(path);
     delete holder[key];
     return undefined;
@@ -68,7 +65,7 @@ export function sanitizeSyncResponse(response: SyncResponse): SanitizeReport {
     }
     const list = section.events as unknown[];
     const kept = list.filter((event, i) => {
-      if (isObject(event) && check(event)) return true;
+      if (isRecord(event) && check(event)) return true;
       drop(`${path}.events[${i}]`);
       return false;
     });
@@ -93,7 +90,7 @@ export function sanitizeSyncResponse(response: SyncResponse): SanitizeReport {
     if (!map) return;
     for (const [roomId, room] of Object.entries(map)) {
       const path = `rooms.${section}.${roomId}`;
-      if (!roomId.startsWith("!") || !isObject(room)) {
+      if (!roomId.startsWith("!") || !isRecord(room)) {
         drop(path);
         delete map[roomId];
         continue;

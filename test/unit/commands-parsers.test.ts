@@ -1,7 +1,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CommandParserError } from "../../src/commands/errors.js";
-import { decodeHtmlEntities, extractLinks, parseMatrixLink, userPills } from "../../src/commands/matrix.js";
+import { extractLinks, userPills } from "../../src/commands/matrix.js";
+import { decodeHtmlEntities, parseMatrixLink } from "../../src/ids/index.js";
 import {
   boolean,
   builtinParsers,

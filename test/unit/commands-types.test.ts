@@ -28,7 +28,7 @@ import {
   type EventReference,
   type ParseContext,
 } from "../../src/commands/parsers.js";
-import type { MatrixToLink } from "../../src/commands/matrix.js";
+import type { MatrixLink } from "../../src/ids/links.js";
 import type { SignatureArgs, ValidateSignature } from "../../src/commands/signature.js";
 
 /** True iff A and B are identical types (not merely mutually assignable). */
@@ -55,7 +55,7 @@ type _choiceList = Expect<Equal<ArgsOf<"[modes:(a|b)*]">, { modes: ("a" | "b")[]
 type _matrix = Expect<
   Equal<
     ArgsOf<"<r:room> <e:event> <l:matrixto> <m:mxc> <s:string>">,
-    { r: string; e: EventReference; l: MatrixToLink; m: string; s: string }
+    { r: string; e: EventReference; l: MatrixLink; m: string; s: string }
   >
 >;
 type _nonLiteral = Expect<Equal<SignatureArgs<string>, Record<string, unknown>>>;
@@ -114,7 +114,7 @@ type _built2 = Expect<Equal<ArgsOf<typeof built2>, { x: number; flag?: boolean; 
 const built3 = args(arg("payload", rest(json())));
 type _built3 = Expect<Equal<ArgsOf<typeof built3>, { payload: unknown }>>;
 const built4 = args(arg("links", variadic(matrixTo())).optional());
-type _built4 = Expect<Equal<ArgsOf<typeof built4>, { links: MatrixToLink[] }>>;
+type _built4 = Expect<Equal<ArgsOf<typeof built4>, { links: MatrixLink[] }>>;
 const built5 = args(arg("e", event()), arg("s", string()).default("hi"));
 type _built5 = Expect<Equal<ArgsOf<typeof built5>, { e: EventReference; s: string }>>;
 type _list = Expect<Equal<typeof built5, ArgumentList<{ e: EventReference; s: string }>>>;
@@ -162,7 +162,7 @@ test("builder rest, optional, variadic and default forms parse as typed", async 
   assert.equal(built2.specs[0]?.description, "a number");
   const p3: { payload: unknown } = await parseArguments(built3, '{"a": [1, 2]}', ctx);
   assert.deepEqual(p3, { payload: { a: [1, 2] } });
-  const p4: { links: MatrixToLink[] } = await parseArguments(built4, "", ctx);
+  const p4: { links: MatrixLink[] } = await parseArguments(built4, "", ctx);
   assert.deepEqual(p4, { links: [] });
   const p5 = await parseArguments(built5, "$ev", ctx);
   assert.deepEqual(p5, { e: { eventId: "$ev" }, s: "hi" });

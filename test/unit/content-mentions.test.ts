@@ -4,13 +4,11 @@ import fc from "fast-check";
 import {
   WORD_JOINER as WJ,
   detectMentions,
-  isUserId,
   mentionPill,
   neutralizeMentions,
   neutralizeMentionsHtml,
-  userIdFromPermalink,
-  userPermalink,
 } from "../../src/content/mentions.js";
+import { isUserId, userIdFromPermalink, userPermalink } from "../../src/ids/index.js";
 
 /**
  * The legacy body push rules (`.m.rule.roomnotif`, `.m.rule.contains_user_name`)

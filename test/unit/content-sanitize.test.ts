@@ -5,9 +5,9 @@ import {
   escapeHtml,
   safeLinkHref,
   sanitizeHtml,
-  unescapeHtml,
   walkHtml,
 } from "../../src/content/sanitize.js";
+import { decodeHtmlEntities } from "../../src/ids/entities.js";
 
 const PERMITTED: Record<string, string[]> = {
   a: ["href", "target"],
@@ -182,13 +182,13 @@ describe("sanitizeHtml: attribute filtering", () => {
   });
 });
 
-describe("escapeHtml / unescapeHtml / safeLinkHref", () => {
+describe("escapeHtml / decodeHtmlEntities / safeLinkHref", () => {
   it("escapes the five special characters", () => {
     assert.equal(escapeHtml(`<a href="x">'&'</a>`), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   });
   it("round-trips", () => {
     const text = `<>&"' plain ünïcödé 👍`;
-    assert.equal(unescapeHtml(escapeHtml(text)), text);
+    assert.equal(decodeHtmlEntities(escapeHtml(text)), text);
   });
   it("judges schemes like a browser would", () => {
     assert.equal(safeLinkHref("  https://e.example/a\tb "), "https://e.example/ab");

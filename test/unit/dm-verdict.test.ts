@@ -6,12 +6,12 @@ import {
   candidateOrder,
   findOrphanDm,
   fingerprintOf,
-  isUserId,
   localVerdict,
   membersVerdict,
   snapshotOf,
   type DmSnapshot,
 } from "../../src/dm/verdict.js";
+import { isUserId } from "../../src/ids/grammar.js";
 import { RoomTracker } from "../../src/sync/tracker.js";
 
 const BOT = "@bot:example.org";

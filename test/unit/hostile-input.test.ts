@@ -13,6 +13,8 @@ import { matchPrefix, stripReplyFallback, stripReplyFallbackHtml } from "../../s
 import { splitWithOffsets } from "../../src/commands/split.js";
 import { MARKDOWN_MAX_LENGTH, renderMarkdown } from "../../src/content/markdown.js";
 import { WORD_JOINER, neutralizeMentions } from "../../src/content/mentions.js";
+import { parseMatrixLink } from "../../src/ids/links.js";
+import { userIdsInText } from "../../src/ids/text.js";
 import { consoleLogger } from "../../src/logging/logger.js";
 
 const BOUND_MS = 50;
@@ -75,6 +77,8 @@ async function assertAllFast(s: string): Promise<void> {
   await assertFast("room()", s, () => room().parse(s, context(s)));
   await assertFast("renderMarkdown", s, () => renderMarkdown(s));
   await assertFast("neutralizeMentions", s, () => neutralizeMentions(s));
+  await assertFast("userIdsInText", s, () => userIdsInText(s));
+  await assertFast("parseMatrixLink", s, () => parseMatrixLink(s));
 }
 
 const FRAGMENTS = [
