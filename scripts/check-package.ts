@@ -31,7 +31,7 @@ try {
     if (/(^|\/)(test|tests|__tests__)\/|\.test\.[cm]?[jt]s$/.test(path)) problems.push(`a test in the package: ${path}`);
     if (path.endsWith(".map")) problems.push(`a source map in the package (its sources are not shipped): ${path}`);
   }
-  for (const entry of ["dist/index.js", "dist/index.d.ts", "dist/testing/index.js", "dist/testing/index.d.ts", "dist/devserver/index.js", "dist/cli/main.js"])
+  for (const entry of ["dist/index.js", "dist/index.d.ts", "dist/advanced/index.js", "dist/advanced/index.d.ts", "dist/testing/index.js", "dist/testing/index.d.ts", "dist/devserver/index.js", "dist/cli/main.js"])
     if (!paths.has(entry)) problems.push(`missing from the package: ${entry}`);
   if (problems.length > 0) throw new Error(problems.join("\n"));
 

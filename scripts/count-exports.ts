@@ -14,11 +14,12 @@ import { pathToFileURL } from "node:url";
 import ts from "typescript";
 
 const root = resolve(import.meta.dirname, "..");
-const named = process.argv.slice(2).filter((a) => !a.startsWith("--"));
-const entries = named.length > 0 ? named : [".", "advanced", "testing", "devserver"];
 
-/** The names a declaration file exports, split by whether they carry a runtime value. */
-function declaredExports(dts: string): { values: string[]; types: string[] } {
+/**
+ * The names a module exports, split by whether they carry a runtime value, read from its
+ * declarations (`.d.ts`) or its source (`.ts`). Also used by test/unit/public-api.test.ts.
+ */
+export function declaredExports(dts: string): { values: string[]; types: string[] } {
   const program = ts.createProgram([dts], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, skipLibCheck: true, noEmit: true });
   const checker = program.getTypeChecker();
   const source = program.getSourceFile(dts);
@@ -35,26 +36,32 @@ function declaredExports(dts: string): { values: string[]; types: string[] } {
   return { values: values.sort(), types: types.sort() };
 }
 
-let failed = false;
-for (const entry of entries) {
-  const base = entry === "." ? "index" : `${entry}/index`;
-  const js = resolve(root, "dist", `${base}.js`);
-  const dts = resolve(root, "dist", `${base}.d.ts`);
-  if (!existsSync(js) || !existsSync(dts)) {
-    console.error(`${entry}: dist/${base}.js or .d.ts is missing; run \`npm run build\` first`);
-    failed = true;
-    continue;
+async function main(): Promise<void> {
+  const named = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+  const entries = named.length > 0 ? named : [".", "advanced", "testing", "devserver"];
+  let failed = false;
+  for (const entry of entries) {
+    const base = entry === "." ? "index" : `${entry}/index`;
+    const js = resolve(root, "dist", `${base}.js`);
+    const dts = resolve(root, "dist", `${base}.d.ts`);
+    if (!existsSync(js) || !existsSync(dts)) {
+      console.error(`${entry}: dist/${base}.js or .d.ts is missing; run \`npm run build\` first`);
+      failed = true;
+      continue;
+    }
+    const runtime = Object.keys((await import(pathToFileURL(js).href)) as object).sort();
+    const { values, types } = declaredExports(dts);
+    const name = entry === "." ? "niobot" : `niobot/${entry}`;
+    console.log(`${name}: ${runtime.length} values, ${types.length} types, ${runtime.length + types.length} names`);
+    const missing = values.filter((v) => !runtime.includes(v));
+    const undeclared = runtime.filter((v) => !values.includes(v));
+    if (missing.length + undeclared.length > 0) {
+      console.error(`  declarations and runtime disagree: declared only ${missing.join(", ") || "-"}; runtime only ${undeclared.join(", ") || "-"}`);
+      failed = true;
+    }
+    if (process.argv.includes("--list")) console.log(`  values: ${runtime.join(", ")}\n  types: ${types.join(", ")}`);
   }
-  const runtime = Object.keys((await import(pathToFileURL(js).href)) as object).sort();
-  const { values, types } = declaredExports(dts);
-  const name = entry === "." ? "niobot" : `niobot/${entry}`;
-  console.log(`${name}: ${runtime.length} values, ${types.length} types, ${runtime.length + types.length} names`);
-  const missing = values.filter((v) => !runtime.includes(v));
-  const undeclared = runtime.filter((v) => !values.includes(v));
-  if (missing.length + undeclared.length > 0) {
-    console.error(`  declarations and runtime disagree: declared only ${missing.join(", ") || "-"}; runtime only ${undeclared.join(", ") || "-"}`);
-    failed = true;
-  }
-  if (process.argv.includes("--list")) console.log(`  values: ${runtime.join(", ")}\n  types: ${types.join(", ")}`);
+  if (failed) process.exitCode = 1;
 }
-if (failed) process.exitCode = 1;
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) await main();

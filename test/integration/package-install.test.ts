@@ -22,6 +22,12 @@ const tsc = join(repoRoot, "node_modules", "typescript", "bin", "tsc");
 
 const CHECK_TS = `import { NioBot, silentLogger, type NioBotOptions } from "niobot";
 import { startTestHomeserver, type TestHomeserver, type TestPerson } from "niobot/testing";
+import { MatrixApi, type SyncEngine } from "niobot/advanced";
+// @ts-expect-error: internals live in niobot/advanced, not in the root export
+import { SyncEngine as NotAtTheRoot } from "niobot";
+
+export type Engine = SyncEngine | typeof NotAtTheRoot;
+export const api: typeof MatrixApi = MatrixApi;
 
 export async function main(): Promise<void> {
   const hs: TestHomeserver = await startTestHomeserver();
@@ -39,6 +45,9 @@ export async function main(): Promise<void> {
 
 const RUN_MJS = `import { NioBot, silentLogger } from "niobot";
 import { startTestHomeserver } from "niobot/testing";
+import { MatrixApi, SyncEngine } from "niobot/advanced";
+
+if (typeof MatrixApi !== "function" || typeof SyncEngine !== "function") throw new Error("niobot/advanced did not load");
 
 const hs = await startTestHomeserver();
 const account = await hs.botAccount();
@@ -82,7 +91,7 @@ describe("the packed package in a fresh project", { timeout: 240_000 }, () => {
   after(() => cleanups.forEach((c) => c()));
 
   for (const [module, resolution] of [["node16", "node16"], ["esnext", "bundler"]] as const)
-    test(`"moduleResolution": "${resolution}" type-checks niobot and niobot/testing`, async () => {
+    test(`"moduleResolution": "${resolution}" type-checks niobot, niobot/testing and niobot/advanced`, async () => {
       writeFileSync(join(dir, "check.ts"), CHECK_TS);
       writeFileSync(join(dir, `tsconfig.${resolution}.json`), tsconfig(module, resolution));
       const result = await run(process.execPath, [tsc, "-p", `tsconfig.${resolution}.json`], { cwd: dir }).catch((e: { stdout: string }) => ({ stdout: `FAILED\n${e.stdout}` }));
@@ -92,7 +101,7 @@ describe("the packed package in a fresh project", { timeout: 240_000 }, () => {
       await assert.rejects(run(process.execPath, [tsc, "-p", `tsconfig.${resolution}.json`], { cwd: dir }), (e: { stdout: string }) => /check\.ts.*TS2345/.test(e.stdout));
     });
 
-  test("a bot runs with niobot/testing from the installed package", async () => {
+  test("a bot runs with niobot/testing from the installed package, and niobot/advanced loads", async () => {
     writeFileSync(join(dir, "run.mjs"), RUN_MJS);
     const { stdout } = await run(process.execPath, ["run.mjs"], { cwd: dir, timeout: 120_000 });
     assert.match(stdout, /^reply from @bot-[0-9a-f]{8}:/m);
