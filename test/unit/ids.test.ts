@@ -5,6 +5,8 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { readdirSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import {
   decodeHtmlEntities,
   eventPermalink,
@@ -264,4 +266,12 @@ test("isRecord: JSON objects only", () => {
   assert.ok(isRecord({}));
   assert.ok(isRecord(Object.create(null)));
   for (const v of [null, undefined, [], "x", 1, () => 1]) assert.ok(!isRecord(v));
+});
+
+test("ids/ sits at the bottom of the layers: it imports nothing but itself", () => {
+  const dir = resolve(import.meta.dirname, "../../src/ids");
+  for (const file of readdirSync(dir)) {
+    const source = readFileSync(resolve(dir, file), "utf8");
+    for (const [, spec] of source.matchAll(/^(?:import|export)\b[^;]*?from "([^"]+)";/gms)) assert.match(spec ?? "", /^\.\/[a-z-]+\.js$/, `${file} imports ${spec}`);
+  }
 });
