@@ -8,14 +8,9 @@ import type { DecryptionFailure } from "../crypto/errors.js";
 import type { IdentityChange } from "../crypto/trust.js";
 import type { CommandContext } from "../commands/context.js";
 import type { CheckFailure, CommandDisabledError } from "../commands/errors.js";
+import type { ErrorContext } from "../core/errors.js";
 
-/** Where an error reported through the `error` event came from. */
-export interface ErrorContext {
-  /** The event or subsystem whose handler failed, e.g. `"message"` or `"autoJoin"`. */
-  source: string;
-  room?: Room;
-  event?: ClientEvent;
-}
+export type { ErrorContext } from "../core/errors.js";
 
 /**
  * Core events of a bot. Feature layers (commands, DMs, ...) extend this map.
