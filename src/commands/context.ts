@@ -4,11 +4,11 @@
  * @module
  */
 import type { MessageContent, MessageEvent } from "../api/events.js";
-import type { NioBot } from "../bot/bot.js";
 import type { MessageOptions, ReplyTo } from "../content/message.js";
 import type { Room } from "../sync/room.js";
-import { isDirectRoom } from "./checks.js";
+import { isDirectRoom } from "./direct.js";
 import type { Command } from "./command.js";
+import type { CommandBotHost } from "./host.js";
 import type { KvEntry } from "../kv/kv.js";
 import { userPills } from "./matrix.js";
 import type { ParseContext } from "./parsers.js";
@@ -49,7 +49,7 @@ export interface Invocation {
  * bot.command("where", (ctx) => ctx.respond(`You are in ${ctx.room.name ?? ctx.room.roomId}, ${ctx.latency} ms ago.`));
  */
 export class CommandContext {
-  readonly bot: NioBot;
+  readonly bot: CommandBotHost;
   readonly room: Room;
   /** The invoking event (for a re-run edit: the edit event). */
   readonly message: MessageEvent;
@@ -78,7 +78,7 @@ export class CommandContext {
   /** Numbers this context's sends, so a replayed event reuses its transaction ids. */
   readonly #sends: SendSequence;
 
-  constructor(bot: NioBot, room: Room, message: MessageEvent, command: Command, invocation: Invocation) {
+  constructor(bot: CommandBotHost, room: Room, message: MessageEvent, command: Command, invocation: Invocation) {
     this.bot = bot;
     this.room = room;
     this.message = message;

@@ -6,7 +6,6 @@
  * @module
  */
 import type { MessageEvent } from "../api/events.js";
-import type { NioBot } from "../bot/bot.js";
 import { neutralizeMentions } from "../content/mentions.js";
 import { replyTargetFromEvent, type ReplyTo } from "../content/message.js";
 import type { Room } from "../sync/room.js";
@@ -14,6 +13,7 @@ import { runChecks, type CheckLike } from "./checks.js";
 import { CommandContext, type Invocation } from "./context.js";
 import { CheckFailure, CommandDisabledError, CommandError, CommandOnCooldown } from "./errors.js";
 import { helpCommand } from "./help.js";
+import type { CommandBotHost } from "./host.js";
 import { defaultMessages, errorMessage, resolveMessages, type FrameworkMessages } from "./messages.js";
 import { ModuleHost } from "./module.js";
 import { parseArguments } from "./parse.js";
@@ -98,7 +98,7 @@ export function defaultErrorMessage(error: unknown): string {
  * `bot.commands`, `bot.addCheck(...)` and the module methods.
  */
 export class CommandRouter {
-  readonly bot: NioBot;
+  readonly bot: CommandBotHost;
   readonly registry: CommandRegistry;
   readonly modules: ModuleHost;
   readonly #globalChecks = new Set<CheckLike>();
@@ -109,7 +109,7 @@ export class CommandRouter {
   /** The framework's own words (defaults plus the `messages` option). */
   readonly messages: FrameworkMessages;
 
-  constructor(bot: NioBot, options: RouterOptions = {}) {
+  constructor(bot: CommandBotHost, options: RouterOptions = {}) {
     this.bot = bot;
     this.messages = resolveMessages(options.messages);
     this.#prefix = options.commandPrefix ?? "!";
