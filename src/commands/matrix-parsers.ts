@@ -16,7 +16,7 @@ import {
   userPills,
   type MatrixToLink,
 } from "./matrix.js";
-import type { ArgumentParser, ParseContext } from "./parsers.js";
+import type { ArgumentParser, ParseContext } from "./parser-types.js";
 
 function fail(expected: string, raw: string, detail?: string, cause?: unknown): never {
   throw CommandParserError.invalid(expected, raw, detail, cause === undefined ? undefined : { cause });

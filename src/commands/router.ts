@@ -17,11 +17,10 @@ import type { CommandBotHost } from "./host.js";
 import { defaultMessages, errorMessage, resolveMessages, type FrameworkMessages } from "./messages.js";
 import { ModuleHost } from "./module.js";
 import { parseArguments } from "./parse.js";
-import { matchPrefix, splitCommandName, stripReplyFallback, stripReplyFallbackHtml } from "./prefix.js";
+import { matchPrefix, splitCommandName, stripReplyFallback, stripReplyFallbackHtml, type CommandPrefix } from "./prefix.js";
 import { CommandRegistry } from "./registry.js";
 
-/** The command prefix(es): a string, several, or a regular expression matched at the start. */
-export type CommandPrefix = string | readonly string[] | RegExp;
+export type { CommandPrefix } from "./prefix.js";
 
 /** Router settings, read from the bot's options. */
 export interface RouterOptions {
