@@ -7,9 +7,10 @@ import { URL } from "node:url";
 const { layers } = JSON.parse(readFileSync(new URL("./scripts/layers.json", import.meta.url), "utf8"));
 
 /**
- * `no-restricted-imports` per layer and folder depth: a relative import that climbs out of the
- * layer into a later one (or into `src/index.ts`) is an error. `import type` and `export … from`
- * count as well; the cycle check (`scripts/check-cycles.ts`) sees the rest.
+ * The layer rule, per layer and folder depth: a relative import that climbs out of the layer into
+ * a later one (or into `src/index.ts`) is an error, whatever its form (`import`, `import type`,
+ * `export … from`, `import("…")`, a module augmentation). test/unit/layers.test.ts proves it; the
+ * cycle check (`scripts/check-cycles.ts`) catches cycles inside a layer.
  */
 const layerRules = layers.flatMap((layer, i) => {
   const later = layers.slice(i + 1);
@@ -17,6 +18,10 @@ const layerRules = layers.flatMap((layer, i) => {
   // Depth 1 is src/<layer>/x.ts: `../` leaves the layer; depth 2 (src/<layer>/sub/x.ts) needs `../../`.
   return [1, 2, 3, 4].map((depth) => {
     const up = `(\\.\\./){${depth}}`;
+    const upward = `^${up}(${[...later, "index\\.js$"].join("|")})(/|$)`;
+    // The forms no-restricted-imports does not see: `import("…")`, `import("…").T` in a type, and
+    // `declare module "…"` (an augmentation depends on the module it widens).
+    const selector = (node, path) => `${node}[${path}=/${upward.replaceAll("/", "\\/")}/]`;
     return {
       files: [`src/${layer}/${"*/".repeat(depth - 1)}*.ts`],
       rules: {
@@ -26,6 +31,11 @@ const layerRules = layers.flatMap((layer, i) => {
             { regex: `^${up}index\\.js$`, message: "Only the package entry imports src/index.ts: import from the module itself." },
           ],
         }],
+        "no-restricted-syntax": ["error",
+          { selector: selector("ImportExpression", "source.value"), message },
+          { selector: selector("TSImportType", "argument.literal.value"), message },
+          { selector: selector("TSModuleDeclaration", "id.value"), message },
+        ],
       },
     };
   });

@@ -15,11 +15,12 @@ const root = resolve(import.meta.dirname, "../..");
 const eslint = new ESLint({ cwd: root });
 const { layers } = JSON.parse(readFileSync(resolve(root, "scripts/layers.json"), "utf8")) as { layers: string[] };
 
-/** The `no-restricted-imports` messages ESLint gives `code` placed at `filePath`. */
+/** The layer rule's messages (`no-restricted-imports`/`-syntax`) ESLint gives `code` placed at `filePath`. */
 async function restricted(code: string, filePath: string): Promise<string[]> {
   const [result] = await eslint.lintText(code, { filePath: resolve(root, filePath) });
   assert.ok(result, "ESLint linted the snippet");
-  return result.messages.filter((m) => m.ruleId === "no-restricted-imports").map((m) => m.message);
+  assert.deepEqual(result.messages.filter((m) => m.fatal), [], "the snippet parses");
+  return result.messages.filter((m) => m.ruleId === "no-restricted-imports" || m.ruleId === "no-restricted-syntax").map((m) => m.message);
 }
 
 test("an upward import fails lint: src/api importing the bot", async () => {
@@ -35,6 +36,10 @@ test("value imports, re-exports and nested folders are caught too", async () => 
   // src/auth/oauth/ is two folders deep: `../../cli` leaves the layer, `../persist.js` does not.
   assert.equal((await restricted('import { main } from "../../cli/main.js";\nexport const m = main;\n', "src/auth/oauth/virtual.ts")).length, 1);
   assert.equal((await restricted('import { tokenPersister } from "../persist.js";\nexport const p = tokenPersister;\n', "src/auth/oauth/virtual.ts")).length, 0);
+  // The forms no-restricted-imports does not see: a dynamic import, an import type, an augmentation.
+  assert.equal((await restricted('export const load = () => import("../bot/bot.js");\n', "src/dm/virtual.ts")).length, 1);
+  assert.equal((await restricted('export type Bot = import("../bot/bot.js").NioBot;\n', "src/dm/virtual.ts")).length, 1);
+  assert.equal((await restricted('declare module "../commands/host.js" {\n  interface CommandBot { x: 1 }\n}\nexport {};\n', "src/messaging/virtual.ts")).length, 1);
   // Nothing in src/ imports the package entry.
   assert.equal((await restricted('export { NioBot } from "../index.js";\n', "src/messaging/virtual.ts")).length, 1);
 });
@@ -44,6 +49,7 @@ test("downward and same-layer imports pass", async () => {
   assert.deepEqual(await restricted(down, "src/crypto/virtual.ts"), []);
   assert.deepEqual(await restricted('import type { CommandContext } from "../commands/context.js";\nexport type C = CommandContext;\n', "src/bot/virtual.ts"), []);
   assert.deepEqual(await restricted('import type { CommandHost } from "./host.js";\nexport type H = CommandHost;\n', "src/commands/virtual.ts"), []);
+  assert.deepEqual(await restricted('declare module "../commands/host.js" {\n  interface CommandBot { x: 1 }\n}\nexport const load = () => import("../sync/room.js");\n', "src/bot/virtual.ts"), []);
 });
 
 test("the order covers every folder of src/ and is the README's Layout table", () => {
