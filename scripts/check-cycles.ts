@@ -6,10 +6,16 @@
  * checked by ESLint (`no-restricted-imports` in eslint.config.js); this catches what a
  * per-file rule cannot: cycles inside a layer, and dependencies that rule does not see.
  *
+ * Then it type-checks `src/commands/` without the bot: the bot layer widens `ctx.bot` to `NioBot`
+ * by declaration merging, so inside the full program commands code could call a bot member that
+ * its `CommandHost` does not declare, a dependency on the bot no import shows.
+ *
  * Exits non-zero, listing each cycle, when there is one (or when an import does not resolve, so
- * the graph would be incomplete). `--json` prints the dependency graph instead.
+ * the graph would be incomplete, or the commands layer needs the bot). `--json` prints the
+ * dependency graph instead.
  */
 import { createRequire } from "node:module";
+import ts from "typescript";
 
 interface Node {
   type: string;
@@ -59,4 +65,17 @@ if (process.argv.includes("--json")) {
     process.exit(1);
   }
   console.log(`no import cycle in src/ (${files} files, type imports included)`);
+
+  const config = ts.getParsedCommandLineOfConfigFile("tsconfig.json", {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => undefined });
+  if (!config) throw new Error("cannot read tsconfig.json");
+  const alone = ts.createProgram(config.fileNames.filter((f) => f.includes("/src/commands/")), config.options);
+  const above = alone.getSourceFiles().filter((f) => /\/src\/(bot|devserver|testing|cli)\/|\/src\/index\.ts$/.test(f.fileName));
+  const diagnostics = ts.getPreEmitDiagnostics(alone);
+  if (above.length > 0 || diagnostics.length > 0) {
+    for (const f of above) console.error(`src/commands/ pulls in ${f.fileName}`);
+    console.error(ts.formatDiagnostics(diagnostics, { getCanonicalFileName: (f) => f, getCurrentDirectory: () => process.cwd(), getNewLine: () => "\n" }));
+    console.error("src/commands/ does not type-check without the bot: declare what it needs in CommandHost (src/commands/host.ts)");
+    process.exit(1);
+  }
+  console.log(`src/commands/ type-checks without the bot (${alone.getSourceFiles().length} files)`);
 }
