@@ -32,7 +32,7 @@ type AnyListener = (...args: unknown[]) => unknown;
 export type KnownBotEvent = keyof { [K in keyof CommandBotEvents as string extends K ? never : K]: 0 } & string;
 
 /** A module's listener of event `K`. */
-export type ModuleListener<K extends keyof CommandBotEvents> = (...args: CommandBotEvents[K]) => unknown;
+type ModuleListener<K extends keyof CommandBotEvents> = (...args: CommandBotEvents[K]) => unknown;
 
 /**
  * A module's listeners by event name: one function or several. (For events outside the core
