@@ -20,7 +20,7 @@
 import { pathToFileURL } from "node:url";
 import { NioBot, type NioBotOptions } from "../src/bot/bot.js";
 import type { Credentials } from "../src/bot/login.js";
-import { parseExpiry } from "../src/cli/envfile.js";
+import { parseExpiry } from "../src/auth/envfile.js";
 
 /** What an example needs from the environment. */
 export interface ExampleEnv {

@@ -4,7 +4,7 @@
  * wrote, that file too.
  */
 import { createHash } from "node:crypto";
-import { readEnvFile, updateEnvFile } from "../cli/envfile.js";
+import { readEnvFile, updateEnvFile } from "./envfile.js";
 import type { Store, StoredLogin } from "../storage/store.js";
 import type { TokenSet } from "./tokens.js";
 

@@ -561,6 +561,15 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   }
 }
 
+// The commands layer is typed against its narrow `CommandHost`; bot authors get the whole bot in
+// `ctx.bot` and module hooks, and module listeners typed for every bot event.
+declare module "../commands/host.js" {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- widens the commands layer's view of the bot
+  interface CommandBot extends NioBot {}
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- widens the commands layer's view of the event map
+  interface CommandBotEvents extends CoreBotEvents {}
+}
+
 function contextOf(name: string, args: readonly unknown[]): ErrorContext {
   const [first, second] = args;
   const room = first && typeof first === "object" && "roomId" in first ? (first as Room) : undefined;

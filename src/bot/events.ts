@@ -6,26 +6,22 @@ import type { ClientEvent, MessageContent, MessageEvent, ReactionEvent, Redactio
 import type { Room } from "../sync/room.js";
 import type { DecryptionFailure } from "../crypto/errors.js";
 import type { IdentityChange } from "../crypto/trust.js";
-import type { CommandContext } from "../commands/context.js";
-import type { CheckFailure, CommandDisabledError } from "../commands/errors.js";
+import type { CommandEvents } from "../commands/events.js";
+import type { ErrorContext } from "../core/errors.js";
 
-/** Where an error reported through the `error` event came from. */
-export interface ErrorContext {
-  /** The event or subsystem whose handler failed, e.g. `"message"` or `"autoJoin"`. */
-  source: string;
-  room?: Room;
-  event?: ClientEvent;
-}
+export type { ErrorContext } from "../core/errors.js";
 
 /**
- * Core events of a bot. Feature layers (commands, DMs, ...) extend this map.
+ * Core events of a bot. Feature layers (commands, DMs, ...) extend this map; the command
+ * events (`command`, `commandComplete`, `commandError`, `commandCancelled`) are declared
+ * by the commands layer, in {@link CommandEvents}.
  *
  * @example
  * bot.on("message", async (room, event) => {
  *   if (event.content.body === "hi") await bot.sendMessage(room.roomId, "hello");
  * });
  */
-export interface CoreBotEvents {
+export interface CoreBotEvents extends CommandEvents {
   [name: string]: unknown[];
   /** The first sync finished: room state is loaded and the bot is live. */
   ready: [];
@@ -66,22 +62,4 @@ export interface CoreBotEvents {
   reaction: [room: Room, event: ReactionEvent, key: string, targetEventId: string];
   /** A redaction of an event (a message, a reaction...), with its reason if one was given. */
   redaction: [room: Room, event: RedactionEvent, redactedEventId: string, reason: string | undefined];
-  /**
-   * A message invoked a registered command (before checks and parsing). Exactly one of
-   * `commandComplete`, `commandError` or `commandCancelled` follows for the same context.
-   */
-  command: [ctx: CommandContext];
-  /** The command's handler returned; `result` is what it returned. */
-  commandComplete: [ctx: CommandContext, result: unknown];
-  /**
-   * Arguments were wrong (`CommandArgumentsError`, `CommandParserError`), the command was on
-   * cooldown (`CommandOnCooldown`) or the handler threw. With a listener here the bot sends no
-   * reply of its own; unexpected (non-`CommandError`) errors also reach `reportError`.
-   */
-  commandError: [ctx: CommandContext, error: unknown];
-  /**
-   * The command did not run: a check failed (`CheckFailure`) or it is disabled
-   * (`CommandDisabledError`). With a listener here the bot sends no reply of its own.
-   */
-  commandCancelled: [ctx: CommandContext, reason: CheckFailure | CommandDisabledError];
 }

@@ -14,22 +14,9 @@ import { tokenSetOf, type TokenSet } from "../auth/tokens.js";
 import type { Logger } from "../logging/logger.js";
 import { registerSecret } from "../logging/redact.js";
 import type { Store, StoredLogin } from "../storage/store.js";
+import type { Credentials, Session } from "../core/session.js";
 
-/**
- * How to log in: a password, an access token (with its refresh token and
- * expiry, and the OAuth client when it came from an OAuth server), or
- * nothing (use the stored login).
- */
-export type Credentials =
-  | { password: string }
-  | { accessToken: string; refreshToken?: string; expiresAt?: number; oauth?: { issuer: string; clientId: string } }
-  | Record<string, never>;
-
-/** The session a bot runs as. */
-export interface Session {
-  userId: string;
-  deviceId: string;
-}
+export type { Credentials, Session } from "../core/session.js";
 
 /** Login failed in a way the operator must fix. */
 export class LoginError extends Error {

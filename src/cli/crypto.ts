@@ -11,7 +11,7 @@ import { MatrixError } from "../api/errors.js";
 import { queryServerIdentity } from "../crypto/identity.js";
 import { SecretStorage, SecretStorageError } from "../crypto/secret-storage.js";
 import { CliError, describeApiError, table, usageError } from "./common.js";
-import { loadMatrixEnv, readEnvFile } from "./envfile.js";
+import { loadMatrixEnv, readEnvFile } from "../auth/envfile.js";
 import type { Prompter } from "./prompt.js";
 
 /** Help of `niobot crypto`. */

@@ -9,7 +9,7 @@ import { startDeviceAuthorization } from "../auth/oauth/device-grant.js";
 import type { AuthServer } from "../auth/oauth/issuer.js";
 import { tokenEnvEntries } from "../auth/persist.js";
 import { CliError, describeApiError } from "./common.js";
-import { updateEnvFile } from "./envfile.js";
+import { updateEnvFile } from "../auth/envfile.js";
 
 /** What the OAuth login needs from `niobot login`. */
 export interface OAuthLoginOptions {

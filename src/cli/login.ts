@@ -8,7 +8,7 @@ import { discoverHomeserver } from "../api/discovery.js";
 import { MatrixError } from "../api/errors.js";
 import { registerSecret } from "../logging/redact.js";
 import { CliError, describeApiError, usageError } from "./common.js";
-import { readEnvFile, updateEnvFile } from "./envfile.js";
+import { readEnvFile, updateEnvFile } from "../auth/envfile.js";
 import { discoverAuthMetadata } from "../auth/oauth/issuer.js";
 import { tokenEnvEntries } from "../auth/persist.js";
 import { tokenSetOf } from "../auth/tokens.js";

@@ -6,7 +6,7 @@ import { MatrixApi } from "../api/client.js";
 import { discoverHomeserver } from "../api/discovery.js";
 import { MatrixError } from "../api/errors.js";
 import { CliError, describeApiError, table, usageError } from "./common.js";
-import { loadMatrixEnv } from "./envfile.js";
+import { loadMatrixEnv } from "../auth/envfile.js";
 
 /** Help of `niobot whoami`. */
 export const whoamiHelp = `Usage: niobot whoami [options]

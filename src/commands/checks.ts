@@ -12,7 +12,10 @@
 import { decryptionInfo } from "../crypto/events.js";
 import type { Room } from "../sync/room.js";
 import type { CommandContext } from "./context.js";
+import { isDirectRoom } from "./direct.js";
 import { CheckFailure, InsufficientPower, NotADirectRoom, NotOwner, UntrustedDevice } from "./errors.js";
+
+export { isDirectRoom, type DirectRoomSource } from "./direct.js";
 
 /** A check as a bare function; its name (for errors and logs) is the function's name. */
 export type CheckFunction = (ctx: CommandContext) => boolean | Promise<boolean>;
@@ -104,29 +107,6 @@ export function isOwner(...extraIds: string[]): CommandCheck {
 /** Both non-empty strings and equal: an unset owner must never match a missing sender. */
 function isSameUser(sender: unknown, allowed: unknown): boolean {
   return typeof sender === "string" && sender !== "" && typeof allowed === "string" && sender === allowed;
-}
-
-/** What {@link isDirectRoom} needs from the bot; `NioBot` satisfies it. */
-export interface DirectRoomSource {
-  readonly userId: string;
-  getRoom(roomId: string): Room | undefined;
-  /** Provided by the DM layer once it exists; preferred when present. */
-  isDm?: (roomId: string) => Promise<boolean>;
-}
-
-/**
- * Whether a room is a direct conversation with the bot. Delegates to `bot.isDm(roomId)` when
- * the bot has one (the DM layer); otherwise a membership check from the sync summary, which is
- * authoritative even with lazy-loaded members: the bot has joined and the room holds exactly
- * two joined-or-invited members.
- */
-export async function isDirectRoom(bot: DirectRoomSource, roomId: string): Promise<boolean> {
-  if (typeof bot.isDm === "function") return bot.isDm(roomId);
-  const room = bot.getRoom(roomId);
-  if (room === undefined || room.membership !== "join") return false;
-  const { joined, invited } = room.summary;
-  if (joined === undefined) return false;
-  return joined + (invited ?? 0) === 2;
 }
 
 /** Only in a direct conversation with the bot (see {@link isDirectRoom}). */

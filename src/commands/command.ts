@@ -144,3 +144,8 @@ export class Command {
     return (this.#handler as CommandHandler<unknown>)(ctx, args);
   }
 }
+
+declare module "./context.js" {
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- a context's command is the registered `Command`
+  interface InvokedCommand extends Command {}
+}

@@ -4,11 +4,10 @@
  * @module
  */
 import type { MessageContent, MessageEvent } from "../api/events.js";
-import type { NioBot } from "../bot/bot.js";
 import type { MessageOptions, ReplyTo } from "../content/message.js";
 import type { Room } from "../sync/room.js";
-import { isDirectRoom } from "./checks.js";
-import type { Command } from "./command.js";
+import { isDirectRoom } from "./direct.js";
+import type { CommandBotHost } from "./host.js";
 import type { KvEntry } from "../kv/kv.js";
 import { userPills } from "./matrix.js";
 import type { ParseContext } from "./parsers.js";
@@ -25,6 +24,16 @@ const NEVER = new AbortController().signal;
 import { attachmentContent, isAttachmentMessage, type AttachmentMessage } from "../attachments/index.js";
 import { SendSequence } from "../delivery/txn.js";
 import { runOnce } from "../delivery/once.js";
+
+/**
+ * The command a context runs: the registered `Command`. Declared open here and made `Command` in
+ * `command.ts` (declaration merging): a command's handler and checks take a context, and a
+ * context names its command, so the two files would otherwise import each other.
+ */
+export interface InvokedCommand {
+  /** Usage of the arguments, without prefix and name (`<a> <b>`); `""` when there are none. */
+  readonly usage: string;
+}
 
 /** How a message invoked a command; built by the router. */
 export interface Invocation {
@@ -49,11 +58,11 @@ export interface Invocation {
  * bot.command("where", (ctx) => ctx.respond(`You are in ${ctx.room.name ?? ctx.room.roomId}, ${ctx.latency} ms ago.`));
  */
 export class CommandContext {
-  readonly bot: NioBot;
+  readonly bot: CommandBotHost;
   readonly room: Room;
   /** The invoking event (for a re-run edit: the edit event). */
   readonly message: MessageEvent;
-  readonly command: Command;
+  readonly command: InvokedCommand;
   /** The prefix as written, e.g. `"!"` or `"@bot:example.org: "`. */
   readonly invokingPrefix: string;
   /** Whether the bot was addressed by mention rather than a prefix. */
@@ -78,7 +87,7 @@ export class CommandContext {
   /** Numbers this context's sends, so a replayed event reuses its transaction ids. */
   readonly #sends: SendSequence;
 
-  constructor(bot: NioBot, room: Room, message: MessageEvent, command: Command, invocation: Invocation) {
+  constructor(bot: CommandBotHost, room: Room, message: MessageEvent, command: InvokedCommand, invocation: Invocation) {
     this.bot = bot;
     this.room = room;
     this.message = message;

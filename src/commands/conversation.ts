@@ -6,8 +6,8 @@
  * @module
  */
 import type { MessageEvent } from "../api/events.js";
-import type { NioBot } from "../bot/bot.js";
 import type { Room } from "../sync/room.js";
+import type { CommandHost } from "./host.js";
 
 /** Options of {@link waitForMessage}. */
 export interface WaitForMessageOptions {
@@ -38,7 +38,7 @@ export const DEFAULT_WAIT_TIMEOUT_MS = 5 * 60_000;
  * const answer = await bot.waitForMessage({ room: ctx.room, sender: ctx.sender, timeoutMs: 30_000 });
  * await ctx.respond(`${answer.content.body}? Nice.`);
  */
-export async function waitForMessage(bot: NioBot, options: WaitForMessageOptions = {}): Promise<MessageEvent> {
+export async function waitForMessage(bot: CommandHost, options: WaitForMessageOptions = {}): Promise<MessageEvent> {
   const roomId = typeof options.room === "string" ? options.room : options.room?.roomId;
   const { sender, check } = options;
   const ownId = bot.userId;

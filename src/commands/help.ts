@@ -8,10 +8,20 @@
 import { escapeHtml } from "../content/sanitize.js";
 import { neutralizeMentions } from "../content/mentions.js";
 import { buildMessageContent } from "../content/message.js";
-import { passesChecks } from "./checks.js";
+import { passesChecks, type CheckLike } from "./checks.js";
 import { defineCommand, type AnyCommandDefinition, type Command } from "./command.js";
 import { CommandContext } from "./context.js";
-import type { CommandRouter } from "./router.js";
+import type { FrameworkMessages } from "./messages.js";
+import type { CommandPrefix } from "./prefix.js";
+import type { CommandRegistry } from "./registry.js";
+
+/** What the help command reads from the router (`CommandRouter` is one). */
+export interface HelpSource {
+  readonly prefix: CommandPrefix;
+  readonly globalChecks: readonly CheckLike[];
+  readonly registry: CommandRegistry;
+  readonly messages: FrameworkMessages;
+}
 
 /** Text for `body` (mentions neutralised). */
 const plain = (text: string): string => neutralizeMentions(text);
@@ -19,7 +29,7 @@ const plain = (text: string): string => neutralizeMentions(text);
 const html = (text: string): string => escapeHtml(neutralizeMentions(text));
 
 /** The prefix to show: the one the sender used, unless they used the bot's mention. */
-function shownPrefix(router: CommandRouter, ctx: CommandContext): string {
+function shownPrefix(router: HelpSource, ctx: CommandContext): string {
   if (!ctx.viaMention) return ctx.invokingPrefix;
   const p = router.prefix;
   const first = typeof p === "string" ? p : p instanceof RegExp ? undefined : p.find((s) => s !== "");
@@ -42,7 +52,7 @@ function helpContent(ctx: CommandContext, htmlText: string, plainText: string): 
 }
 
 /** Whether the sender could run `command` here right now (checks run as for a real invocation). */
-async function canRun(router: CommandRouter, ctx: CommandContext, command: Command): Promise<boolean> {
+async function canRun(router: HelpSource, ctx: CommandContext, command: Command): Promise<boolean> {
   if (command.hidden || command.disabled) return false;
   const probe = new CommandContext(ctx.bot, ctx.room, ctx.message, command, {
     prefix: ctx.invokingPrefix,
@@ -62,7 +72,7 @@ function footerHtml(text: string, usage: string): string {
   return text.split(MARK).map(html).join(`<code>${html(usage)}</code>`);
 }
 
-async function listing(router: CommandRouter, ctx: CommandContext): Promise<Record<string, unknown>> {
+async function listing(router: HelpSource, ctx: CommandContext): Promise<Record<string, unknown>> {
   const prefix = shownPrefix(router, ctx);
   const visible: Command[] = [];
   for (const command of router.registry) if (await canRun(router, ctx, command)) visible.push(command);
@@ -83,7 +93,7 @@ async function listing(router: CommandRouter, ctx: CommandContext): Promise<Reco
   return helpContent(ctx, formatted, body);
 }
 
-function details(router: CommandRouter, ctx: CommandContext, command: Command): Record<string, unknown> {
+function details(router: HelpSource, ctx: CommandContext, command: Command): Record<string, unknown> {
   const prefix = shownPrefix(router, ctx);
   const body: string[] = [usageLine(prefix, command.name, command)];
   const words = router.messages;
@@ -116,7 +126,7 @@ function details(router: CommandRouter, ctx: CommandContext, command: Command): 
  * The `help` command: `help` lists what the sender can run here (hidden, disabled and
  * check-failing commands left out); `help <command>` shows one command in full.
  */
-export function helpCommand(router: CommandRouter): AnyCommandDefinition {
+export function helpCommand(router: HelpSource): AnyCommandDefinition {
   return defineCommand(
     "help",
     {
@@ -136,7 +146,7 @@ export function helpCommand(router: CommandRouter): AnyCommandDefinition {
 }
 
 /** `help !ping` works like `help ping`: people often type the prefix. */
-function stripPrefix(router: CommandRouter, name: string): string {
+function stripPrefix(router: HelpSource, name: string): string {
   const p = router.prefix;
   const list = typeof p === "string" ? [p] : p instanceof RegExp ? [] : [...p];
   for (const prefix of list) if (prefix !== "" && name.startsWith(prefix)) return name.slice(prefix.length);

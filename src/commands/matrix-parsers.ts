@@ -9,7 +9,7 @@ import { CommandParserError } from "./errors.js";
 import { isEventId, isMxcUri, isRoomAlias, isRoomId, isUserId } from "../ids/grammar.js";
 import { parseMatrixLink, type MatrixLink } from "../ids/links.js";
 import { userPills } from "./matrix.js";
-import type { ArgumentParser, ParseContext } from "./parsers.js";
+import type { ArgumentParser, ParseContext } from "./parser-types.js";
 
 function fail(expected: string, raw: string, detail?: string, cause?: unknown): never {
   throw CommandParserError.invalid(expected, raw, detail, cause === undefined ? undefined : { cause });

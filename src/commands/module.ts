@@ -13,9 +13,6 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { NioBot } from "../bot/bot.js";
-import type { CoreBotEvents } from "../bot/events.js";
-import type { Listener } from "../events/emitter.js";
 import type { ArgumentDeclaration } from "./arguments.js";
 import type { CheckLike } from "./checks.js";
 import {
@@ -26,20 +23,24 @@ import {
   type CommandOptionsFor,
 } from "./command.js";
 import type { CommandContext } from "./context.js";
+import type { CommandBotEvents, CommandBotHost } from "./host.js";
 import type { CommandRegistry } from "./registry.js";
 import { isRecord } from "../util/record.js";
 
 type AnyListener = (...args: unknown[]) => unknown;
 
 /** The named events of the bot (the event map without its index signature). */
-export type KnownBotEvent = keyof { [K in keyof CoreBotEvents as string extends K ? never : K]: 0 } & string;
+export type KnownBotEvent = keyof { [K in keyof CommandBotEvents as string extends K ? never : K]: 0 } & string;
+
+/** A module's listener of event `K`. */
+type ModuleListener<K extends keyof CommandBotEvents> = (...args: CommandBotEvents[K]) => unknown;
 
 /**
  * A module's listeners by event name: one function or several. (For events outside the core
  * map, subscribe with `bot.on` in `onMount`, or use a decorated class.)
  */
 export type ModuleListeners = {
-  readonly [K in KnownBotEvent]?: Listener<CoreBotEvents, K> | readonly Listener<CoreBotEvents, K>[];
+  readonly [K in KnownBotEvent]?: ModuleListener<K> | readonly ModuleListener<K>[];
 };
 
 /** The plain-object form of a module. */
@@ -51,8 +52,8 @@ export interface ModuleDefinition {
   readonly listeners?: ModuleListeners;
   /** Checks added in front of every command of the module. */
   readonly checks?: readonly CheckLike[];
-  onMount?(bot: NioBot): unknown;
-  onUnmount?(bot: NioBot): unknown;
+  onMount?(bot: CommandBotHost): unknown;
+  onUnmount?(bot: CommandBotHost): unknown;
 }
 
 /**
@@ -125,13 +126,13 @@ export function command<const D extends ArgumentDeclaration | undefined = undefi
  *   welcome(room: Room) { ... }
  * }
  */
-export function listener<const K extends keyof CoreBotEvents & string>(event: K) {
+export function listener<const K extends keyof CommandBotEvents & string>(event: K) {
   return function <This extends object>(
-    method: (this: This, ...args: CoreBotEvents[K]) => unknown,
+    method: (this: This, ...args: CommandBotEvents[K]) => unknown,
     context: ClassMethodDecoratorContext<This>,
   ): void {
     context.addInitializer(function (this: This) {
-      const bound = (...args: unknown[]): unknown => method.apply(this, args as CoreBotEvents[K]);
+      const bound = (...args: unknown[]): unknown => method.apply(this, args as CommandBotEvents[K]);
       entriesOf(this).listeners.push([event, bound]);
     });
   };
@@ -150,13 +151,13 @@ interface Normalized {
   commands: AnyCommandDefinition[];
   listeners: [string, AnyListener][];
   checks: CheckLike[];
-  onMount?: (bot: NioBot) => unknown;
-  onUnmount?: (bot: NioBot) => unknown;
+  onMount?: (bot: CommandBotHost) => unknown;
+  onUnmount?: (bot: CommandBotHost) => unknown;
 }
 
 interface Mounted extends MountedModule {
   readonly offs: (() => void)[];
-  readonly onUnmount: ((bot: NioBot) => unknown) | undefined;
+  readonly onUnmount: ((bot: CommandBotHost) => unknown) | undefined;
 }
 
 function normalize(module: object): Normalized {
@@ -173,9 +174,9 @@ function normalize(module: object): Normalized {
       }
     }
   }
-  const hook = (key: "onMount" | "onUnmount"): ((bot: NioBot) => unknown) | undefined => {
+  const hook = (key: "onMount" | "onUnmount"): ((bot: CommandBotHost) => unknown) | undefined => {
     const fn = m[key];
-    return typeof fn === "function" ? (bot) => (fn as (bot: NioBot) => unknown).call(module, bot) : undefined;
+    return typeof fn === "function" ? (bot) => (fn as (bot: CommandBotHost) => unknown).call(module, bot) : undefined;
   };
   return {
     name,
@@ -189,11 +190,11 @@ function normalize(module: object): Normalized {
 
 /** Mounts modules onto a bot and takes them off again. The bot owns one. */
 export class ModuleHost {
-  readonly #bot: NioBot;
+  readonly #bot: CommandBotHost;
   readonly #registry: CommandRegistry;
   readonly #mounted = new Map<object, Mounted>();
 
-  constructor(bot: NioBot, registry: CommandRegistry) {
+  constructor(bot: CommandBotHost, registry: CommandRegistry) {
     this.#bot = bot;
     this.#registry = registry;
   }
@@ -224,7 +225,8 @@ export class ModuleHost {
         const checks = [...n.checks, ...(def.options.checks ?? [])];
         commands.push(this.#registry.add({ ...def, options: { ...def.options, checks } }, n.name));
       }
-      for (const [event, fn] of n.listeners) offs.push(this.#bot.on(event, fn));
+      // Names come from the module object at run time; a name the bot never emits just never fires.
+      for (const [event, fn] of n.listeners) offs.push(this.#bot.on(event as KnownBotEvent, fn));
       await n.onMount?.(this.#bot);
     } catch (error) {
       rollback();
@@ -266,7 +268,7 @@ export class ModuleHost {
     const namespace = (await import(url)) as { default?: unknown };
     const exported = namespace.default;
     if (exported === undefined || exported === null) throw new TypeError(`${path} has no default export to mount`);
-    const module: unknown = typeof exported === "function" ? new (exported as new (bot: NioBot) => object)(this.#bot) : exported;
+    const module: unknown = typeof exported === "function" ? new (exported as new (bot: CommandBotHost) => object)(this.#bot) : exported;
     if (!isRecord(module)) throw new TypeError(`the default export of ${path} is not a module`);
     return this.mount(module);
   }

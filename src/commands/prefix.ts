@@ -17,6 +17,9 @@ import { Parser } from "htmlparser2";
 import { parseMatrixLink } from "../ids/links.js";
 import { MAX_HTML_DEPTH, MAX_HTML_LENGTH, leadingLink } from "./matrix.js";
 
+/** The command prefix(es): a string, several, or a regular expression matched at the start. */
+export type CommandPrefix = string | readonly string[] | RegExp;
+
 /** Options of {@link matchPrefix}. */
 export interface PrefixOptions {
   /** The bot's user ID: `@bot:server` at the start of a message counts as a prefix. */

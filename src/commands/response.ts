@@ -5,11 +5,11 @@
  * @module
  */
 import type { MessageContent } from "../api/events.js";
-import type { NioBot } from "../bot/bot.js";
 import { buildEditContent, buildMessageContent, type EditOptions, type MessageOptions, type ReplyTo } from "../content/message.js";
 import type { Mentions } from "../content/types.js";
 import type { SendSequence } from "../delivery/txn.js";
 import { isRecord } from "../util/record.js";
+import type { CommandBotHost, CommandHost } from "./host.js";
 
 /** Outgoing message content: built by the content layer or written by hand. */
 export type OutgoingContent = MessageContent | Record<string, unknown>;
@@ -25,7 +25,7 @@ export function withReplyRelation(content: OutgoingContent, replyTo: ReplyTo): R
  * Builds the content of a text reply (markdown by default, the bot's default msgtype, the
  * replied-to sender mentioned unless `mentionSender: false`).
  */
-export function replyContent(bot: NioBot, text: string, replyTo: ReplyTo, options: MessageOptions = {}): Record<string, unknown> {
+export function replyContent(bot: CommandHost, text: string, replyTo: ReplyTo, options: MessageOptions = {}): Record<string, unknown> {
   return buildMessageContent(text, {
     msgtype: bot.options.defaultMsgtype ?? "m.notice",
     ownUserId: bot.userId,
@@ -42,7 +42,7 @@ export function replyContent(bot: NioBot, text: string, replyTo: ReplyTo, option
  * await msg.edit("Done!");
  */
 export class CommandResponse {
-  readonly bot: NioBot;
+  readonly bot: CommandBotHost;
   readonly roomId: string;
   /** The event ID of the message as first sent (edits target it, as the spec requires). */
   readonly eventId: string;
@@ -54,7 +54,7 @@ export class CommandResponse {
   readonly #sends: SendSequence | undefined;
 
   /** @param sends - internal: the sending context's sequence (see `src/delivery/`). */
-  constructor(bot: NioBot, roomId: string, eventId: string, content: Record<string, unknown>, sends?: SendSequence) {
+  constructor(bot: CommandBotHost, roomId: string, eventId: string, content: Record<string, unknown>, sends?: SendSequence) {
     this.bot = bot;
     this.#sends = sends;
     this.roomId = roomId;

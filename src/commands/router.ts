@@ -6,7 +6,6 @@
  * @module
  */
 import type { MessageEvent } from "../api/events.js";
-import type { NioBot } from "../bot/bot.js";
 import { neutralizeMentions } from "../content/mentions.js";
 import { replyTargetFromEvent, type ReplyTo } from "../content/message.js";
 import type { Room } from "../sync/room.js";
@@ -14,15 +13,15 @@ import { runChecks, type CheckLike } from "./checks.js";
 import { CommandContext, type Invocation } from "./context.js";
 import { CheckFailure, CommandDisabledError, CommandError, CommandOnCooldown } from "./errors.js";
 import { helpCommand } from "./help.js";
+import type { CommandBotHost } from "./host.js";
 import { defaultMessages, errorMessage, resolveMessages, type FrameworkMessages } from "./messages.js";
 import { ModuleHost } from "./module.js";
 import { parseArguments } from "./parse.js";
-import { matchPrefix, splitCommandName, stripReplyFallback, stripReplyFallbackHtml } from "./prefix.js";
+import { matchPrefix, splitCommandName, stripReplyFallback, stripReplyFallbackHtml, type CommandPrefix } from "./prefix.js";
 import { CommandRegistry } from "./registry.js";
 import { isRecord } from "../util/record.js";
 
-/** The command prefix(es): a string, several, or a regular expression matched at the start. */
-export type CommandPrefix = string | readonly string[] | RegExp;
+export type { CommandPrefix } from "./prefix.js";
 
 /** Router settings, read from the bot's options. */
 export interface RouterOptions {
@@ -95,7 +94,7 @@ export function defaultErrorMessage(error: unknown): string {
  * `bot.commands`, `bot.addCheck(...)` and the module methods.
  */
 export class CommandRouter {
-  readonly bot: NioBot;
+  readonly bot: CommandBotHost;
   readonly registry: CommandRegistry;
   readonly modules: ModuleHost;
   readonly #globalChecks = new Set<CheckLike>();
@@ -106,7 +105,7 @@ export class CommandRouter {
   /** The framework's own words (defaults plus the `messages` option). */
   readonly messages: FrameworkMessages;
 
-  constructor(bot: NioBot, options: RouterOptions = {}) {
+  constructor(bot: CommandBotHost, options: RouterOptions = {}) {
     this.bot = bot;
     this.messages = resolveMessages(options.messages);
     this.#prefix = options.commandPrefix ?? "!";

@@ -40,7 +40,7 @@ import {
 } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { ClientEvent } from "../api/events.js";
 import type { SyncResponse } from "../api/types.js";
-import type { Credentials, Session } from "../bot/login.js";
+import type { Credentials, Session } from "../core/session.js";
 import { registerSecret } from "../logging/redact.js";
 import type { Room } from "../sync/room.js";
 import { KeyedMutex } from "../util/async.js";

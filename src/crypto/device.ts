@@ -11,7 +11,7 @@ import { UserId, type OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { MatrixApi } from "../api/client.js";
 import { endpoints } from "../api/endpoints.js";
 import { MatrixError } from "../api/errors.js";
-import type { Credentials, Session } from "../bot/login.js";
+import type { Credentials, Session } from "../core/session.js";
 import type { Logger } from "../logging/logger.js";
 import type { Store } from "../storage/store.js";
 import { CryptoStoreLostError } from "./errors.js";

@@ -9,7 +9,7 @@
 import { ShieldColor, type DecryptedRoomEvent } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { MatrixApi } from "../api/client.js";
 import type { ClientEvent } from "../api/events.js";
-import type { ErrorContext } from "../bot/events.js";
+import type { ErrorContext } from "../core/errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { Store } from "../storage/store.js";
 import type { Room } from "../sync/room.js";

@@ -17,7 +17,7 @@ import type { MatrixApi } from "../api/client.js";
 import { MatrixError, isTransientError } from "../api/errors.js";
 import type { ClientEvent, StrippedStateEvent } from "../api/events.js";
 import type { CreateRoomRequest } from "../api/types.js";
-import type { ErrorContext } from "../bot/events.js";
+import type { ErrorContext } from "../core/errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { Room } from "../sync/room.js";
 import type { RoomTracker } from "../sync/tracker.js";

@@ -7,7 +7,7 @@
 import type { MatrixApi } from "../api/client.js";
 import { MatrixError } from "../api/errors.js";
 import type { ClientEvent, MessageContent, MessageEvent, ReactionEvent, RedactionEvent } from "../api/events.js";
-import type { ErrorContext } from "../bot/events.js";
+import type { ErrorContext } from "../core/errors.js";
 import { buildEditContent, buildReactionContent, withEmojiPresentation, type EditOptions, type MessageOptions } from "../content/message.js";
 import type { Mentions, MessageType } from "../content/types.js";
 import type { Room } from "../sync/room.js";

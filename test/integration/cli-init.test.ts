@@ -9,7 +9,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { parseEnv } from "../../src/cli/envfile.js";
+import { parseEnv } from "../../src/auth/envfile.js";
 import { repoRoot, runCli, tempDir } from "../helpers/cli.js";
 import { homeserver, newTestUser, newUser } from "../helpers/matrix.js";
 

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from "no
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { MatrixApi } from "../../src/api/client.js";
-import { parseEnv } from "../../src/cli/envfile.js";
+import { parseEnv } from "../../src/auth/envfile.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 import { homeserver, newUser } from "../helpers/matrix.js";
 

@@ -19,7 +19,7 @@ import { establishSession } from "../../src/bot/login.js";
 import { startDevHomeserver, type DevHomeserver } from "../../src/devserver/index.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { MemoryStore } from "../../src/storage/memory.js";
-import { parseEnv } from "../../src/cli/envfile.js";
+import { parseEnv } from "../../src/auth/envfile.js";
 
 let hs: DevHomeserver;
 

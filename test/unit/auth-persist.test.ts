@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { tokenFingerprint, tokenPersister } from "../../src/auth/persist.js";
-import { loadMatrixEnv, parseEnv, parseExpiry } from "../../src/cli/envfile.js";
+import { loadMatrixEnv, parseEnv, parseExpiry } from "../../src/auth/envfile.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 
 const dir = mkdtempSync(join(tmpdir(), "niobot-persist-"));

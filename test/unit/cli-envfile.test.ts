@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { after, describe, test } from "node:test";
 import { checkUser } from "../../src/cli/login.js";
-import { formatEnvValue, loadMatrixEnv, mergeEnv, parseEnv, updateEnvFile } from "../../src/cli/envfile.js";
+import { formatEnvValue, loadMatrixEnv, mergeEnv, parseEnv, updateEnvFile } from "../../src/auth/envfile.js";
 import { packageNameFor } from "../../src/cli/init.js";
 import { Prompter } from "../../src/cli/prompt.js";
 

@@ -15,7 +15,9 @@ import {
   rest,
   signature,
   user,
+  defineModule,
   type ArgsOf,
+  type Command,
   type CommandContext,
   type CommandDefinition,
 } from "../../src/commands/index.js";
@@ -72,4 +74,23 @@ test("defineCommand keeps the args type; decorators check the method against the
   }
   assert.equal(new Good().roll({} as CommandContext, { n: 2 }), 2);
   assert.equal(new Bad().roll({} as CommandContext, { n: "x" }), "x");
+});
+
+test("the commands layer's narrow host still gives bot authors the whole bot", () => {
+  // commands/ is typed against `CommandHost`; the bot layer widens `ctx.bot`, module hooks and
+  // module listeners to `NioBot` and its event map (declaration merging in bot/bot.ts).
+  const _def = defineCommand("who", (ctx) => {
+    const _bot: NioBot = ctx.bot;
+    const _command: Command = ctx.command;
+    type _b = Expect<Equal<ReturnType<typeof ctx.bot.getRoom>, ReturnType<NioBot["getRoom"]>>>;
+    return ctx.bot.roomsApi;
+  });
+  const _module = defineModule({
+    name: "m",
+    listeners: { join: (room) => room.roomId, decryptionFailure: (_room, _event, failure) => failure.willRetry },
+    onMount: (b) => b.rooms,
+  });
+  // @ts-expect-error -- not an event of the bot
+  defineModule({ name: "typo", listeners: { jion: () => undefined } });
+  assert.ok(_def && _module);
 });
