@@ -6,8 +6,7 @@ import type { ClientEvent, MessageContent, MessageEvent, ReactionEvent, Redactio
 import type { Room } from "../sync/room.js";
 import type { DecryptionFailure } from "../crypto/errors.js";
 import type { IdentityChange } from "../crypto/trust.js";
-import type { CommandContext } from "../commands/context.js";
-import type { CheckFailure, CommandDisabledError } from "../commands/errors.js";
+import type { CommandEvents } from "../commands/events.js";
 
 /** Where an error reported through the `error` event came from. */
 export interface ErrorContext {
@@ -18,15 +17,23 @@ export interface ErrorContext {
 }
 
 /**
- * Core events of a bot. Feature layers (commands, DMs, ...) extend this map.
+ * The events of a bot, by name. The map is closed: `bot.on("mesage", ...)` (a typo) does not
+ * compile. Feature layers declare their events in their own folder and the map extends them
+ * (`CommandEvents` of `src/commands/events.ts`); an application adds its own by declaration
+ * merging, then emits them with `bot.emit`.
  *
  * @example
  * bot.on("message", async (room, event) => {
  *   if (event.content.body === "hi") await bot.sendMessage(room.roomId, "hello");
  * });
+ *
+ * // your own event:
+ * declare module "niobot" {
+ *   interface CoreBotEvents { deploy: [version: string] }
+ * }
+ * await bot.emit("deploy", "1.2.0");
  */
-export interface CoreBotEvents {
-  [name: string]: unknown[];
+export interface CoreBotEvents extends CommandEvents {
   /** The first sync finished: room state is loaded and the bot is live. */
   ready: [];
   /** Any `m.room.message` in a joined room (including the bot's own). */
@@ -66,22 +73,4 @@ export interface CoreBotEvents {
   reaction: [room: Room, event: ReactionEvent, key: string, targetEventId: string];
   /** A redaction of an event (a message, a reaction...), with its reason if one was given. */
   redaction: [room: Room, event: RedactionEvent, redactedEventId: string, reason: string | undefined];
-  /**
-   * A message invoked a registered command (before checks and parsing). Exactly one of
-   * `commandComplete`, `commandError` or `commandCancelled` follows for the same context.
-   */
-  command: [ctx: CommandContext];
-  /** The command's handler returned; `result` is what it returned. */
-  commandComplete: [ctx: CommandContext, result: unknown];
-  /**
-   * Arguments were wrong (`CommandArgumentsError`, `CommandParserError`), the command was on
-   * cooldown (`CommandOnCooldown`) or the handler threw. With a listener here the bot sends no
-   * reply of its own; unexpected (non-`CommandError`) errors also reach `reportError`.
-   */
-  commandError: [ctx: CommandContext, error: unknown];
-  /**
-   * The command did not run: a check failed (`CheckFailure`) or it is disabled
-   * (`CommandDisabledError`). With a listener here the bot sends no reply of its own.
-   */
-  commandCancelled: [ctx: CommandContext, reason: CheckFailure | CommandDisabledError];
 }

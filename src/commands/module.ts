@@ -30,8 +30,8 @@ import type { CommandRegistry } from "./registry.js";
 
 type AnyListener = (...args: unknown[]) => unknown;
 
-/** The named events of the bot (the event map without its index signature). */
-export type KnownBotEvent = keyof { [K in keyof CoreBotEvents as string extends K ? never : K]: 0 } & string;
+/** The named events of the bot (the keys of its closed event map). */
+export type KnownBotEvent = keyof CoreBotEvents & string;
 
 /**
  * A module's listeners by event name: one function or several. (For events outside the core
@@ -72,7 +72,7 @@ const ENTRIES: unique symbol = Symbol("niobot.module");
 
 interface Entries {
   readonly commands: AnyCommandDefinition[];
-  readonly listeners: [string, AnyListener][];
+  readonly listeners: [KnownBotEvent, AnyListener][];
 }
 
 interface Decorated {
@@ -147,7 +147,7 @@ export interface MountedModule {
 interface Normalized {
   name: string;
   commands: AnyCommandDefinition[];
-  listeners: [string, AnyListener][];
+  listeners: [KnownBotEvent, AnyListener][];
   checks: CheckLike[];
   onMount?: (bot: NioBot) => unknown;
   onUnmount?: (bot: NioBot) => unknown;
@@ -167,12 +167,13 @@ function normalize(module: object): Normalized {
   const decorated = m[ENTRIES];
   const name = typeof m.moduleName === "string" ? m.moduleName : typeof m.name === "string" ? m.name : decorated !== undefined ? module.constructor.name : undefined;
   if (name === undefined || name === "") throw new TypeError("a module needs a name (a `name` property, or a decorated class)");
-  const listeners: [string, AnyListener][] = [...(decorated?.listeners ?? [])];
+  const listeners: [KnownBotEvent, AnyListener][] = [...(decorated?.listeners ?? [])];
   if (isRecord(m.listeners)) {
     for (const [event, value] of Object.entries(m.listeners)) {
       for (const fn of Array.isArray(value) ? value : [value]) {
         if (typeof fn !== "function") throw new TypeError(`module "${name}": listener for "${event}" is not a function`);
-        listeners.push([event, fn as AnyListener]);
+        // A plain object from anywhere: its keys are trusted to be event names (the type says so).
+        listeners.push([event as KnownBotEvent, fn as AnyListener]);
       }
     }
   }
