@@ -411,7 +411,7 @@ export class NioBot {
    * await bot.sendMessage("@alice:example.org", "a direct message");
    * await bot.sendMessage(roomId, { file: Attachment.fromPath("plot.png"), caption: "the plot" });
    */
-  async sendMessage(target: string, content: string | MessageContent | AttachmentMessage, options: MessageOptions = {}): Promise<string> {
+  async sendMessage(target: string, content: Sendable | MessageContent | AttachmentMessage, options: MessageOptions = {}): Promise<string> {
     if (isAttachmentMessage(content)) return this.sendAttachment(target, content.file, { ...options, caption: content.caption });
     const roomId = target.startsWith("@") ? await this.dms.resolve(target) : target;
     return (await this.messaging.send(roomId, content, options)).eventId;

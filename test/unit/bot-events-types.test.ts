@@ -35,8 +35,8 @@ test("event names are checked and listeners get their event's arguments", async 
     type _e = Expect<Equal<typeof event, ReactionEvent>>;
     seen.push(`reaction ${key}`);
   });
-  bot.on("error", (_error, context) => {
-    type _c = Expect<Equal<typeof context, ErrorContext>>;
+  bot.on("error", (_error, _context) => {
+    type _c = Expect<Equal<typeof _context, ErrorContext>>;
   });
   // @ts-expect-error -- "mesage" is not an event: the typo does not compile
   bot.on("mesage", () => undefined);
