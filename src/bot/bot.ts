@@ -40,7 +40,7 @@ import type { CommandRegistry } from "../commands/registry.js";
 import { waitForMessage, type WaitForMessageOptions } from "../commands/conversation.js";
 import { DirectMessages, type CreateDmRoomOptions, type DmRoom } from "../dm/manager.js";
 import { replyMessageOptions } from "../messaging/compose.js";
-import { MediaClient, isAttachmentMessage, sendAttachment, type Attachment, type AttachmentMessage, type DownloadedMedia, type EncryptedFile, type SendAttachmentOptions } from "../attachments/index.js";
+import { MediaClient, isAttachmentMessage, sendAttachment, type Attachment, type AttachmentMessage, type SendAttachmentOptions } from "../attachments/index.js";
 
 export type { NioBotOptions } from "./options.js";
 
@@ -374,7 +374,10 @@ export class NioBot {
     return this.rooms.rooms.get(roomId);
   }
 
-  /** Direct messages: resolving, creating and recording DM rooms (see `src/dm/`). */
+  /**
+   * @internal Direct messages (`src/dm/`) behind `sendMessage` to a user id, `getDmRooms`,
+   * `createDmRoom`, `recordDmRoom` and `isDm`: use those.
+   */
   get dms(): DirectMessages {
     this.#dms ??= new DirectMessages(this);
     return this.#dms;
@@ -398,6 +401,11 @@ export class NioBot {
   /** Whether a room is a direct room of the bot: recorded in `m.direct` and one-to-one with that user. */
   isDm(roomId: string): Promise<boolean> {
     return this.dms.isDm(roomId);
+  }
+
+  /** Records a room the bot joined itself as the direct room with `userId` in `m.direct` (read-merge-write). */
+  recordDmRoom(userId: string, roomId: string): Promise<void> {
+    return this.dms.recordDmRoom(userId, roomId);
   }
 
   /**
@@ -458,6 +466,19 @@ export class NioBot {
     return this.messaging.typing(roomId, work, options);
   }
 
+  /**
+   * Notes that the bot handled an event without answering it: an automatic read receipt
+   * follows (see the `autoReadReceipts` option). Finished commands are noted by themselves.
+   *
+   * @example
+   * bot.on("message", (room, event) => {
+   *   if (isInteresting(event)) bot.noteHandled(room.roomId, event.event_id);
+   * });
+   */
+  noteHandled(roomId: string, eventId: string): void {
+    this.messaging.noteHandled(roomId, eventId);
+  }
+
   /** Sends a read receipt now. */
   markRead(roomId: string, eventId: string, options?: MarkReadOptions): Promise<void> {
     return this.messaging.markRead(roomId, eventId, options);
@@ -486,17 +507,12 @@ export class NioBot {
   }
 
   /**
-   * Downloads media by `mxc://` URI (authenticated media, legacy fallback), or an
-   * `EncryptedFile` (hash verified, decrypted).
+   * Media, once started (`src/attachments/`): downloads by `mxc://` URI (authenticated media,
+   * legacy fallback) or `EncryptedFile` (hash verified, decrypted), uploads, the upload limit.
    *
    * @example
-   * const { bytes, contentType, filename } = await bot.download(event.content.file ?? event.content.url);
+   * const { bytes, contentType, filename } = await bot.media.download(event.content.file ?? event.content.url);
    */
-  download(source: string | EncryptedFile, options: { signal?: AbortSignal } = {}): Promise<DownloadedMedia> {
-    return this.media.download(source, options);
-  }
-
-  /** Uploads, downloads and the server's upload limit (`src/attachments/`), once started. */
   get media(): MediaClient {
     if (this.#media?.api !== this.api) this.#media = new MediaClient(this.api);
     return this.#media;
