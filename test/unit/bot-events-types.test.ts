@@ -14,6 +14,14 @@ import { consoleLogger } from "../../src/logging/logger.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import type { Room } from "../../src/sync/room.js";
 
+// An application's own event, added by declaration merging (as `declare module "niobot"` does
+// for an installed package). Module augmentation is program-wide: the name is test-only.
+declare module "../../src/bot/events.js" {
+  interface CoreBotEvents {
+    testOnlyDeployed: [version: string];
+  }
+}
+
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Expect<T extends true> = T;
 
@@ -52,4 +60,16 @@ test("event names are checked and listeners get their event's arguments", async 
   await bot.emit("message", room, event as MessageEvent);
   await bot.emit("reaction", room, { ...event, event_id: "$r", type: "m.reaction", content: {} } as unknown as ReactionEvent, "👍", "$m");
   assert.deepEqual(seen, ["message $m", "reaction 👍"]);
+});
+
+test("an application extends the map by declaration merging, then emits its event typed", async () => {
+  const versions: string[] = [];
+  bot.on("testOnlyDeployed", (version) => {
+    type _v = Expect<Equal<typeof version, string>>;
+    versions.push(version);
+  });
+  await bot.emit("testOnlyDeployed", "1.2.0");
+  // @ts-expect-error -- its tuple is checked like the core events'
+  await bot.emit("testOnlyDeployed", 3);
+  assert.deepEqual(versions, ["1.2.0", 3]);
 });
