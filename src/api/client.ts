@@ -8,7 +8,6 @@ import { endpoints, fillPath, type Endpoint, type PathParams, type RelationsQuer
 import { HttpClient, type HttpClientOptions, type RawResponse } from "./http.js";
 import type { ClientEvent } from "./events.js";
 import type * as T from "./types.js";
-import { scopedTxnId } from "../delivery/txn.js";
 
 /** Options every call accepts. */
 export interface CallOptions {
@@ -121,13 +120,13 @@ export class MatrixApi {
     members: (roomId: string, query: { membership?: string; not_membership?: string; at?: string } = {}, o: CallOptions = {}) =>
       this.call(endpoints.members, { ...o, path: { roomId }, query }),
     /**
-     * Sends a room event; the transaction id makes retries safe. Without `txnId`, a send made
-     * through a command context gets one derived from the triggering event (`src/delivery/`).
+     * Sends a room event; the transaction id makes retries safe. Without `txnId` a fresh one is
+     * made; the bot's outbox passes the one derived from the triggering event (`src/delivery/`).
      */
     send: (roomId: string, eventType: string, content: Record<string, unknown>, opts: { txnId?: string } & CallOptions = {}) =>
-      this.call(endpoints.sendEvent, { signal: opts.signal, path: { roomId, eventType, txnId: opts.txnId ?? scopedTxnId() ?? newTxnId() }, body: content }),
+      this.call(endpoints.sendEvent, { signal: opts.signal, path: { roomId, eventType, txnId: opts.txnId ?? newTxnId() }, body: content }),
     redact: (roomId: string, eventId: string, reason?: string, opts: { txnId?: string } & CallOptions = {}) =>
-      this.call(endpoints.redact, { signal: opts.signal, path: { roomId, eventId, txnId: opts.txnId ?? scopedTxnId() ?? newTxnId() }, body: reason ? { reason } : {} }),
+      this.call(endpoints.redact, { signal: opts.signal, path: { roomId, eventId, txnId: opts.txnId ?? newTxnId() }, body: reason ? { reason } : {} }),
     event: (roomId: string, eventId: string, o: CallOptions = {}) =>
       this.call(endpoints.getEvent, { ...o, path: { roomId, eventId } }).then((e): ClientEvent => ({ ...e, room_id: e.room_id ?? roomId })),
     state: (roomId: string, o: CallOptions = {}) => this.call(endpoints.getState, { ...o, path: { roomId } }),

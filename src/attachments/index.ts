@@ -7,7 +7,7 @@
  * @example
  * import { Attachment } from "niobot";
  * await bot.sendAttachment(roomId, Attachment.fromPath("./cat.jpg"), { caption: "a cat" });
- * const { bytes, contentType } = await bot.download(event.content.file ?? event.content.url);
+ * const { bytes, contentType } = await bot.media.download(event.content.file ?? event.content.url);
  *
  * @module
  */

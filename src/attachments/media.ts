@@ -146,7 +146,7 @@ export class MediaClient {
    *
    * @throws {@link AttachmentDecryptionError} when an encrypted file's hash does not match.
    * @example
-   * const { bytes } = await bot.download(event.content.file ?? event.content.url);
+   * const { bytes } = await bot.media.download(event.content.file ?? event.content.url);
    */
   async download(source: string | EncryptedFile, o: CallOptions = {}): Promise<DownloadedMedia> {
     if (typeof source !== "string") {

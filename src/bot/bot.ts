@@ -25,8 +25,9 @@ import type { NioBotOptions } from "./options.js";
 import { establishSession, type Credentials, type Session } from "./login.js";
 import { installSignalHandlers } from "./signals.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
-import { KeyedMutex } from "../util/async.js";
-import { BotCrypto, cryptoOptionsOf, EncryptionRequiredError, type CryptoHost } from "../crypto/index.js";
+import type { RelationEmit } from "../messaging/relations.js";
+import { Outbox } from "../outbox/outbox.js";
+import { BotCrypto, cryptoOptionsOf, type CryptoHost } from "../crypto/index.js";
 import { RoomEncryption } from "../crypto/room-encryption.js";
 import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
@@ -39,7 +40,7 @@ import type { CommandRegistry } from "../commands/registry.js";
 import { waitForMessage, type WaitForMessageOptions } from "../commands/conversation.js";
 import { DirectMessages, type CreateDmRoomOptions, type DmRoom } from "../dm/manager.js";
 import { replyMessageOptions } from "../messaging/compose.js";
-import { MediaClient, isAttachmentMessage, sendAttachment, type Attachment, type AttachmentMessage, type DownloadedMedia, type EncryptedFile, type SendAttachmentOptions } from "../attachments/index.js";
+import { MediaClient, isAttachmentMessage, sendAttachment, type Attachment, type AttachmentMessage, type SendAttachmentOptions } from "../attachments/index.js";
 
 export type { NioBotOptions } from "./options.js";
 
@@ -53,7 +54,7 @@ export type { NioBotOptions } from "./options.js";
  * });
  * await bot.start({ password: process.env.MATRIX_PASSWORD! });
  */
-export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
+export class NioBot {
   /** The options the bot was created with. */
   readonly options: Readonly<NioBotOptions>;
   /** The logger, wrapped so that no line can carry a secret. */
@@ -62,19 +63,23 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   readonly store: Store;
   /** Rooms and account data as the bot knows them. */
   readonly rooms: RoomTracker;
-  /** Sending, edits, reactions, typing, read receipts and the message cache (`src/messaging/`). */
+  /**
+   * @internal The messaging layer behind `sendMessage`, `reply`, `edit`, `redact`, `react`,
+   * `typing`, `markRead` and `fetchMessage` (`src/messaging/`): use those.
+   */
   readonly messaging: Messenger;
   /** Membership, room state, the bot's per-room display name, room account data. */
   readonly roomsApi: RoomsApi;
   /** Global account data, the bot's profile and presence. */
   readonly accountApi: AccountApi;
-  readonly #events: TypedEmitter<E>;
+  readonly #events: TypedEmitter<CoreBotEvents>;
   #api: MatrixApi | undefined;
   #sync: SyncEngine | undefined;
   #session: Session | undefined;
   #removeSignals: (() => void) | undefined;
   #starting: Promise<void> | undefined;
-  readonly #sendQueue = new KeyedMutex();
+  /** The one outgoing path (`src/outbox/`): per-room queue, encryption, transaction ids, sent hooks. */
+  readonly #outbox: Outbox;
   readonly #commands: CommandRouter;
   #dms: DirectMessages | undefined;
   #crypto: BotCrypto | undefined;
@@ -86,13 +91,12 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     this.log = redactingLogger(options.logger ?? consoleLogger());
     this.store = options.store ?? (options.storePath ? new SqliteStore(options.storePath) : new MemoryStore());
     this.rooms = new RoomTracker(options.userId);
-    this.#events = new TypedEmitter<E>((error, name, args) => this.reportError(error, contextOf(name, args)));
-    this.messaging = new Messenger(this, { defaultMsgtype: options.defaultMsgtype, autoReadReceipts: options.autoReadReceipts, messageCacheSize: options.messageCacheSize });
+    this.#events = new TypedEmitter<CoreBotEvents>((error, name, args) => this.reportError(error, contextOf(name, args)));
+    this.#outbox = new Outbox({ api: () => this.api, roomEncryption: (roomId) => this.#roomEncryption.settingsOf(roomId), encrypter: () => this.#crypto });
+    this.messaging = new Messenger(this, this.#outbox, { defaultMsgtype: options.defaultMsgtype, autoReadReceipts: options.autoReadReceipts, messageCacheSize: options.messageCacheSize });
     this.roomsApi = new RoomsApi(this);
     this.accountApi = new AccountApi(this);
-    // Finished commands count as handled for automatic read receipts.
-    this.#events.on("commandComplete", (...args: unknown[]) => this.messaging.noteCommandComplete(args));
-    this.#commands = new CommandRouter(this as unknown as NioBot, options);
+    this.#commands = new CommandRouter(this, options);
   }
 
   /** The client-server API, available once the bot has started. */
@@ -117,27 +121,27 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   }
 
   /** Adds a listener; returns a function that removes it. */
-  on<K extends keyof E & string>(name: K, listener: Listener<E, K>): () => void {
+  on<K extends keyof CoreBotEvents>(name: K, listener: Listener<CoreBotEvents, K>): () => void {
     return this.#events.on(name, listener);
   }
 
   /** Adds a listener that runs once. */
-  once<K extends keyof E & string>(name: K, listener: Listener<E, K>): () => void {
+  once<K extends keyof CoreBotEvents>(name: K, listener: Listener<CoreBotEvents, K>): () => void {
     return this.#events.once(name, listener);
   }
 
   /** Removes a listener. */
-  off<K extends keyof E & string>(name: K, listener: Listener<E, K>): void {
+  off<K extends keyof CoreBotEvents>(name: K, listener: Listener<CoreBotEvents, K>): void {
     this.#events.off(name, listener);
   }
 
   /** Emits an event to its listeners and waits for them; errors reach `error`. */
-  emit<K extends keyof E & string>(name: K, ...args: E[K]): Promise<void> {
+  emit<K extends keyof CoreBotEvents>(name: K, ...args: CoreBotEvents[K]): Promise<void> {
     return this.#events.emit(name, ...args);
   }
 
   /** Number of listeners of an event. */
-  listenerCount(name: keyof E & string): number {
+  listenerCount(name: keyof CoreBotEvents): number {
     return this.#events.listenerCount(name);
   }
 
@@ -146,7 +150,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
    *
    * @throws {@link WaitTimeoutError} when `timeoutMs` passes first.
    */
-  waitForEvent<K extends keyof E & string>(name: K, check?: (...args: E[K]) => boolean | Promise<boolean>, timeoutMs?: number, signal?: AbortSignal): Promise<E[K]> {
+  waitForEvent<K extends keyof CoreBotEvents>(name: K, check?: (...args: CoreBotEvents[K]) => boolean | Promise<boolean>, timeoutMs?: number, signal?: AbortSignal): Promise<CoreBotEvents[K]> {
     // Parked: later events of the waiting handler's room must run, or it would wait for itself.
     return parked(this.#events.waitFor(name, check, timeoutMs, signal));
   }
@@ -194,7 +198,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
    * `timeoutMs` (default 5 minutes).
    */
   waitForMessage(options: WaitForMessageOptions = {}): Promise<MessageEvent> {
-    return waitForMessage(this as unknown as NioBot, options);
+    return waitForMessage(this, options);
   }
 
   /**
@@ -203,7 +207,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
    */
   reportError(error: unknown, context: ErrorContext): void {
     if (context.source !== "error" && this.#events.listenerCount("error") > 0) {
-      void this.#events.emit("error", ...([error, context] as unknown as E["error"]));
+      void this.#events.emit("error", error, context);
       return;
     }
     this.log.error({ error: error instanceof Error ? error : String(error), source: context.source, roomId: context.room?.roomId, eventId: context.event?.event_id }, "unhandled error");
@@ -273,9 +277,9 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
         beforeBatch: (response, initial) => this.#crypto?.beforeBatch(response, initial),
         onEvent: (room, event) => this.#onEvent(room, event),
         onInvite: (room, invite) => this.#onInvite(room, invite),
-        onJoin: (room) => this.emit("join", ...([room] as E["join"])),
-        onLeave: (room, event) => this.emit("leave", ...([room, event] as E["leave"])),
-        onSyncError: (error, attempt) => void this.emit("syncError", ...([error, attempt] as E["syncError"])),
+        onJoin: (room) => this.emit("join", room),
+        onLeave: (room, event) => this.emit("leave", room, event),
+        onSyncError: (error, attempt) => void this.emit("syncError", error, attempt),
         onFatal: (error) => this.#onFatal(error),
         onError: (error, context) => this.reportError(error, context),
       },
@@ -283,7 +287,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
     await this.#sync.start();
     this.log.info({ userId: this.userId, deviceId: this.deviceId, rooms: this.rooms.rooms.size }, "bot is ready");
-    await this.emit("ready", ...([] as unknown as E["ready"]));
+    await this.emit("ready");
   }
 
   /** Stops syncing (aborting a long poll at once), saves the sync position and closes the store. */
@@ -299,7 +303,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     this.#removeSignals?.();
     this.#removeSignals = undefined;
     await this.store.close();
-    await this.emit("stopped", ...([] as unknown as E["stopped"]));
+    await this.emit("stopped");
   }
 
   /**
@@ -323,20 +327,30 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     }
     const incoming = this.messaging.incoming(room, event);
     try {
-      await this.emit("event", ...([room, event] as E["event"]));
-      if (isMessageEvent(event)) await this.emit("message", ...([room, event] as E["message"]));
+      await this.emit("event", room, event);
+      if (isMessageEvent(event)) await this.emit("message", room, event);
       else if (event.type === "m.room.message") this.log.debug({ roomId: room.roomId, eventId: event.event_id }, "skipping malformed m.room.message");
-      const related = incoming.related;
-      // `related` pairs each name (edit, reaction, redaction) with its own argument tuple.
-      if (related) await this.emit(related.name as "edit", ...([room, ...related.args] as unknown as E["edit"]));
+      if (incoming.related) await this.#emitRelated(room, incoming.related);
     } finally {
       incoming.done();
     }
   }
 
+  /** `edit`, `reaction` or `redaction`: each name with its own argument tuple. */
+  #emitRelated(room: Room, related: RelationEmit): Promise<void> {
+    switch (related.name) {
+      case "edit":
+        return this.emit("edit", room, ...related.args);
+      case "reaction":
+        return this.emit("reaction", room, ...related.args);
+      case "redaction":
+        return this.emit("redaction", room, ...related.args);
+    }
+  }
+
   async #onInvite(room: Room, invite: StrippedStateEvent | undefined): Promise<void> {
     const inviter = invite?.sender;
-    await this.emit("invite", ...([room, inviter] as E["invite"]));
+    await this.emit("invite", room, inviter);
     if (!autoJoinAllowed(this.options.autoJoin ?? true, inviter)) {
       this.log.debug({ roomId: room.roomId, inviter }, "not joining: inviter not allowed by autoJoin");
       return;
@@ -360,7 +374,10 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     return this.rooms.rooms.get(roomId);
   }
 
-  /** Direct messages: resolving, creating and recording DM rooms (see `src/dm/`). */
+  /**
+   * @internal Direct messages (`src/dm/`) behind `sendMessage` to a user id, `getDmRooms`,
+   * `createDmRoom`, `recordDmRoom` and `isDm`: use those.
+   */
   get dms(): DirectMessages {
     this.#dms ??= new DirectMessages(this);
     return this.#dms;
@@ -386,6 +403,11 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     return this.dms.isDm(roomId);
   }
 
+  /** Records a room the bot joined itself as the direct room with `userId` in `m.direct` (read-merge-write). */
+  recordDmRoom(userId: string, roomId: string): Promise<void> {
+    return this.dms.recordDmRoom(userId, roomId);
+  }
+
   /**
    * Sends a message to a room, or to a user id (`@...`) through their direct
    * room (found in `m.direct` and checked, or created). Text is rendered as
@@ -397,22 +419,21 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
    * await bot.sendMessage("@alice:example.org", "a direct message");
    * await bot.sendMessage(roomId, { file: Attachment.fromPath("plot.png"), caption: "the plot" });
    */
-  async sendMessage(target: string, content: string | MessageContent | AttachmentMessage, options: MessageOptions = {}): Promise<string> {
+  async sendMessage(target: string, content: Sendable | MessageContent | AttachmentMessage, options: MessageOptions = {}): Promise<string> {
     if (isAttachmentMessage(content)) return this.sendAttachment(target, content.file, { ...options, caption: content.caption });
-    const body = this.messaging.compose(content, options);
     const roomId = target.startsWith("@") ? await this.dms.resolve(target) : target;
-    return this.sendEvent(roomId, "m.room.message", body as unknown as Record<string, unknown>);
+    return (await this.messaging.send(roomId, content, options)).eventId;
   }
 
   /** Answers an event: a rich reply (staying in its thread), or in a thread with `{ thread: true }` (see `ReplyOptions`). */
-  reply(event: ClientEvent, content: Sendable | AttachmentMessage, options?: ReplyOptions): Promise<string> {
+  async reply(event: ClientEvent, content: Sendable | AttachmentMessage, options?: ReplyOptions): Promise<string> {
     if (isAttachmentMessage(content)) return this.sendAttachment(event.room_id, content.file, { ...replyMessageOptions(event, options ?? {}), caption: content.caption });
-    return this.messaging.reply(event, content, options);
+    return (await this.messaging.reply(event, content, options)).eventId;
   }
 
   /** Posts into the thread rooted at `rootId`, with the reply fallback for unthreaded clients. */
-  sendThreadMessage(roomId: string, rootId: string, content: Sendable, options?: Omit<MessageOptions, "thread">): Promise<string> {
-    return this.messaging.sendThreadMessage(roomId, rootId, content, options);
+  async sendThreadMessage(roomId: string, rootId: string, content: Sendable, options?: Omit<MessageOptions, "thread">): Promise<string> {
+    return (await this.messaging.sendThreadMessage(roomId, rootId, content, options)).eventId;
   }
 
   /** Edits one of the bot's own messages; throws `EditRefusedError` for anyone else's. */
@@ -445,6 +466,19 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     return this.messaging.typing(roomId, work, options);
   }
 
+  /**
+   * Notes that the bot handled an event without answering it: an automatic read receipt
+   * follows (see the `autoReadReceipts` option). Finished commands are noted by themselves.
+   *
+   * @example
+   * bot.on("message", (room, event) => {
+   *   if (isInteresting(event)) bot.noteHandled(room.roomId, event.event_id);
+   * });
+   */
+  noteHandled(roomId: string, eventId: string): void {
+    this.messaging.noteHandled(roomId, eventId);
+  }
+
   /** Sends a read receipt now. */
   markRead(roomId: string, eventId: string, options?: MarkReadOptions): Promise<void> {
     return this.messaging.markRead(roomId, eventId, options);
@@ -473,35 +507,24 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   }
 
   /**
-   * Downloads media by `mxc://` URI (authenticated media, legacy fallback), or an
-   * `EncryptedFile` (hash verified, decrypted).
+   * Media, once started (`src/attachments/`): downloads by `mxc://` URI (authenticated media,
+   * legacy fallback) or `EncryptedFile` (hash verified, decrypted), uploads, the upload limit.
    *
    * @example
-   * const { bytes, contentType, filename } = await bot.download(event.content.file ?? event.content.url);
+   * const { bytes, contentType, filename } = await bot.media.download(event.content.file ?? event.content.url);
    */
-  download(source: string | EncryptedFile, options: { signal?: AbortSignal } = {}): Promise<DownloadedMedia> {
-    return this.media.download(source, options);
-  }
-
-  /** Uploads, downloads and the server's upload limit (`src/attachments/`), once started. */
   get media(): MediaClient {
     if (this.#media?.api !== this.api) this.#media = new MediaClient(this.api);
     return this.#media;
   }
 
   /**
-   * Sends any room event; the single path every outgoing room event takes.
-   * Sends to one room go out one at a time in call order, so a burst arrives
-   * in order even while the server rate-limits it.
+   * Sends any room event through the outbox, the path every outgoing room event takes: sends
+   * to one room go out one at a time in call order (a burst arrives in order even while the
+   * server rate-limits it), encrypted when the room is.
    */
-  async sendEvent(roomId: string, eventType: string, content: Record<string, unknown>): Promise<string> {
-    return this.#sendQueue.run(roomId, async () => {
-      const sent = this.messaging.beforeSend(roomId);
-      const [type, body] = await this.#encryptIfNeeded(roomId, eventType, content);
-      const { event_id } = await this.api.rooms.send(roomId, type, body);
-      sent(eventType, content, event_id);
-      return event_id;
-    });
+  sendEvent(roomId: string, eventType: string, content: Record<string, unknown>): Promise<string> {
+    return this.#outbox.send(roomId, eventType, content);
   }
 
   /** Whether end-to-end encryption is on (from the `encryption` option; see `src/crypto/`). */
@@ -529,9 +552,9 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       rooms: this.rooms,
       log: this.log,
       dispatch: (room, event) => this.#onEvent(room, event),
-      decryptionFailed: (room, event, failure) => this.emit("decryptionFailure", ...([room, event, failure] as unknown as E["decryptionFailure"])),
+      decryptionFailed: (room, event, failure) => this.emit("decryptionFailure", room, event, failure),
       reportError: (error, context) => this.reportError(error, context),
-      identityChanged: (change) => void this.emit("identityChanged", ...([change] as unknown as E["identityChanged"])),
+      identityChanged: (change) => void this.emit("identityChanged", change),
     };
   }
 
@@ -550,15 +573,6 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   markRoomEncrypted(roomId: string, content?: EncryptionContent): Promise<void> {
     return this.#roomEncryption.markEncrypted(roomId, content);
   }
-
-  /** Encrypted rooms get `m.room.encrypted`; without crypto, or in doubt, the bot refuses rather than leak plaintext. */
-  async #encryptIfNeeded(roomId: string, eventType: string, content: Record<string, unknown>): Promise<[string, Record<string, unknown>]> {
-    if (eventType === "m.room.encrypted") return [eventType, content];
-    const encryption = await this.#roomEncryption.settingsOf(roomId);
-    if (!encryption) return [eventType, content];
-    if (!this.#crypto) throw new EncryptionRequiredError(roomId);
-    return ["m.room.encrypted", await this.#crypto.encrypt({ roomId, encryption }, eventType, content)];
-  }
 }
 
 // The commands layer is typed against its narrow `CommandHost`; bot authors get the whole bot in
@@ -570,11 +584,18 @@ declare module "../commands/host.js" {
   interface CommandBotEvents extends CoreBotEvents {}
 }
 
+/** The room and event of a failed listener, when its arguments start with them (most bot events do). */
 function contextOf(name: string, args: readonly unknown[]): ErrorContext {
   const [first, second] = args;
-  const room = first && typeof first === "object" && "roomId" in first ? (first as Room) : undefined;
-  const event = second && typeof second === "object" && "event_id" in second ? (second as ClientEvent) : undefined;
-  return { source: name, room, event };
+  return { source: name, room: isRoom(first) ? first : undefined, event: isEvent(second) ? second : undefined };
+}
+
+function isRoom(value: unknown): value is Room {
+  return typeof value === "object" && value !== null && "roomId" in value;
+}
+
+function isEvent(value: unknown): value is ClientEvent {
+  return typeof value === "object" && value !== null && "event_id" in value;
 }
 
 export type { MessageEvent };

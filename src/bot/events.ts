@@ -12,17 +12,23 @@ import type { ErrorContext } from "../core/errors.js";
 export type { ErrorContext } from "../core/errors.js";
 
 /**
- * Core events of a bot. Feature layers (commands, DMs, ...) extend this map; the command
- * events (`command`, `commandComplete`, `commandError`, `commandCancelled`) are declared
- * by the commands layer, in {@link CommandEvents}.
+ * The events of a bot, by name. The map is closed: `bot.on("mesage", ...)` (a typo) does not
+ * compile. Feature layers declare their events in their own folder and the map extends them
+ * (`CommandEvents` of `src/commands/events.ts`); an application adds its own by declaration
+ * merging, then emits them with `bot.emit`.
  *
  * @example
  * bot.on("message", async (room, event) => {
  *   if (event.content.body === "hi") await bot.sendMessage(room.roomId, "hello");
  * });
+ *
+ * // your own event:
+ * declare module "niobot" {
+ *   interface CoreBotEvents { deploy: [version: string] }
+ * }
+ * await bot.emit("deploy", "1.2.0");
  */
 export interface CoreBotEvents extends CommandEvents {
-  [name: string]: unknown[];
   /** The first sync finished: room state is loaded and the bot is live. */
   ready: [];
   /** Any `m.room.message` in a joined room (including the bot's own). */

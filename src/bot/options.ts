@@ -45,7 +45,7 @@ export interface NioBotOptions {
   /**
    * Read receipts for handled events the bot did not answer (its own reply
    * already marks them read): `true` (default) for finished commands and
-   * `bot.messaging.receipts.noteHandled`, `"messages"` for every message from
+   * `bot.noteHandled`, `"messages"` for every message from
    * others once its listeners finished, `false` for none.
    */
   autoReadReceipts?: AutoReadReceipts;

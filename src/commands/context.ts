@@ -11,7 +11,7 @@ import type { CommandBotHost } from "./host.js";
 import type { KvEntry } from "../kv/kv.js";
 import { userPills } from "./matrix.js";
 import type { ParseContext } from "./parsers.js";
-import { CommandResponse, replyContent, withReplyRelation, type OutgoingContent } from "./response.js";
+import { CommandResponse, type OutgoingContent } from "./response.js";
 import { splitWithOffsets } from "./split.js";
 import { handlerSignal } from "../sync/scheduler.js";
 import { anySignal } from "../util/async.js";
@@ -161,8 +161,9 @@ export class CommandContext {
 
   /**
    * Answers the command: a reply to the invoking message, inside its thread if it was in one.
-   * Text is markdown by default (see `MessageOptions.format`) and mentions the sender, as a
-   * reply does; a content object is sent as given, plus the reply relation if it has none.
+   * Built by the one reply builder `bot.reply` and `bot.sendMessage` use: text is markdown by
+   * default (see `MessageOptions.format`) and mentions the sender, as a reply does; a content
+   * object is sent as given, plus the reply relation and `m.mentions` if it has none.
    * `{ file, caption }` uploads and sends an attachment (see `src/attachments/`).
    *
    * Exactly once: the transaction id comes from the invoking event and this call's place among
@@ -176,13 +177,13 @@ export class CommandContext {
    */
   respond(content: string | OutgoingContent | AttachmentMessage, options: MessageOptions = {}): Promise<CommandResponse> {
     return this.#sends.run(async () => {
-      const body = isAttachmentMessage(content)
-        ? (await attachmentContent(this.bot, this.room.roomId, content.file, { replyTo: this.replyTo, ...options, caption: content.caption })) as Record<string, unknown>
-        : typeof content === "string"
-        ? replyContent(this.bot, content, this.replyTo, options)
-        : withReplyRelation(content, this.replyTo);
-      const eventId = await this.bot.sendEvent(this.room.roomId, "m.room.message", body);
-      return new CommandResponse(this.bot, this.room.roomId, eventId, body, this.#sends);
+      const roomId = this.room.roomId;
+      if (isAttachmentMessage(content)) {
+        const body = (await attachmentContent(this.bot, roomId, content.file, { replyTo: this.replyTo, ...options, caption: content.caption })) as Record<string, unknown>;
+        return new CommandResponse(this.bot, roomId, await this.bot.sendEvent(roomId, "m.room.message", body), body, this.#sends);
+      }
+      const sent = await this.bot.messaging.send(roomId, content, { replyTo: this.replyTo, ...options });
+      return new CommandResponse(this.bot, roomId, sent.eventId, sent.content, this.#sends);
     });
   }
 

@@ -7,7 +7,7 @@
  */
 import { escapeHtml } from "../content/sanitize.js";
 import { neutralizeMentions } from "../content/mentions.js";
-import { buildMessageContent } from "../content/message.js";
+import type { MessageOptions } from "../content/message.js";
 import { passesChecks, type CheckLike } from "./checks.js";
 import { defineCommand, type AnyCommandDefinition, type Command } from "./command.js";
 import { CommandContext } from "./context.js";
@@ -40,15 +40,20 @@ function usageLine(prefix: string, name: string, command: Command): string {
   return `${prefix}${name}${command.usage === "" ? "" : ` ${command.usage}`}`;
 }
 
-/** A help message: `m.mentions` empty even though it is a reply. */
-function helpContent(ctx: CommandContext, htmlText: string, plainText: string): Record<string, unknown> {
-  return buildMessageContent(htmlText, {
+/** A help message, answered through `ctx.respond`: `m.mentions` empty even though it is a reply. */
+interface HelpText {
+  readonly html: string;
+  readonly plain: string;
+}
+
+function respondWith(ctx: CommandContext, text: HelpText): ReturnType<CommandContext["respond"]> {
+  const options: MessageOptions = {
     format: "html",
-    msgtype: ctx.bot.options.defaultMsgtype ?? "m.notice",
     mentions: { userIds: [] },
-    ownUserId: ctx.bot.userId,
-    override: { body: plainText },
-  }) as Record<string, unknown>;
+    replyTo: { ...ctx.replyTo, mentionSender: false },
+    override: { body: text.plain },
+  };
+  return ctx.respond(text.html, options);
 }
 
 /** Whether the sender could run `command` here right now (checks run as for a real invocation). */
@@ -72,7 +77,7 @@ function footerHtml(text: string, usage: string): string {
   return text.split(MARK).map(html).join(`<code>${html(usage)}</code>`);
 }
 
-async function listing(router: HelpSource, ctx: CommandContext): Promise<Record<string, unknown>> {
+async function listing(router: HelpSource, ctx: CommandContext): Promise<HelpText> {
   const prefix = shownPrefix(router, ctx);
   const visible: Command[] = [];
   for (const command of router.registry) if (await canRun(router, ctx, command)) visible.push(command);
@@ -90,10 +95,10 @@ async function listing(router: HelpSource, ctx: CommandContext): Promise<Record<
   const formatted =
     `<p><strong>${html(header)}</strong></p><ul>${items.join("")}</ul>` +
     `<p>${footerHtml(words.helpFooter({ usage: MARK }), more)}</p>`;
-  return helpContent(ctx, formatted, body);
+  return { html: formatted, plain: body };
 }
 
-function details(router: HelpSource, ctx: CommandContext, command: Command): Record<string, unknown> {
+function details(router: HelpSource, ctx: CommandContext, command: Command): HelpText {
   const prefix = shownPrefix(router, ctx);
   const body: string[] = [usageLine(prefix, command.name, command)];
   const words = router.messages;
@@ -119,7 +124,7 @@ function details(router: HelpSource, ctx: CommandContext, command: Command): Rec
     });
     formatted.push(`<p>${html(words.helpArguments())}</p><ul>${items.join("")}</ul>`);
   }
-  return helpContent(ctx, formatted.join(""), plain(body.join("\n")));
+  return { html: formatted.join(""), plain: plain(body.join("\n")) };
 }
 
 /**
@@ -134,13 +139,13 @@ export function helpCommand(router: HelpSource): AnyCommandDefinition {
       description: router.messages.helpDescription(),
     },
     async (ctx, { command: name }) => {
-      if (name === undefined) return ctx.respond(await listing(router, ctx));
+      if (name === undefined) return respondWith(ctx, await listing(router, ctx));
       const found = router.registry.get(name) ?? router.registry.get(stripPrefix(router, name));
       if (found === undefined || found.hidden) {
         const text = router.messages.helpUnknownCommand({ name });
-        return ctx.respond(helpContent(ctx, html(text), plain(text)));
+        return respondWith(ctx, { html: html(text), plain: plain(text) });
       }
-      return ctx.respond(details(router, ctx, found));
+      return respondWith(ctx, details(router, ctx, found));
     },
   ) as AnyCommandDefinition;
 }

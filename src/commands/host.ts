@@ -16,6 +16,7 @@ import type { MessageOptions } from "../content/message.js";
 import type { ErrorContext } from "../core/errors.js";
 import type { Kv } from "../kv/kv.js";
 import type { Logger } from "../logging/logger.js";
+import type { Messenger } from "../messaging/messenger.js";
 import type { Store } from "../storage/store.js";
 import type { Room } from "../sync/room.js";
 import type { DirectRoomSource } from "./direct.js";
@@ -55,6 +56,11 @@ export interface CommandHost extends AttachmentHost, DirectRoomSource {
   readonly log: Logger;
   readonly store: Store;
   readonly api: MatrixApi;
+  /**
+   * The messaging layer the command layer composes through: `ctx.respond` and `CommandResponse`
+   * send and edit with it, and the router reports what it handled (for read receipts).
+   */
+  readonly messaging: Pick<Messenger, "send" | "editKnown" | "noteHandled">;
   /** Milliseconds between an event being sent (by its server's clock) and now. */
   latency(event: Pick<ClientEvent, "origin_server_ts">): number;
   sendMessage(target: string, content: string | MessageContent | AttachmentMessage, options?: MessageOptions): Promise<string>;

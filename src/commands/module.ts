@@ -29,8 +29,8 @@ import { isRecord } from "../util/record.js";
 
 type AnyListener = (...args: unknown[]) => unknown;
 
-/** The named events of the bot (the event map without its index signature). */
-export type KnownBotEvent = keyof { [K in keyof CommandBotEvents as string extends K ? never : K]: 0 } & string;
+/** The named events of the bot (the keys of its closed event map). */
+export type KnownBotEvent = keyof CommandBotEvents & string;
 
 /** A module's listener of event `K`. */
 type ModuleListener<K extends keyof CommandBotEvents> = (...args: CommandBotEvents[K]) => unknown;
@@ -74,7 +74,7 @@ const ENTRIES: unique symbol = Symbol("niobot.module");
 
 interface Entries {
   readonly commands: AnyCommandDefinition[];
-  readonly listeners: [string, AnyListener][];
+  readonly listeners: [KnownBotEvent, AnyListener][];
 }
 
 interface Decorated {
@@ -149,7 +149,7 @@ export interface MountedModule {
 interface Normalized {
   name: string;
   commands: AnyCommandDefinition[];
-  listeners: [string, AnyListener][];
+  listeners: [KnownBotEvent, AnyListener][];
   checks: CheckLike[];
   onMount?: (bot: CommandBotHost) => unknown;
   onUnmount?: (bot: CommandBotHost) => unknown;
@@ -165,12 +165,13 @@ function normalize(module: object): Normalized {
   const decorated = m[ENTRIES];
   const name = typeof m.moduleName === "string" ? m.moduleName : typeof m.name === "string" ? m.name : decorated !== undefined ? module.constructor.name : undefined;
   if (name === undefined || name === "") throw new TypeError("a module needs a name (a `name` property, or a decorated class)");
-  const listeners: [string, AnyListener][] = [...(decorated?.listeners ?? [])];
+  const listeners: [KnownBotEvent, AnyListener][] = [...(decorated?.listeners ?? [])];
   if (isRecord(m.listeners)) {
     for (const [event, value] of Object.entries(m.listeners)) {
       for (const fn of Array.isArray(value) ? value : [value]) {
         if (typeof fn !== "function") throw new TypeError(`module "${name}": listener for "${event}" is not a function`);
-        listeners.push([event, fn as AnyListener]);
+        // A plain object from anywhere: its keys are trusted to be event names (the type says so).
+        listeners.push([event as KnownBotEvent, fn as AnyListener]);
       }
     }
   }

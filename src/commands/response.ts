@@ -5,34 +5,14 @@
  * @module
  */
 import type { MessageContent } from "../api/events.js";
-import { buildEditContent, buildMessageContent, type EditOptions, type MessageOptions, type ReplyTo } from "../content/message.js";
+import type { EditOptions, MessageOptions, ReplyTo } from "../content/message.js";
 import type { Mentions } from "../content/types.js";
 import type { SendSequence } from "../delivery/txn.js";
 import { isRecord } from "../util/record.js";
-import type { CommandBotHost, CommandHost } from "./host.js";
+import type { CommandBotHost } from "./host.js";
 
 /** Outgoing message content: built by the content layer or written by hand. */
 export type OutgoingContent = MessageContent | Record<string, unknown>;
-
-/** Adds the reply relation of `replyTo` (thread-aware, as the content layer builds it) unless `content` has one. */
-export function withReplyRelation(content: OutgoingContent, replyTo: ReplyTo): Record<string, unknown> {
-  if (content["m.relates_to"] !== undefined) return { ...content };
-  const relation = buildMessageContent("", { format: "plain", replyTo, mentions: { userIds: [] } })["m.relates_to"];
-  return { ...content, "m.relates_to": relation };
-}
-
-/**
- * Builds the content of a text reply (markdown by default, the bot's default msgtype, the
- * replied-to sender mentioned unless `mentionSender: false`).
- */
-export function replyContent(bot: CommandHost, text: string, replyTo: ReplyTo, options: MessageOptions = {}): Record<string, unknown> {
-  return buildMessageContent(text, {
-    msgtype: bot.options.defaultMsgtype ?? "m.notice",
-    ownUserId: bot.userId,
-    replyTo,
-    ...options,
-  }) as Record<string, unknown>;
-}
 
 /**
  * A message the bot sent; returned by `ctx.respond` and `response.reply`.
@@ -75,20 +55,17 @@ export class CommandResponse {
   }
 
   async #edit(text: string, options: EditOptions): Promise<this> {
-    const msgtype = typeof this.content.msgtype === "string" ? this.content.msgtype : "m.notice";
-    const content = buildEditContent(this.eventId, text, {
-      msgtype: msgtype as EditOptions["msgtype"],
-      ownUserId: this.bot.userId,
+    // The original's msgtype, and the users it mentions stay mentioned (not notified again).
+    const current = { msgtype: this.content.msgtype, "m.mentions": this.#mentions } as Partial<MessageContent>;
+    const sent = await this.bot.messaging.editKnown(this.roomId, this.eventId, current, text, {
       mentions: { detect: true, userIds: this.#mentions.user_ids ?? [] },
-      previousMentions: this.#mentions,
       ...options,
     });
-    await this.bot.sendEvent(this.roomId, "m.room.message", content as unknown as Record<string, unknown>);
-    this.#mentions = content["m.new_content"]["m.mentions"] ?? {};
+    this.#mentions = mentionsOf(isRecord(sent.content["m.new_content"]) ? sent.content["m.new_content"] : {});
     return this;
   }
 
-  /** Redacts the message. */
+  /** Redacts the message (in the room's send queue, like every send). */
   async delete(reason?: string): Promise<void> {
     await this.#run(() => this.bot.redact(this.roomId, this.eventId, reason));
   }
@@ -104,9 +81,8 @@ export class CommandResponse {
       sender: this.bot.userId,
       ...(this.#threadRootId === undefined ? {} : { threadRootId: this.#threadRootId }),
     };
-    const body = typeof content === "string" ? replyContent(this.bot, content, replyTo, options) : withReplyRelation(content, replyTo);
-    const eventId = await this.bot.sendEvent(this.roomId, "m.room.message", body);
-    return new CommandResponse(this.bot, this.roomId, eventId, body, this.#sends);
+    const sent = await this.bot.messaging.send(this.roomId, content, { replyTo, ...options });
+    return new CommandResponse(this.bot, this.roomId, sent.eventId, sent.content, this.#sends);
   }
 
   /** Runs a send as the next one of the originating context (exactly once), if there is one. */

@@ -193,6 +193,8 @@ export class CommandRouter {
     } catch (error) {
       return this.#fail(ctx, error);
     }
+    // Told, not guessed: a finished command counts as handled for the automatic read receipts.
+    bot.messaging.noteHandled(ctx.room.roomId, ctx.message.event_id);
     await bot.emit("commandComplete", ctx, result);
   }
 

@@ -10,6 +10,7 @@ import { isUserId } from "../ids/grammar.js";
 import { htmlToPlainText } from "./plaintext.js";
 import { sanitizeHtml } from "./sanitize.js";
 import {
+  DEFAULT_MSGTYPE,
   HTML_FORMAT,
   type FormattedBody,
   type Mentions,
@@ -141,7 +142,7 @@ function formattedFields(html: string | undefined): FormattedBody {
 function baseContent(text: string, opts: ContentOptions, reply?: ReplyTo): TextMessageContent {
   const { body, html } = render(text, opts.format ?? "markdown");
   return {
-    msgtype: opts.msgtype ?? "m.notice",
+    msgtype: opts.msgtype ?? DEFAULT_MSGTYPE,
     body,
     ...formattedFields(html),
     "m.mentions": resolveMentions(opts, body, html, reply),

@@ -13,6 +13,13 @@ export const HTML_FORMAT = "org.matrix.custom.html";
 export type MessageType = "m.text" | "m.notice" | "m.emote";
 
 /**
+ * The message type of text sent without an explicit `msgtype`: `m.notice`, which other bots
+ * ignore (see the `m.notice` schema). The bot's `defaultMsgtype` option overrides it, in
+ * `Messenger` alone.
+ */
+export const DEFAULT_MSGTYPE: MessageType = "m.notice";
+
+/**
  * `m.mentions`. An empty object means "mentions nobody" and is still worth
  * sending: its presence turns off legacy body-based notification rules.
  * The builders only ever emit `room: true` (the spec says to omit it

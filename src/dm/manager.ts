@@ -89,8 +89,7 @@ export class DirectMessages {
    * The room to message `userId` in: a valid recorded DM, or a new one
    * (created, invited and recorded in `m.direct`).
    *
-   * @example
-   * const roomId = await bot.dms.resolve("@alice:example.org");
+   * `bot.sendMessage("@alice:example.org", text)` sends through this.
    */
   resolve(userId: string): Promise<string> {
     this.#assertPartner(userId);

@@ -4,11 +4,15 @@
  * funnel, so no error is lost in a fire-and-forget emit and none stops the caller.
  */
 
-/** Maps event names to the argument tuple their listeners receive. */
-export type EventMap = { [name: string]: unknown[] };
+/**
+ * Maps event names to the argument tuple their listeners receive. Written as a constraint on
+ * the map itself, so a closed interface (no index signature) qualifies: an unknown name is then
+ * a compile error.
+ */
+export type EventMap<E> = { [K in keyof E]: unknown[] };
 
 /** A listener of event `K`; may be async. */
-export type Listener<E extends EventMap, K extends keyof E> = (...args: E[K]) => unknown;
+export type Listener<E extends EventMap<E>, K extends keyof E> = (...args: E[K]) => unknown;
 
 /** Where listener errors go: the error, the event name and the listener's arguments. */
 export type ListenerErrorSink = (error: unknown, eventName: string, args: readonly unknown[]) => void;
@@ -28,7 +32,7 @@ export class WaitTimeoutError extends Error {
  * e.on("greet", async (name) => { ... });
  * await e.emit("greet", "alice");
  */
-export class TypedEmitter<E extends EventMap> {
+export class TypedEmitter<E extends EventMap<E>> {
   readonly #listeners = new Map<keyof E, Set<Listener<E, keyof E>>>();
 
   constructor(private readonly onListenerError: ListenerErrorSink) {}

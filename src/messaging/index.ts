@@ -1,8 +1,9 @@
 /**
  * Messaging: sending (text, replies, threads, mentions), edits, redactions,
  * reactions, typing, read receipts, the message cache, and room/account
- * management. The bot exposes it as `bot.messaging`, `bot.roomsApi` and
- * `bot.accountApi`, plus thin methods (`bot.reply`, `bot.edit`, ...).
+ * management. The bot exposes its operations as its own methods (`bot.reply`,
+ * `bot.edit`, ...), and room/account management as `bot.roomsApi` and `bot.accountApi`.
+ * Everything it sends leaves through the outbox (`src/outbox/`).
  *
  * @module
  */
@@ -15,6 +16,7 @@ export {
   type IncomingEvent,
   type MessagingHost,
   type MessagingOptions,
+  type SentMessage,
 } from "./messenger.js";
 export { OwnReactions, findReaction } from "./reactions.js";
 export { ReadReceipts, type AutoReadReceipts, type MarkReadOptions, type ReadReceiptsOptions } from "./receipts.js";

@@ -1,15 +1,17 @@
 /**
  * `Messenger`: everything a bot needs to talk, composed from the parts of
- * this folder. The bot owns one (`bot.messaging`) and delegates its
- * messaging methods to it; the bot keeps only the single outgoing path
- * (`sendEvent`), which reports each send back here.
+ * this folder. It owns composing, replying, editing, reacting and redacting;
+ * every event it builds leaves through the outbox below it (`src/outbox/`),
+ * whose sent hook feeds the message cache and read receipts. The bot owns one
+ * and exposes its operations as its own methods (`bot.reply`, `bot.edit`, ...).
  */
 import type { MatrixApi } from "../api/client.js";
 import { MatrixError } from "../api/errors.js";
 import type { ClientEvent, MessageContent, MessageEvent, ReactionEvent, RedactionEvent } from "../api/events.js";
 import type { ErrorContext } from "../core/errors.js";
 import { buildEditContent, buildReactionContent, withEmojiPresentation, type EditOptions, type MessageOptions } from "../content/message.js";
-import type { Mentions, MessageType } from "../content/types.js";
+import { DEFAULT_MSGTYPE, type Mentions, type MessageType } from "../content/types.js";
+import type { Outbox } from "../outbox/outbox.js";
 import type { Room } from "../sync/room.js";
 import type { RoomTracker } from "../sync/tracker.js";
 import { MessageCache } from "./cache.js";
@@ -45,8 +47,6 @@ export interface MessagingHost {
   readonly api: MatrixApi;
   readonly userId: string;
   readonly rooms: RoomTracker;
-  /** The bot's single outgoing path; it calls `Messenger.beforeSend` around each send. */
-  sendEvent(roomId: string, eventType: string, content: Record<string, unknown>): Promise<string>;
   reportError(error: unknown, context: ErrorContext): void;
 }
 
@@ -58,10 +58,15 @@ export interface IncomingEvent {
   done(): void;
 }
 
+/** A message the outbox accepted: its event id and the content as sent (before encryption). */
+export interface SentMessage {
+  readonly eventId: string;
+  readonly content: Record<string, unknown>;
+}
+
 /**
- * @example
- * await bot.messaging.reply(event, "on it");
- * await bot.messaging.typing(roomId, () => slowWork());
+ * @internal The bot's messaging layer; bot authors use the bot's methods
+ * (`bot.sendMessage`, `bot.reply`, `bot.edit`, `bot.redact`, `bot.react`, ...).
  */
 export class Messenger {
   /** The bounded cache of recent events (what `fetchMessage` reads first). */
@@ -73,7 +78,11 @@ export class Messenger {
   /** Latest known event of each thread, for the reply fallback of thread messages. */
   readonly #threads = new LruMap<string, string>(1000);
 
-  constructor(private readonly host: MessagingHost, private readonly options: MessagingOptions = {}) {
+  /**
+   * @param outbox - the one outgoing path: every event built here is sent (and every redaction
+   *   made) through it, and its sent hook feeds the message cache and read receipts.
+   */
+  constructor(private readonly host: MessagingHost, private readonly outbox: Outbox, private readonly options: MessagingOptions = {}) {
     this.cache = new MessageCache(options.messageCacheSize);
     this.receipts = new ReadReceipts({
       mode: options.autoReadReceipts ?? true,
@@ -89,6 +98,20 @@ export class Messenger {
       (error, roomId) => host.reportError(error, { source: "typing", room: host.rooms.rooms.get(roomId) }),
       options.typing,
     );
+    outbox.onSend((roomId) => {
+      const sent = this.receipts.beforeSend(roomId);
+      return ({ eventId, type, content }) => {
+        sent();
+        // The sync echo may have come first; it is the better copy.
+        if (this.cache.peek(eventId) !== undefined) return;
+        this.#observe({ event_id: eventId, type, sender: host.userId, origin_server_ts: Date.now(), content, room_id: roomId }, true);
+      };
+    });
+  }
+
+  /** The message type of text sent without one: the `defaultMsgtype` option, else `m.notice`. The one place this is decided. */
+  get defaultMsgtype(): MessageType {
+    return this.options.defaultMsgtype ?? DEFAULT_MSGTYPE;
   }
 
   // ---- sending -----------------------------------------------------------
@@ -99,16 +122,17 @@ export class Messenger {
    * itself; objects are sent as given, plus relations/mentions/override (see `composeMessage`).
    */
   compose(content: Sendable, options: MessageOptions = {}): Record<string, unknown> {
-    return composeMessage(content, options, { msgtype: this.options.defaultMsgtype ?? "m.notice", ownUserId: this.host.userId });
+    return composeMessage(content, options, { msgtype: this.defaultMsgtype, ownUserId: this.host.userId });
   }
 
-  /** Sends a message built by {@link Messenger.compose}; returns its event id. */
-  async send(roomId: string, content: Sendable, options: MessageOptions = {}): Promise<string> {
-    return this.host.sendEvent(roomId, "m.room.message", this.compose(content, options));
+  /** Sends a message built by {@link Messenger.compose}; returns its event id and the content sent. */
+  async send(roomId: string, content: Sendable, options: MessageOptions = {}): Promise<SentMessage> {
+    const body = this.compose(content, options);
+    return { eventId: await this.outbox.send(roomId, "m.room.message", body), content: body };
   }
 
   /** Answers an event: a rich reply that stays in the event's thread, or per `options.thread` (see {@link ReplyOptions}). */
-  async reply(event: Pick<ClientEvent, "event_id" | "sender" | "content" | "room_id">, content: Sendable, options: ReplyOptions = {}): Promise<string> {
+  async reply(event: Pick<ClientEvent, "event_id" | "sender" | "content" | "room_id">, content: Sendable, options: ReplyOptions = {}): Promise<SentMessage> {
     return this.send(event.room_id, content, replyMessageOptions(event, options));
   }
 
@@ -117,7 +141,7 @@ export class Messenger {
    * unthreaded clients points at the latest event of the thread the bot has
    * seen (or the root).
    */
-  async sendThreadMessage(roomId: string, rootId: string, content: Sendable, options: Omit<MessageOptions, "thread"> = {}): Promise<string> {
+  async sendThreadMessage(roomId: string, rootId: string, content: Sendable, options: Omit<MessageOptions, "thread"> = {}): Promise<SentMessage> {
     const latestEventId = this.#threads.get(`${roomId}\n${rootId}`) ?? rootId;
     return this.send(roomId, content, { ...options, thread: { rootId, latestEventId } });
   }
@@ -136,17 +160,24 @@ export class Messenger {
     if (original.type !== "m.room.message" || original.state_key !== undefined) throw new EditRefusedError(roomId, eventId, `it is not a message (${original.type})`);
     if (relationType(original) === "m.replace") throw new EditRefusedError(roomId, eventId, "it is an edit itself; edit the original event");
     const current = currentContent(original) as Partial<MessageContent>;
-    const msgtype = current.msgtype === "m.text" || current.msgtype === "m.notice" || current.msgtype === "m.emote" ? current.msgtype : this.options.defaultMsgtype ?? "m.notice";
-    const content = buildEditContent(eventId, text, { msgtype, previousMentions: current["m.mentions"] as Mentions | undefined, ...options, ownUserId: this.host.userId });
-    return this.host.sendEvent(roomId, "m.room.message", content as unknown as Record<string, unknown>);
+    return (await this.editKnown(roomId, eventId, current, text, options)).eventId;
   }
 
-  /** Redacts an event, with an optional reason; returns the redaction's event id. */
-  async redact(roomId: string, eventId: string, reason?: string): Promise<string> {
-    const sent = this.beforeSend(roomId);
-    const { event_id } = await this.host.api.rooms.redact(roomId, eventId, reason);
-    sent("m.room.redaction", { redacts: eventId, ...(reason === undefined ? {} : { reason }) }, event_id);
-    return event_id;
+  /**
+   * Edits one of the bot's own messages whose current content the caller holds (a command's
+   * response), without looking the original up. The current msgtype is kept unless
+   * `options.msgtype` is given; users its `m.mentions` names are not notified again.
+   */
+  async editKnown(roomId: string, eventId: string, current: Partial<MessageContent>, text: string, options: EditOptions = {}): Promise<SentMessage> {
+    const msgtype = current.msgtype === "m.text" || current.msgtype === "m.notice" || current.msgtype === "m.emote" ? current.msgtype : this.defaultMsgtype;
+    const content = buildEditContent(eventId, text, { msgtype, previousMentions: current["m.mentions"] as Mentions | undefined, ...options, ownUserId: this.host.userId });
+    const body = content as unknown as Record<string, unknown>;
+    return { eventId: await this.outbox.send(roomId, "m.room.message", body), content: body };
+  }
+
+  /** Redacts an event, with an optional reason, in the room's send queue; returns the redaction's event id. */
+  redact(roomId: string, eventId: string, reason?: string): Promise<string> {
+    return this.outbox.redact(roomId, eventId, reason);
   }
 
   /**
@@ -157,7 +188,7 @@ export class Messenger {
     const content = buildReactionContent(eventId, key);
     const normalised = content["m.relates_to"].key;
     try {
-      return await this.host.sendEvent(roomId, "m.reaction", content as unknown as Record<string, unknown>);
+      return await this.outbox.send(roomId, "m.reaction", content as unknown as Record<string, unknown>);
     } catch (error) {
       if (!(error instanceof MatrixError && error.errcode === "M_DUPLICATE_ANNOTATION")) throw error;
       const existing = this.#reactions.get(roomId, eventId, normalised) ?? (await findReaction(this.host.api, roomId, eventId, normalised, this.host.userId));
@@ -232,24 +263,11 @@ export class Messenger {
   }
 
   /**
-   * @internal Called by the bot's `sendEvent` before each send; call the
-   * result with the event once the server accepted it.
+   * Notes that the bot handled an event without answering it (the command router calls this for
+   * each finished command), for the automatic read receipts.
    */
-  beforeSend(roomId: string): (eventType: string, content: Record<string, unknown>, eventId: string) => void {
-    const sent = this.receipts.beforeSend(roomId);
-    return (type, content, eventId) => {
-      sent();
-      // The sync echo may have come first; it is the better copy.
-      if (this.cache.peek(eventId) !== undefined) return;
-      const event: ClientEvent = { event_id: eventId, type, sender: this.host.userId, origin_server_ts: Date.now(), content, room_id: roomId };
-      this.#observe(event, true);
-    };
-  }
-
-  /** Finds handled events in the arguments of `commandComplete` (whatever its exact shape) and notes them. */
-  noteCommandComplete(args: readonly unknown[]): void {
-    const found = findRoomAndEvent(args);
-    if (found !== undefined) this.receipts.noteHandled(found.roomId, found.eventId);
+  noteHandled(roomId: string, eventId: string): void {
+    this.receipts.noteHandled(roomId, eventId);
   }
 
   /** Sends pending receipts (the bot is stopping). */
@@ -282,21 +300,4 @@ export class Messenger {
     }
     return undefined;
   }
-}
-
-function findRoomAndEvent(args: readonly unknown[]): { roomId: string; eventId: string } | undefined {
-  let roomId: string | undefined;
-  let eventId: string | undefined;
-  const visit = (value: unknown, depth: number): void => {
-    if (typeof value !== "object" || value === null) return;
-    const v = value as Record<string, unknown>;
-    if (roomId === undefined && typeof v.roomId === "string") roomId = v.roomId;
-    if (eventId === undefined && typeof v.event_id === "string") {
-      eventId = v.event_id;
-      if (roomId === undefined && typeof v.room_id === "string") roomId = v.room_id;
-    }
-    if (depth > 0) for (const key of ["room", "message", "event", "context", "ctx"]) visit(v[key], depth - 1);
-  };
-  for (const arg of args) visit(arg, 1);
-  return roomId !== undefined && eventId !== undefined ? { roomId, eventId } : undefined;
 }

@@ -63,7 +63,7 @@ interface RoomReceipts {
 /**
  * @example
  * // in a plain `message` listener that handled something without answering:
- * bot.messaging.receipts.noteHandled(room.roomId, event.event_id);
+ * bot.noteHandled(room.roomId, event.event_id);
  */
 export class ReadReceipts {
   readonly #o: ReadReceiptsOptions;

@@ -328,10 +328,10 @@ export class TestPerson {
 
   /** Downloads (and decrypts) the media of a file message. */
   async download(event: ClientEvent): Promise<Uint8Array> {
-    const c = event.content as { file?: Parameters<NioBot["download"]>[0]; url?: string };
+    const c = event.content as { file?: Parameters<NioBot["media"]["download"]>[0]; url?: string };
     const source = c.file ?? c.url;
     if (source === undefined) throw new Error(`event ${event.event_id} carries no file`);
-    const { bytes } = await this.client.download(source);
+    const { bytes } = await this.client.media.download(source);
     return bytes;
   }
 

@@ -153,12 +153,12 @@ describe("attachments", () => {
     assert.ok(Math.abs(Number(info.duration) - 2000) <= 150, `duration ${String(info.duration)}`);
   });
 
-  test("a plain file through sendMessage({ file, caption }), and bot.download", async () => {
+  test("a plain file through sendMessage({ file, caption }), and bot.media.download", async () => {
     const csv = Buffer.from("name,count\ncats,3\n");
     const e = await sent(bot.sendMessage(roomId, { file: Attachment.fromBytes(csv, { filename: "counts.csv" }), caption: "the counts" }));
     assert.deepEqual([e.content.msgtype, e.content.filename, e.content.body], ["m.file", "counts.csv", "the counts"]);
     assert.deepEqual(infoOf(e), { mimetype: "text/csv", size: csv.length });
-    const got = await bot.download(String(e.content.url));
+    const got = await bot.media.download(String(e.content.url));
     assert.deepEqual(Buffer.from(got.bytes), csv);
     assert.equal(got.filename, "counts.csv");
     assert.match(got.contentType, /^text\/csv/);
@@ -207,10 +207,10 @@ describe("attachments", () => {
     assert.deepEqual(info.thumbnail_info, { w: 600, h: 600, mimetype: "image/jpeg", size: thumb.length });
     assert.equal((await sharp(thumb).metadata()).width, 600);
 
-    // bot.download verifies and decrypts; a wrong hash is refused.
-    assert.deepEqual(Buffer.from((await bot.download(e.content.file)).bytes), photo);
+    // bot.media.download verifies and decrypts; a wrong hash is refused.
+    assert.deepEqual(Buffer.from((await bot.media.download(e.content.file)).bytes), photo);
     const tampered = { ...e.content.file, hashes: { sha256: info.thumbnail_file.hashes.sha256 } };
-    await assert.rejects(bot.download(tampered), AttachmentDecryptionError);
+    await assert.rejects(bot.media.download(tampered), AttachmentDecryptionError);
   });
 
   test("an encrypted room: files are encrypted automatically; without E2EE the bot refuses before uploading", async () => {

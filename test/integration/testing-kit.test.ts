@@ -27,7 +27,7 @@ function createMyBot(account: TestBotAccount): NioBot {
   });
   bot.on("message", async (room, event) => {
     if (event.sender === bot.userId || !["m.file", "m.image"].includes(String(event.content.msgtype))) return;
-    const bytes = await bot.download((event.content.file ?? event.content.url) as string);
+    const bytes = await bot.media.download((event.content.file ?? event.content.url) as string);
     await bot.sendMessage(room.roomId, `got ${event.content.body} (${bytes.bytes.length} bytes)`);
   });
   return bot;
