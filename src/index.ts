@@ -71,7 +71,7 @@ export * from "./dm/index.js";
 export * from "./kv/index.js";
 export type { MemberStateLike } from "./dm/verdict.js";
 export {
-  BotCrypto,
+  type BotCrypto,
   CryptoStoreLockedError,
   CryptoStoreLostError,
   EncryptionRequiredError,

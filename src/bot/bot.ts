@@ -26,7 +26,7 @@ import { establishSession, type Credentials, type Session } from "./login.js";
 import { installSignalHandlers } from "./signals.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import { KeyedMutex } from "../util/async.js";
-import { BotCrypto, cryptoOptionsOf, EncryptionRequiredError, type CryptoHost } from "../crypto/index.js";
+import { cryptoOptionsOf, EncryptionRequiredError, type BotCrypto, type CryptoHost } from "../crypto/index.js";
 import { RoomEncryption } from "../crypto/room-encryption.js";
 import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
@@ -255,8 +255,9 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     }, this.log);
     this.rooms.load(await this.store.loadRooms());
     const crypto = cryptoOptionsOf(o);
+    // Loaded only when encryption is on: the wasm library, fake-indexeddb and SQLite come with it.
     if (crypto.enabled)
-      ({ crypto: this.#crypto, session: this.#session } = await BotCrypto.open(this.#cryptoHost(), this.#session, credentials, crypto));
+      ({ crypto: this.#crypto, session: this.#session } = await (await import("../crypto/crypto.js")).BotCrypto.open(this.#cryptoHost(), this.#session, credentials, crypto));
     this.#sync = new SyncEngine({
       api: this.#api,
       store: this.store,

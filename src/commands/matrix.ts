@@ -4,7 +4,10 @@
  *
  * @module
  */
-import { Parser } from "htmlparser2";
+import { lazyModule } from "../util/lazy.js";
+
+// Loaded by the first formatted body there is to parse, not with niobot.
+const htmlparser2 = lazyModule<typeof import("htmlparser2")>("htmlparser2");
 
 /** A server name: DNS name, IPv4 or bracketed IPv6, with an optional port. */
 const SERVER = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?`;
@@ -155,7 +158,7 @@ function scanLinks(html: string, leading: boolean): HtmlLink[] {
   const other = (): void => {
     if (leading && open === undefined && !stopped) stop();
   };
-  const parser = new Parser(
+  const parser = new (htmlparser2().Parser)(
     {
       onopentag(name, attribs) {
         if (stopped) return;

@@ -48,8 +48,10 @@ import { bootstrapCrossSigning, resolveDevice } from "./device.js";
 import { KeyBackup } from "./backup.js";
 import { establishIdentity, type IdentityOptions, type IdentityReport } from "./identity.js";
 import { decryptionSettings, sharingStrategy, watchIdentities, type TrustMode } from "./trust.js";
-import { classifyDecryptionError, type DecryptionFailure } from "./errors.js";
-import { decryptedEvent, type CryptoHost } from "./events.js";
+import { classifyDecryptionError } from "./classify.js";
+import type { DecryptionFailure } from "./errors.js";
+import { decryptedEvent } from "./decrypted.js";
+import type { CryptoHost } from "./events.js";
 import { EncryptedRoomMembers } from "./members.js";
 import { PendingDecryptions, sessionOf } from "./pending.js";
 import { RequestPump } from "./requests.js";
@@ -222,20 +224,28 @@ export class BotCrypto {
    * Feeds one sync batch to the machine: to-device events, device list
    * changes and key counts, then the members of encrypted rooms to track;
    * sends the resulting requests and saves the store before returning.
+   *
+   * Key queries wait for a batch that involves encryption (to-device
+   * messages, an encrypted room): Synapse lists users, the bot itself
+   * included, in `device_lists.changed` while nothing encrypted happens, and
+   * a bot in unencrypted rooms must not pay a `/keys/query` for that. The
+   * machine keeps those users outdated until a query is sent; `encrypt()`
+   * sends every pending query before it shares a room key.
    */
-  async beforeBatch(response: SyncResponse, _initial: boolean): Promise<void> {
-    const tracked = this.#members.observe(response, (roomId) => this.host.rooms.rooms.get(roomId)?.isEncrypted ?? false);
+  async beforeBatch(response: SyncResponse, initial: boolean): Promise<void> {
+    const { track, encryptedActivity } = this.#members.observe(response, (roomId) => this.host.rooms.rooms.get(roomId)?.isEncrypted ?? false);
     const lists = response.device_lists ?? {};
+    const toDevice = response.to_device?.events ?? [];
     const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
     const fallback = response.device_unused_fallback_key_types ? new Set(response.device_unused_fallback_key_types) : undefined;
     await this.machine.receiveSyncChanges(
-      JSON.stringify(response.to_device?.events ?? []),
+      JSON.stringify(toDevice),
       new DeviceLists(userIds(lists.changed ?? []), userIds(lists.left ?? [])),
       counts,
       fallback,
     );
-    if (tracked.length > 0) await this.machine.updateTrackedUsers(userIds(tracked));
-    await this.#pump.pump();
+    if (track.length > 0) await this.machine.updateTrackedUsers(userIds(track));
+    await this.#pump.pump({ keyQueries: initial || encryptedActivity || toDevice.length > 0 });
     if (this.#firstBatch) {
       this.#firstBatch = false;
       // Keys may have arrived in an earlier run after the events were parked.

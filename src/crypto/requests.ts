@@ -73,11 +73,19 @@ export class RequestPump {
     private readonly log: Logger,
   ) {}
 
-  /** Sends every pending outgoing request. Failures are logged; the machine returns them again next time. */
-  pump(): Promise<void> {
+  /**
+   * Sends every pending outgoing request. Failures are logged; the machine
+   * returns them again next time. With `keyQueries: false`, `/keys/query`
+   * requests are left unsent: the machine keeps their users outdated and
+   * asks again on a later pump.
+   */
+  pump(options: { keyQueries?: boolean } = {}): Promise<void> {
     return this.#lock.run("pump", async () => {
       const requests = (await this.machine.outgoingRequests()) as OutgoingRequest[];
-      for (const request of requests) await this.send(request);
+      for (const request of requests) {
+        if (options.keyQueries === false && request instanceof KeysQueryRequest) continue;
+        await this.send(request);
+      }
     });
   }
 

@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import {
   EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
@@ -59,8 +59,12 @@ export class SqliteStore implements Store {
 
   async open(): Promise<void> {
     if (this.#db) return;
+    // Loaded on open, not with niobot: a bot without a store never needs the native module.
+    const { default: Sqlite } = await import("better-sqlite3");
+    // Another open() may have finished while this one waited for the module.
+    if (this.#db) return;
     if (this.path !== ":memory:") mkdirSync(dirname(this.path), { recursive: true });
-    const db = new Database(this.path, { timeout: 0 });
+    const db = new Sqlite(this.path, { timeout: 0 });
     try {
       if (this.path !== ":memory:") chmodSync(this.path, 0o600);
       // Exclusive locking keeps the file locked from the first write until the

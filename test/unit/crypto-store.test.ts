@@ -8,7 +8,8 @@ import { DeviceId, initAsync, OlmMachine, UserId } from "@matrix-org/matrix-sdk-
 import type { ClientEvent } from "../../src/api/events.js";
 import { exportDatabases, importDatabases } from "../../src/crypto/idb-snapshot.js";
 import { cryptoIndexedDB } from "../../src/crypto/indexeddb.js";
-import { CryptoStoreFile, CryptoStoreLockedError, cryptoOptionsOf } from "../../src/crypto/index.js";
+import { CryptoStoreLockedError, cryptoOptionsOf } from "../../src/crypto/index.js";
+import { CryptoStoreFile } from "../../src/crypto/store.js";
 import { PendingDecryptions } from "../../src/crypto/pending.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { MemoryStore } from "../../src/storage/memory.js";
