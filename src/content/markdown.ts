@@ -181,6 +181,8 @@ function tooComplex(md: string): boolean {
     }
     const c = md[i]!;
     if (c === "\n") lineStart = true;
+    // Spaces before a line break or at the end: a hard break, or a paragraph the renderer does not trim.
+    else if (c === " " && (md[i + 1] === "\n" || i === md.length - 1)) return false;
     else if (DELIMITERS.has(c) && ++delimiters > MARKDOWN_MAX_DELIMITERS) return true;
   }
   return false;
@@ -218,14 +220,16 @@ export function renderMarkdown(md: string): RenderedMarkdown {
 
 /** Characters that may start markdown (or HTML, entities, escapes) anywhere in a line. */
 const MARKUP = new Set(["\\", "`", "*", "_", "~", "[", "]", "<", ">", "&", "|", "\r"]);
-/** Characters that start a block (heading, list, quote, rule, setext underline, table, code) at a line start. */
-const LINE_START = new Set([" ", "\t", "#", "-", "+", "=", ">", "*", "|", "`", "~"]);
+/** Characters that start a block (heading, list, quote, rule, setext underline, table row or delimiter row like `:-`, code) at a line start. */
+const LINE_START = new Set([" ", "\t", "#", "-", "+", "=", ">", "*", "|", "`", "~", ":"]);
 const EMAIL_LOCAL = /[A-Za-z0-9._+-]/;
+const WHITESPACE = /\s/;
 
 /**
  * Whether `md` certainly renders to nothing but its own text, so the
  * renderer can be skipped: no markup characters, no block syntax at a line
- * start (including `1.`/`1)` list markers and indentation), and nothing GFM
+ * start (including `1.`/`1)` list markers and indentation), no spaces
+ * before a line break or at the end, no tabs or unusual spaces, and nothing GFM
  * would autolink (`://`, `www.`, `x@y`). One linear pass; `false` only means
  * "render it", so it errs towards false.
  *
@@ -243,7 +247,11 @@ export function isPlainText(md: string): boolean {
       if (j > i && (md[j] === "." || md[j] === ")")) return false;
     }
     if (c === "\n") lineStart = true;
+    // Spaces before a line break or at the end: a hard break, or a paragraph the renderer does not trim.
+    else if (c === " " && (md[i + 1] === "\n" || i === md.length - 1)) return false;
     else if (MARKUP.has(c)) return false;
+    // Tabs, control characters and Unicode spaces: the renderer and `trim()` disagree on some.
+    else if (c !== " " && (c < " " || WHITESPACE.test(c))) return false;
     else if (c === ":" && md[i + 1] === "/" && md[i + 2] === "/") return false;
     else if (c === "." && i >= 3 && md.slice(i - 3, i).toLowerCase() === "www") return false;
     else if (c === "@" && i > 0 && EMAIL_LOCAL.test(md[i - 1]!)) return false;
