@@ -109,6 +109,7 @@ export class SnapshotDb {
   /** Committed bytes of recently written small records: the machine rewrites some (its account) on every sync unchanged. */
   readonly #recent = new Map<string, Buffer>();
   #clean: boolean | undefined;
+  #statements: { put: Database.Statement; del: Database.Statement; clear: Database.Statement } | undefined;
 
   private constructor(readonly path: string, db: Database.Database) {
     this.#db = db;
@@ -175,9 +176,13 @@ export class SnapshotDb {
     }
     if (writes.length === 0 && clears.length === 0 && meta.clean === this.#clean) return 0;
     const db = this.#db;
-    const put = db.prepare("INSERT OR REPLACE INTO records (db, store, id, key, value) VALUES (?, ?, ?, ?, ?)");
-    const del = db.prepare("DELETE FROM records WHERE db = ? AND store = ? AND id = ?");
-    const clear = db.prepare("DELETE FROM records WHERE db = ? AND store = ?");
+    // Compiled once per file: this runs after every sync batch that changed something.
+    const st = (this.#statements ??= {
+      put: db.prepare("INSERT OR REPLACE INTO records (db, store, id, key, value) VALUES (?, ?, ?, ?, ?)"),
+      del: db.prepare("DELETE FROM records WHERE db = ? AND store = ? AND id = ?"),
+      clear: db.prepare("DELETE FROM records WHERE db = ? AND store = ?"),
+    });
+    const { put, del, clear } = st;
     db.transaction(() => {
       for (const delta of clears) clear.run(delta.db, delta.store);
       for (const w of writes) {
