@@ -119,26 +119,58 @@ export class BotCrypto {
    * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
    */
   static async open(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ crypto: BotCrypto; session: Session }> {
+    const opening = await BotCrypto.begin(host, session, credentials, o);
+    return { crypto: await opening.finish(), session: opening.session };
+  }
+
+  /**
+   * {@link BotCrypto.open} in two steps, so the bot can start its first
+   * `/sync` in between: `begin` opens the store and settles which device
+   * the bot is (the session the sync must use); `finish` sets up the
+   * machine, uploads keys, establishes the identity and the key backup.
+   * Call `finish` exactly once; on failure the store is released.
+   *
+   * @throws {@link CryptoStoreLockedError} when another process holds the store.
+   * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
+   */
+  static async begin(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ session: Session; finish: () => Promise<BotCrypto> }> {
     await initAsync();
     const file = new CryptoStoreFile(o.storePath);
+    let current: Session;
+    let usable: boolean;
+    let crashed: boolean;
     try {
       const restored = await file.open();
-      const { session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName);
+      ({ session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName));
       file.setOwner(current.userId, current.deviceId);
-      const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
-      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust);
-      await crypto.#startup(restored.kind === "restored" && usable && !restored.meta.clean);
-      if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
-        machine.close();
-        throw error;
-      });
-      if (o.identity) await crypto.#setUpBackup(!usable);
-      host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
-      return { crypto, session: current };
+      crashed = restored.kind === "restored" && usable && !restored.meta.clean;
     } catch (error) {
       await file.abandon();
       throw error;
     }
+    const finish = async (): Promise<BotCrypto> => {
+      try {
+        const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
+        const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust);
+        await crypto.#startup(crashed);
+        if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
+          machine.close();
+          throw error;
+        });
+        if (o.identity) await crypto.#setUpBackup(!usable);
+        host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
+        return crypto;
+      } catch (error) {
+        await file.abandon();
+        throw error;
+      }
+    };
+    return { session: current, finish };
+  }
+
+  /** Loads and compiles the wasm library (the bot does it while it logs in). */
+  static async load(): Promise<void> {
+    await initAsync();
   }
 
   async #startup(crashed: boolean): Promise<void> {
