@@ -66,6 +66,7 @@ export async function sendRequest(api: MatrixApi, request: OutgoingRequest): Pro
  */
 export class RequestPump {
   readonly #lock = new KeyedMutex();
+  #failed = false;
 
   constructor(
     private readonly machine: OlmMachine,
@@ -82,11 +83,18 @@ export class RequestPump {
   pump(options: { keyQueries?: boolean } = {}): Promise<void> {
     return this.#lock.run("pump", async () => {
       const requests = (await this.machine.outgoingRequests()) as OutgoingRequest[];
+      let failed = false;
       for (const request of requests) {
         if (options.keyQueries === false && request instanceof KeysQueryRequest) continue;
-        await this.send(request);
+        if (!(await this.send(request))) failed = true;
       }
+      this.#failed = failed;
     });
+  }
+
+  /** Whether a request of the last pump failed (the machine returns it again on the next pump). */
+  get failed(): boolean {
+    return this.#failed;
   }
 
   /** Sends one request and reports its response to the machine; returns whether it succeeded. */
