@@ -28,7 +28,7 @@ import {
   TrustRequirement,
   UserId,
 } from "@matrix-org/matrix-sdk-crypto-wasm";
-import { decryptedEvent } from "../src/crypto/events.js";
+import { decryptedEvent } from "../src/crypto/decrypted.js";
 import { CryptoStoreFile } from "../src/crypto/store.js";
 
 const N = Number(process.env.BENCH_CRYPTO_MESSAGES ?? 2000);

@@ -24,5 +24,6 @@ export function benchEnv() {
     accessToken: process.env.BENCH_TOKEN ?? "",
     deviceId: process.env.BENCH_DEVICE ?? "",
     storePath: process.env.BENCH_STORE || undefined,
+    recoveryFile: process.env.BENCH_RECOVERY || undefined,
   };
 }

@@ -97,6 +97,8 @@ function diff(after: Record<string, number>, before: Record<string, number>): Re
   return out;
 }
 
+let recoveryDir: string | undefined;
+
 /** Spawns `kind` with a fresh login, waits for its first answer, puts the scenario's load on it, and stops it. */
 export async function runBot(
   hs: DevHomeserver,
@@ -107,6 +109,8 @@ export async function runBot(
 ): Promise<RunResult> {
   const { client: session, deviceId } = await login(hs.baseUrl, setup.botLocalpart, PASSWORD);
   const storeDir = kind === "niobot-store" ? mkdtempSync(join(tmpdir(), "niobot-bench-")) : undefined;
+  // The first niobot-store run creates the account's cross-signing identity; later runs join it with its recovery key.
+  const recovery = `${(recoveryDir ??= mkdtempSync(join(tmpdir(), "niobot-bench-recovery-")))}/${encodeURIComponent(`${hs.baseUrl} ${setup.botUserId}`)}`;
   const file = new URL(`../bots/${kind === "niobot-store" ? "niobot" : kind}.mjs`, import.meta.url).pathname;
   const execArgv = ["--expose-gc", ...(opts.profDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profDir}`, `--cpu-prof-name=${kind}-${Date.now()}.cpuprofile`] : [])];
   proxy.reset();
@@ -119,6 +123,7 @@ export async function runBot(
       BENCH_TOKEN: session.accessToken,
       BENCH_DEVICE: deviceId,
       BENCH_STORE: storeDir ? join(storeDir, "bot.db") : "",
+      BENCH_RECOVERY: recovery,
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

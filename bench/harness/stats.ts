@@ -12,7 +12,9 @@ export function percentile(values: readonly number[], p: number): number {
   const rank = (p / 100) * (xs.length - 1);
   const lo = Math.floor(rank);
   const hi = Math.ceil(rank);
-  return (xs[lo] as number) + ((xs[hi] as number) - (xs[lo] as number)) * (rank - lo);
+  const f = rank - lo;
+  // Weighted, not `lo + (hi - lo) * f`: the difference of two huge values of opposite sign overflows.
+  return f === 0 ? (xs[lo] as number) : (xs[lo] as number) * (1 - f) + (xs[hi] as number) * f;
 }
 
 /** What one run of one bot measured. */

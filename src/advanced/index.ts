@@ -336,7 +336,7 @@ export type { MemberStateLike } from "../dm/verdict.js";
 
 // Encryption: the crypto machine wrapper, secret storage, recovery keys.
 export {
-  BotCrypto,
+  type BotCrypto,
   DECRYPTED_KEY,
   SecretStorage,
   decodeRecoveryKey,

@@ -27,7 +27,7 @@ import { installSignalHandlers } from "./signals.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import type { RelationEmit } from "../messaging/relations.js";
 import { Outbox } from "../outbox/outbox.js";
-import { BotCrypto, cryptoOptionsOf, type CryptoHost } from "../crypto/index.js";
+import { cryptoOptionsOf, type BotCrypto, type CryptoHost } from "../crypto/index.js";
 import { RoomEncryption } from "../crypto/room-encryption.js";
 import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
@@ -244,6 +244,10 @@ export class NioBot {
 
   async #start(credentials: Credentials): Promise<void> {
     const o = this.options;
+    const crypto = cryptoOptionsOf(o);
+    // Loaded only when encryption is on (the wasm library, fake-indexeddb, SQLite), while the bot logs in.
+    const cryptoModule = crypto.enabled ? import("../crypto/crypto.js").then(async (m) => (await m.BotCrypto.load(), m)) : undefined;
+    cryptoModule?.catch(() => undefined);
     await this.store.open();
     const baseUrl = /^https?:\/\//i.test(o.homeserver)
       ? o.homeserver.replace(/\/+$/, "")
@@ -258,9 +262,14 @@ export class NioBot {
       envFile: o.envFile,
     }, this.log);
     this.rooms.load(await this.store.loadRooms());
-    const crypto = cryptoOptionsOf(o);
-    if (crypto.enabled)
-      ({ crypto: this.#crypto, session: this.#session } = await BotCrypto.open(this.#cryptoHost(), this.#session, credentials, crypto));
+    let cryptoReady: Promise<void> | undefined;
+    if (cryptoModule) {
+      const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), this.#session, credentials, crypto);
+      this.#session = opening.session;
+      // Keys, identity and backup are set up beside the first /sync, whose batch waits for them.
+      cryptoReady = opening.finish().then((c) => void (this.#crypto = c));
+      cryptoReady.catch(() => undefined);
+    }
     this.#sync = new SyncEngine({
       api: this.#api,
       store: this.store,
@@ -274,7 +283,10 @@ export class NioBot {
       maxConcurrentHandlers: o.maxConcurrentHandlers,
       handlerTimeoutMs: o.handlerTimeoutMs,
       sink: {
-        beforeBatch: (response, initial) => this.#crypto?.beforeBatch(response, initial),
+        beforeBatch: async (response, initial) => {
+          await cryptoReady;
+          await this.#crypto?.beforeBatch(response, initial);
+        },
         onEvent: (room, event) => this.#onEvent(room, event),
         onInvite: (room, invite) => this.#onInvite(room, invite),
         onJoin: (room) => this.emit("join", room),
@@ -285,7 +297,14 @@ export class NioBot {
       },
     });
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
-    await this.#sync.start();
+    try {
+      await Promise.all([cryptoReady, this.#sync.start()]);
+    } catch (error) {
+      await this.#sync.stop();
+      // Still setting up: wait, so that what it opened is there for start() to close.
+      await cryptoReady?.catch(() => undefined);
+      throw error;
+    }
     this.log.info({ userId: this.userId, deviceId: this.deviceId, rooms: this.rooms.rooms.size }, "bot is ready");
     await this.emit("ready");
   }

@@ -23,7 +23,7 @@ export function packageJson(o: TemplateOptions): string {
     private: true,
     type: "module",
     scripts: { start: "tsx main.ts", test: "node --import tsx --test bot.test.ts", typecheck: "tsc --noEmit -p ." },
-    engines: { node: ">=20.12" },
+    engines: { node: ">=20.19" },
     dependencies: { niobot: o.niobotSpec, tsx: o.tsx },
     devDependencies: { "@types/node": o.typesNode, typescript: o.typescript },
   };

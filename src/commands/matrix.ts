@@ -4,8 +4,11 @@
  *
  * @module
  */
-import { Parser } from "htmlparser2";
 import { parseMatrixLink } from "../ids/links.js";
+import { lazyModule } from "../util/lazy.js";
+
+// Loaded by the first formatted body there is to parse, not with niobot.
+const htmlparser2 = lazyModule<typeof import("htmlparser2")>("htmlparser2");
 
 /**
  * The longest `formatted_body` prefix the HTML scanners here look at. The spec caps a whole
@@ -46,7 +49,7 @@ function scanLinks(html: string, leading: boolean): HtmlLink[] {
   const other = (): void => {
     if (leading && open === undefined && !stopped) stop();
   };
-  const parser = new Parser(
+  const parser = new (htmlparser2().Parser)(
     {
       onopentag(name, attribs) {
         if (stopped) return;

@@ -13,12 +13,15 @@
  *
  * @module
  */
-import { Parser } from "htmlparser2";
 import { parseMatrixLink } from "../ids/links.js";
+import { lazyModule } from "../util/lazy.js";
 import { MAX_HTML_DEPTH, MAX_HTML_LENGTH, leadingLink } from "./matrix.js";
 
 /** The command prefix(es): a string, several, or a regular expression matched at the start. */
 export type CommandPrefix = string | readonly string[] | RegExp;
+
+// Loaded by the first formatted body there is to parse, not with niobot.
+const htmlparser2 = lazyModule<typeof import("htmlparser2")>("htmlparser2");
 
 /** Options of {@link matchPrefix}. */
 export interface PrefixOptions {
@@ -172,7 +175,7 @@ export function stripReplyFallbackHtml(html: string): string {
   const notFallback = (): void => {
     if (depth === 0 && !done) finish();
   };
-  const parser = new Parser({
+  const parser = new (htmlparser2().Parser)({
     onopentag(name) {
       if (done) return;
       // Too deep to be a real fallback (see MAX_HTML_DEPTH): all of it is treated as fallback.

@@ -3,9 +3,10 @@
  *
  * @module
  */
-import { Marked } from "marked";
+import type { Marked } from "marked";
 import { decodeHtmlEntities } from "../ids/entities.js";
 import { userIdFromPermalink } from "../ids/links.js";
+import { lazyModule } from "../util/lazy.js";
 import { ALLOWED_TAGS, escapeHtml, sanitizeHtml } from "./sanitize.js";
 
 /** The two representations of a message: plain `body` and optional HTML. */
@@ -15,17 +16,41 @@ export interface RenderedMarkdown {
   html: string | undefined;
 }
 
-// A private instance so that nobody's `marked.use(...)` elsewhere in the
-// process can change what bots send.
-const marked = new Marked({
-  gfm: true,
-  // Bots build messages with template literals and `join("\n")`; in strict
-  // CommonMark every single newline would collapse into a space and output
-  // would need blank lines or trailing double spaces everywhere. Treat a
-  // newline as a line break, like Element and most chat clients do.
-  breaks: true,
-  async: false,
-});
+const markedModule = lazyModule<typeof import("marked")>("marked");
+let instance: Marked | undefined;
+
+/**
+ * The renderer, made on the first message that needs it (marked is not
+ * loaded before). A private instance so that nobody's `marked.use(...)`
+ * elsewhere in the process can change what bots send.
+ */
+function markedInstance(): Marked {
+  if (instance) return instance;
+  const marked = new (markedModule().Marked)({
+    gfm: true,
+    // Bots build messages with template literals and `join("\n")`; in strict
+    // CommonMark every single newline would collapse into a space and output
+    // would need blank lines or trailing double spaces everywhere. Treat a
+    // newline as a line break, like Element and most chat clients do.
+    breaks: true,
+    async: false,
+  });
+  marked.use({
+    renderer: {
+      html: ({ text, block }) =>
+        // An HTML *block* with nothing we would interpret (e.g. a line holding
+        // only `<user>`) is really a paragraph of text: keep its line breaks.
+        block && !/^\s*<!--/.test(text) && !hasInterpretedTag(text)
+          ? `<p>${escapeHtml(text.trim()).replace(/\n/g, "<br />")}</p>`
+          : escapeForeignTags(text),
+      // `<input>` is not in the spec's allowed tags, so task lists would lose
+      // their state; render it as text instead.
+      checkbox: ({ checked }) => (checked ? "☑ " : "☐ "),
+    },
+  });
+  return (instance = marked);
+}
+
 // CommonMark's definition of an HTML open or closing tag.
 const RAW_TAG =
   /<\/?([A-Za-z][A-Za-z0-9-]*)(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]*(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*\s*\/?>/g;
@@ -45,20 +70,6 @@ function escapeForeignTags(html: string): string {
 function hasInterpretedTag(html: string): boolean {
   return [...html.matchAll(RAW_TAG)].some((m) => INTERPRETED_TAGS.has((m[1] ?? "").toLowerCase()));
 }
-
-marked.use({
-  renderer: {
-    html: ({ text, block }) =>
-      // An HTML *block* with nothing we would interpret (e.g. a line holding
-      // only `<user>`) is really a paragraph of text: keep its line breaks.
-      block && !/^\s*<!--/.test(text) && !hasInterpretedTag(text)
-        ? `<p>${escapeHtml(text.trim()).replace(/\n/g, "<br />")}</p>`
-        : escapeForeignTags(text),
-    // `<input>` is not in the spec's allowed tags, so task lists would lose
-    // their state; render it as text instead.
-    checkbox: ({ checked }) => (checked ? "☑ " : "☐ "),
-  },
-});
 
 // Pills written as inline HTML (e.g. `mentionPill(...).html` inside markdown)
 // or as markdown links. In `body` they must appear as their text only.
@@ -171,6 +182,8 @@ function tooComplex(md: string): boolean {
     }
     const c = md[i]!;
     if (c === "\n") lineStart = true;
+    // Spaces before a line break or at the end: a hard break, or a paragraph the renderer does not trim.
+    else if (c === " " && (md[i + 1] === "\n" || i === md.length - 1)) return false;
     else if (DELIMITERS.has(c) && ++delimiters > MARKDOWN_MAX_DELIMITERS) return true;
   }
   return false;
@@ -201,12 +214,65 @@ function tooComplex(md: string): boolean {
  * renderMarkdown("**hi**\nthere")      // { body: "**hi**\nthere", html: "<strong>hi</strong><br />there" }
  */
 export function renderMarkdown(md: string): RenderedMarkdown {
+  // Most bot replies are plain words: no renderer, no sanitiser, nothing loaded.
+  if (isPlainText(md)) return { body: md, html: undefined };
+  return renderWithMarked(md);
+}
+
+/** Characters that may start markdown (or HTML, entities, escapes) anywhere in a line. */
+const MARKUP = new Set(["\\", "`", "*", "_", "~", "[", "]", "<", ">", "&", "|", "\r"]);
+/** Characters that start a block (heading, list, quote, rule, setext underline, table row or delimiter row like `:-`, code) at a line start. */
+const LINE_START = new Set([" ", "\t", "#", "-", "+", "=", ">", "*", "|", "`", "~", ":"]);
+const EMAIL_LOCAL = /[A-Za-z0-9._+-]/;
+const WHITESPACE = /\s/;
+
+/**
+ * Whether `md` certainly renders to nothing but its own text, so the
+ * renderer can be skipped: no markup characters, no block syntax at a line
+ * start (including `1.`/`1)` list markers and indentation), no spaces
+ * before a line break or at the end, no tabs or unusual spaces, and nothing GFM
+ * would autolink (`://`, `www.`, `x@y`). One linear pass; `false` only means
+ * "render it", so it errs towards false.
+ *
+ * @internal
+ */
+export function isPlainText(md: string): boolean {
+  let lineStart = true;
+  for (let i = 0; i < md.length; i++) {
+    const c = md[i]!;
+    if (lineStart) {
+      lineStart = false;
+      if (LINE_START.has(c)) return false;
+      let j = i;
+      while (j < md.length && j - i < 10 && md[j]! >= "0" && md[j]! <= "9") j++;
+      if (j > i && (md[j] === "." || md[j] === ")")) return false;
+    }
+    if (c === "\n") lineStart = true;
+    // Spaces before a line break or at the end: a hard break, or a paragraph the renderer does not trim.
+    else if (c === " " && (md[i + 1] === "\n" || i === md.length - 1)) return false;
+    else if (MARKUP.has(c)) return false;
+    // Tabs, control characters and Unicode spaces: the renderer and `trim()` disagree on some.
+    else if (c !== " " && (c < " " || WHITESPACE.test(c))) return false;
+    else if (c === ":" && md[i + 1] === "/" && md[i + 2] === "/") return false;
+    else if (c === "." && i >= 3 && md.slice(i - 3, i).toLowerCase() === "www") return false;
+    else if (c === "@" && i > 0 && EMAIL_LOCAL.test(md[i - 1]!)) return false;
+  }
+  return true;
+}
+
+/**
+ * {@link renderMarkdown} without the plain-text shortcut (exported for the
+ * test that checks the shortcut agrees with it).
+ *
+ * @internal
+ */
+export function renderWithMarked(md: string): RenderedMarkdown {
   const source = md.replace(/\r\n?/g, "\n");
   if (tooComplex(source)) return { body: source, html: undefined };
   const body = bodyFromSource(source);
   let parsed: string;
   try {
-    parsed = marked.parse(source, { async: false });
+    parsed = markedInstance().parse(source, { async: false });
   } catch {
     // marked recurses; should some input still exhaust the stack, plain text is the answer.
     return { body, html: undefined };

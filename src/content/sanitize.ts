@@ -8,8 +8,12 @@
  *
  * @module
  */
-import sanitize from "sanitize-html";
+import type sanitize from "sanitize-html";
 import { decodeHtmlEntities } from "../ids/entities.js";
+import { lazyModule } from "../util/lazy.js";
+
+// Loaded by the first message that has HTML to clean, not with niobot.
+const sanitizeModule = lazyModule<typeof sanitize>("sanitize-html");
 
 /**
  * Every tag the spec suggests permitting. Anything else is dropped (its text is
@@ -193,7 +197,7 @@ const OPTIONS: sanitize.IOptions = {
  * sanitizeHtml('<a href="javascript:x" onclick="y">hi</a><script>z</script>') // "hi"
  */
 export function sanitizeHtml(html: string): string {
-  return sanitize(html, OPTIONS);
+  return sanitizeModule()(html, OPTIONS);
 }
 
 /** Extra processing for {@link sanitizeHtmlWithHooks}. */
@@ -219,7 +223,7 @@ export function sanitizeHtmlWithHooks(html: string, hooks: SanitizeHooks): strin
       ? { tagName, attribs: refused() }
       : tag;
   };
-  return sanitize(html, {
+  return sanitizeModule()(html, {
     ...OPTIONS,
     transformTags: { ...OPTIONS.transformTags, a },
     ...(text === undefined ? {} : { textFilter: (escaped: string) => text(escaped) }),
@@ -263,7 +267,7 @@ const WALK_BASE: sanitize.IOptions = {
  * script contents, which would be reported as text.
  */
 export function walkHtml(html: string, walker: HtmlWalker): void {
-  sanitize(html, {
+  sanitizeModule()(html, {
     ...WALK_BASE,
     onOpenTag: (name, attribs) => walker.open?.(name, attribs),
     onCloseTag: (name) => walker.close?.(name),

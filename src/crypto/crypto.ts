@@ -48,8 +48,10 @@ import { bootstrapCrossSigning, resolveDevice } from "./device.js";
 import { KeyBackup } from "./backup.js";
 import { establishIdentity, type IdentityOptions, type IdentityReport } from "./identity.js";
 import { decryptionSettings, sharingStrategy, watchIdentities, type TrustMode } from "./trust.js";
-import { classifyDecryptionError, type DecryptionFailure } from "./errors.js";
-import { decryptedEvent, type CryptoHost } from "./events.js";
+import { classifyDecryptionError } from "./classify.js";
+import type { DecryptionFailure } from "./errors.js";
+import { decryptedEvent } from "./decrypted.js";
+import type { CryptoHost } from "./events.js";
 import { EncryptedRoomMembers } from "./members.js";
 import { PendingDecryptions, sessionOf } from "./pending.js";
 import { RequestPump } from "./requests.js";
@@ -70,6 +72,12 @@ export interface CryptoOpenOptions {
   /** Which devices get room keys and are believed (default `"all"`; see `trust.ts`). */
   trust?: TrustMode;
 }
+
+/**
+ * Longest a change of the bot's own device list waits for a batch that has
+ * news for the crypto machine anyway (see {@link BotCrypto.beforeBatch}).
+ */
+export const OWN_DEVICE_CHANGE_DELAY_MS = 60_000;
 
 /** Fresh `UserId` objects: the wasm calls take ownership of the arrays they are given. */
 function userIds(users: Iterable<string>): UserId[] {
@@ -93,6 +101,12 @@ export class BotCrypto {
   readonly #retries = new Set<Promise<void>>();
   #firstBatch = true;
   #closed = false;
+  /** Users the machine tracks (read at start, then every user this class adds). */
+  readonly #tracked = new Set<string>();
+  /** What the machine was last told about key counts: a batch that repeats it has no news. */
+  #lastKeyCounts: string | undefined;
+  /** Since when a change of the bot's own device list waits for the machine (see `beforeBatch`). */
+  #ownChangedSince: number | undefined;
   #identity: IdentityReport | undefined;
   #backup: KeyBackup | undefined;
 
@@ -117,30 +131,67 @@ export class BotCrypto {
    * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
    */
   static async open(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ crypto: BotCrypto; session: Session }> {
+    const opening = await BotCrypto.begin(host, session, credentials, o);
+    return { crypto: await opening.finish(), session: opening.session };
+  }
+
+  /**
+   * {@link BotCrypto.open} in two steps, so the bot can start its first
+   * `/sync` in between: `begin` opens the store and settles which device
+   * the bot is (the session the sync must use); `finish` sets up the
+   * machine, uploads keys, establishes the identity and the key backup.
+   * Call `finish` exactly once; on failure the store is released.
+   *
+   * @throws {@link CryptoStoreLockedError} when another process holds the store.
+   * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
+   */
+  static async begin(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ session: Session; finish: () => Promise<BotCrypto> }> {
     await initAsync();
     const file = new CryptoStoreFile(o.storePath);
+    let current: Session;
+    let usable: boolean;
+    let crashed: boolean;
     try {
       const restored = await file.open();
-      const { session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName);
+      ({ session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName));
       file.setOwner(current.userId, current.deviceId);
-      const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
-      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust);
-      await crypto.#startup(restored.kind === "restored" && usable && !restored.meta.clean);
-      if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
-        machine.close();
-        throw error;
-      });
-      if (o.identity) await crypto.#setUpBackup(!usable);
-      host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
-      return { crypto, session: current };
+      crashed = restored.kind === "restored" && usable && !restored.meta.clean;
     } catch (error) {
       await file.abandon();
       throw error;
     }
+    const finish = async (): Promise<BotCrypto> => {
+      try {
+        const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
+        const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust);
+        await crypto.#startup(crashed);
+        if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
+          machine.close();
+          throw error;
+        });
+        if (o.identity) await crypto.#setUpBackup(!usable);
+        host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
+        return crypto;
+      } catch (error) {
+        await file.abandon();
+        throw error;
+      }
+    };
+    return { session: current, finish };
+  }
+
+  /** Loads and compiles the wasm library (the bot does it while it logs in). */
+  static async load(): Promise<void> {
+    await initAsync();
   }
 
   async #startup(crashed: boolean): Promise<void> {
     await this.#pending.load();
+    for (const user of await this.machine.trackedUsers()) {
+      this.#tracked.add(user.toString());
+      user.free();
+    }
+    this.#tracked.add(this.machine.userId.toString());
     this.machine.registerRoomKeyUpdatedCallback(async (keys: RoomKeyInfo[]) => {
       const sessions = new Set(keys.map((k) => k.sessionId));
       // Retried outside the callback: the machine is mid-way through processing sync changes.
@@ -222,20 +273,43 @@ export class BotCrypto {
    * Feeds one sync batch to the machine: to-device events, device list
    * changes and key counts, then the members of encrypted rooms to track;
    * sends the resulting requests and saves the store before returning.
+   *
+   * A bot in unencrypted rooms pays nothing here. A batch with no news for
+   * the machine (no to-device events, no encrypted room, no device change
+   * of a tracked user, the same key counts) is not fed to it at all: each
+   * call makes the machine load and save its account, which costs
+   * milliseconds. Synapse lists the bot itself in `device_lists.changed`
+   * after many of its own sends; that alone waits (at most
+   * {@link OWN_DEVICE_CHANGE_DELAY_MS}, or until the next batch with news).
+   * Key queries wait for a batch that involves encryption; the machine keeps
+   * those users outdated until a query is sent, and `encrypt()` sends every
+   * pending query before it shares a room key.
    */
-  async beforeBatch(response: SyncResponse, _initial: boolean): Promise<void> {
-    const tracked = this.#members.observe(response, (roomId) => this.host.rooms.rooms.get(roomId)?.isEncrypted ?? false);
+  async beforeBatch(response: SyncResponse, initial: boolean): Promise<void> {
+    const { track, encryptedActivity } = this.#members.observe(response, (roomId) => this.host.rooms.rooms.get(roomId)?.isEncrypted ?? false);
     const lists = response.device_lists ?? {};
-    const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
-    const fallback = response.device_unused_fallback_key_types ? new Set(response.device_unused_fallback_key_types) : undefined;
-    await this.machine.receiveSyncChanges(
-      JSON.stringify(response.to_device?.events ?? []),
-      new DeviceLists(userIds(lists.changed ?? []), userIds(lists.left ?? [])),
-      counts,
-      fallback,
-    );
-    if (tracked.length > 0) await this.machine.updateTrackedUsers(userIds(tracked));
-    await this.#pump.pump();
+    const changed = lists.changed ?? [];
+    const left = lists.left ?? [];
+    const toDevice = response.to_device?.events ?? [];
+    const keyCounts = JSON.stringify([response.device_one_time_keys_count ?? {}, response.device_unused_fallback_key_types ?? null]);
+    const own = this.machine.userId.toString();
+    if (changed.includes(own)) this.#ownChangedSince ??= Date.now();
+    const news =
+      initial || this.#firstBatch || encryptedActivity || toDevice.length > 0 || track.length > 0 || this.#pump.failed ||
+      keyCounts !== this.#lastKeyCounts ||
+      changed.some((u) => u !== own && this.#tracked.has(u)) || left.some((u) => this.#tracked.has(u)) ||
+      (this.#ownChangedSince !== undefined && Date.now() - this.#ownChangedSince >= OWN_DEVICE_CHANGE_DELAY_MS);
+    if (news) {
+      // A deferred change of the bot's own devices goes along with this batch.
+      const feed = this.#ownChangedSince !== undefined && !changed.includes(own) ? [...changed, own] : changed;
+      const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
+      const fallback = response.device_unused_fallback_key_types ? new Set(response.device_unused_fallback_key_types) : undefined;
+      await this.machine.receiveSyncChanges(JSON.stringify(toDevice), new DeviceLists(userIds(feed), userIds(left)), counts, fallback);
+      this.#ownChangedSince = undefined;
+      this.#lastKeyCounts = keyCounts;
+      if (track.length > 0) await this.#trackUsers(track);
+      await this.#pump.pump({ keyQueries: initial || encryptedActivity || toDevice.length > 0 });
+    }
     if (this.#firstBatch) {
       this.#firstBatch = false;
       // Keys may have arrived in an earlier run after the events were parked.
@@ -243,7 +317,12 @@ export class BotCrypto {
       if (sessions.size > 0) this.#track(this.#retrySessions(sessions));
     }
     await this.file.save();
-    this.#backup?.kick();
+    if (news) this.#backup?.kick();
+  }
+
+  async #trackUsers(users: readonly string[]): Promise<void> {
+    await this.machine.updateTrackedUsers(userIds(users));
+    for (const user of users) this.#tracked.add(user);
   }
 
   /**
@@ -329,7 +408,7 @@ export class BotCrypto {
   async encrypt(room: Pick<Room, "roomId" | "encryption">, eventType: string, content: Record<string, unknown>): Promise<Record<string, unknown>> {
     return this.#roomLocks.run(room.roomId, async () => {
       const users = await this.#members.get(room.roomId);
-      await this.machine.updateTrackedUsers(userIds(users));
+      await this.#trackUsers(users);
       await this.#pump.pump();
       await this.#roomLocks.run("claim", async () => {
         const claim = await this.machine.getMissingSessions(userIds(users));

@@ -3,7 +3,9 @@
  *
  * @module
  */
-import { DecryptionErrorCode, MegolmDecryptionError } from "@matrix-org/matrix-sdk-crypto-wasm";
+// Types only: this file is loaded with the bot, the wasm crypto library only when encryption is on.
+import type { DecryptionErrorCode } from "@matrix-org/matrix-sdk-crypto-wasm";
+import type { SecretStorageError } from "./secret-storage.js";
 
 /** Sending into an encrypted room while the bot runs without encryption: refused rather than sent in plaintext. */
 export class EncryptionRequiredError extends Error {
@@ -62,23 +64,27 @@ export interface DecryptionFailure {
   code?: DecryptionErrorCode;
 }
 
-/** Maps a decryption error of the crypto library to a {@link DecryptionFailure}. */
-export function classifyDecryptionError(error: unknown): DecryptionFailure {
-  if (error instanceof MegolmDecryptionError) {
-    const message = error.description;
-    if (error.withheldCode) return { reason: "withheld", message: `${message} (${error.withheldCode})`, willRetry: false, code: error.code };
-    switch (error.code) {
-      case DecryptionErrorCode.MissingRoomKey:
-        return { reason: "missing_key", message, willRetry: true, code: error.code };
-      case DecryptionErrorCode.UnknownMessageIndex:
-        return { reason: "unknown_index", message, willRetry: true, code: error.code };
-      case DecryptionErrorCode.UnknownSenderDevice:
-      case DecryptionErrorCode.UnsignedSenderDevice:
-      case DecryptionErrorCode.SenderIdentityVerificationViolation:
-        return { reason: "untrusted", message, willRetry: false, code: error.code };
-      default:
-        return { reason: "invalid", message, willRetry: false, code: error.code };
-    }
+/** Another process (or another bot in this process) has the crypto store open. */
+export class CryptoStoreLockedError extends Error {
+  override readonly name = "CryptoStoreLockedError";
+  constructor(readonly path: string) {
+    super(`the crypto store ${path} is in use by another process (one bot process per store)`);
   }
-  return { reason: "invalid", message: error instanceof Error ? error.message : String(error), willRetry: false };
+}
+
+/**
+ * The identity cannot be established. `check` says which step failed:
+ * `locked` (an identity exists and nothing here can sign with it), one of
+ * the {@link SecretStorageError} checks, `import` (the secrets do not match the
+ * identity), `auth` (creating keys needs a password or `authenticate`),
+ * `verify` (the server does not show the device signed afterwards).
+ */
+export class IdentityError extends Error {
+  override readonly name = "IdentityError";
+  constructor(
+    readonly check: "locked" | "import" | "auth" | "verify" | SecretStorageError["check"],
+    message: string,
+  ) {
+    super(message);
+  }
 }

@@ -25,6 +25,7 @@ import type { MatrixApi } from "../api/client.js";
 import { endpoints } from "../api/endpoints.js";
 import { MatrixError } from "../api/errors.js";
 import type { Logger } from "../logging/logger.js";
+import { IdentityError } from "./errors.js";
 import type { OutgoingRequest, RequestPump } from "./requests.js";
 import { SecretStorage, SecretStorageError, type OpenedKey } from "./secret-storage.js";
 
@@ -73,22 +74,7 @@ export interface IdentityReport {
   secretStorageKey?: OpenedKey;
 }
 
-/**
- * The identity cannot be established. `check` says which step failed:
- * `locked` (an identity exists and nothing here can sign with it), one of
- * the {@link SecretStorageError} checks, `import` (the secrets do not match the
- * identity), `auth` (creating keys needs a password or `authenticate`),
- * `verify` (the server does not show the device signed afterwards).
- */
-export class IdentityError extends Error {
-  override readonly name = "IdentityError";
-  constructor(
-    readonly check: "locked" | "import" | "auth" | "verify" | SecretStorageError["check"],
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { IdentityError };
 
 /** What the identity code needs from the crypto layer. */
 export interface IdentityContext {

@@ -12,6 +12,11 @@
  * account; an identity nothing here can sign with is refused, never reset
  * unless `resetIdentity` asks for it.
  *
+ * Loading: this index is part of every bot, so it loads nothing heavy. The
+ * wasm library, `fake-indexeddb` and the store's SQLite come with
+ * `crypto.ts` and `store.ts`, which the bot imports (dynamically) only when
+ * encryption is on; they are exported here as types.
+ *
  * @module
  */
 import { registerSecret } from "../logging/redact.js";
@@ -19,12 +24,12 @@ import { registerSecret } from "../logging/redact.js";
 import type { Authenticate, IdentityOptions } from "./identity.js";
 import type { TrustMode } from "./trust.js";
 export type { IdentityChange, TrustMode } from "./trust.js";
-export { BotCrypto, type CryptoOpenOptions } from "./crypto.js";
-export { CryptoStoreFile, CryptoStoreLockedError, type CryptoStoreMeta } from "./store.js";
-export { CryptoStoreLostError, EncryptionRequiredError, EncryptionStateUnknownError, type DecryptionFailure } from "./errors.js";
+export type { BotCrypto, CryptoOpenOptions } from "./crypto.js";
+export type { CryptoStoreFile, CryptoStoreMeta } from "./store.js";
+export { CryptoStoreLockedError, CryptoStoreLostError, EncryptionRequiredError, EncryptionStateUnknownError, IdentityError, type DecryptionFailure } from "./errors.js";
 export { DECRYPTED_KEY, decryptionInfo, isDecrypted, type CryptoHost, type DecryptionInfo } from "./events.js";
 
-export { IdentityError, type Authenticate, type AuthChallenge, type IdentityOptions, type IdentityOutcome, type IdentityReport } from "./identity.js";
+export type { Authenticate, AuthChallenge, IdentityOptions, IdentityOutcome, IdentityReport } from "./identity.js";
 export { SecretStorage, SecretStorageError } from "./secret-storage.js";
 export { decodeRecoveryKey, encodeRecoveryKey, RecoveryKeyFormatError } from "./recovery-key.js";
 

@@ -23,24 +23,30 @@ export class EncryptedRoomMembers {
   constructor(private readonly api: MatrixApi) {}
 
   /**
-   * Applies the member events of a sync batch to the cached lists and returns
-   * the users of encrypted rooms whose devices must be tracked.
+   * Applies the member events of a sync batch to the cached lists. Returns
+   * the users of encrypted rooms whose devices must be tracked, and whether
+   * the batch touched an encrypted room at all (so the caller can leave key
+   * queries for later when it did not). Unencrypted rooms cost one lookup each.
    */
-  observe(response: SyncResponse, isEncrypted: (roomId: string) => boolean): string[] {
+  observe(response: SyncResponse, isEncrypted: (roomId: string) => boolean): { track: string[]; encryptedActivity: boolean } {
     const track = new Set<string>();
+    let encryptedActivity = false;
     for (const [roomId, joined] of Object.entries(response.rooms?.join ?? {})) {
-      const events: ClientEvent[] = [...(joined.state?.events ?? []), ...(joined.timeline?.events ?? [])] as ClientEvent[];
-      const encrypted = isEncrypted(roomId) || events.some((e) => e.type === "m.room.encryption" && e.state_key === "");
-      if (!encrypted) continue;
-      for (const event of events) {
-        if (event.type !== "m.room.member" || typeof event.state_key !== "string") continue;
-        const member = receivesKeys((event.content as { membership?: unknown }).membership);
-        if (member) track.add(event.state_key);
-        this.#apply(roomId, event.state_key, member);
-      }
+      const state = (joined.state?.events ?? []) as ClientEvent[];
+      const timeline = (joined.timeline?.events ?? []) as ClientEvent[];
+      const turnsOn = (e: ClientEvent): boolean => e.type === "m.room.encryption" && e.state_key === "";
+      if (!isEncrypted(roomId) && !state.some(turnsOn) && !timeline.some(turnsOn)) continue;
+      encryptedActivity = true;
+      for (const events of [state, timeline])
+        for (const event of events) {
+          if (event.type !== "m.room.member" || typeof event.state_key !== "string") continue;
+          const member = receivesKeys((event.content as { membership?: unknown }).membership);
+          if (member) track.add(event.state_key);
+          this.#apply(roomId, event.state_key, member);
+        }
     }
     for (const roomId of Object.keys(response.rooms?.leave ?? {})) this.forget(roomId);
-    return [...track];
+    return { track: [...track], encryptedActivity };
   }
 
   #apply(roomId: string, userId: string, member: boolean): void {

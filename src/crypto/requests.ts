@@ -66,6 +66,7 @@ export async function sendRequest(api: MatrixApi, request: OutgoingRequest): Pro
  */
 export class RequestPump {
   readonly #lock = new KeyedMutex();
+  #failed = false;
 
   constructor(
     private readonly machine: OlmMachine,
@@ -73,12 +74,27 @@ export class RequestPump {
     private readonly log: Logger,
   ) {}
 
-  /** Sends every pending outgoing request. Failures are logged; the machine returns them again next time. */
-  pump(): Promise<void> {
+  /**
+   * Sends every pending outgoing request. Failures are logged; the machine
+   * returns them again next time. With `keyQueries: false`, `/keys/query`
+   * requests are left unsent: the machine keeps their users outdated and
+   * asks again on a later pump.
+   */
+  pump(options: { keyQueries?: boolean } = {}): Promise<void> {
     return this.#lock.run("pump", async () => {
       const requests = (await this.machine.outgoingRequests()) as OutgoingRequest[];
-      for (const request of requests) await this.send(request);
+      let failed = false;
+      for (const request of requests) {
+        if (options.keyQueries === false && request instanceof KeysQueryRequest) continue;
+        if (!(await this.send(request))) failed = true;
+      }
+      this.#failed = failed;
     });
+  }
+
+  /** Whether a request of the last pump failed (the machine returns it again on the next pump). */
+  get failed(): boolean {
+    return this.#failed;
   }
 
   /** Sends one request and reports its response to the machine; returns whether it succeeded. */

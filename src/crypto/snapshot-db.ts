@@ -98,9 +98,18 @@ export function readSnapshotDb(path: string): { meta: SnapshotMeta; databases: D
   }
 }
 
+/** Most record values {@link SnapshotDb} remembers to skip rewriting them unchanged. */
+const RECENT_RECORDS = 64;
+/** Larger values are not remembered (room keys and the like are written once anyway). */
+const RECENT_MAX_BYTES = 16 * 1024;
+
 /** An open snapshot file that takes incremental saves. */
 export class SnapshotDb {
   #db: Database.Database;
+  /** Committed bytes of recently written small records: the machine rewrites some (its account) on every sync unchanged. */
+  readonly #recent = new Map<string, Buffer>();
+  #clean: boolean | undefined;
+  #statements: { put: Database.Statement; del: Database.Statement; clear: Database.Statement } | undefined;
 
   private constructor(readonly path: string, db: Database.Database) {
     this.#db = db;
@@ -141,31 +150,69 @@ export class SnapshotDb {
       throw error;
     }
     await syncDirectory(dirname(path));
-    return SnapshotDb.open(path);
+    const opened = SnapshotDb.open(path);
+    opened.#clean = meta.clean;
+    return opened;
   }
 
-  /** Writes changed records and the owner in one durable transaction. */
-  applyDeltas(meta: SnapshotMeta, deltas: readonly StoreDelta[]): void {
+  /**
+   * Writes changed records and the owner in one durable transaction. Records
+   * whose bytes equal what was last committed for them are left out, and
+   * when nothing is left (and the clean flag is unchanged) there is no
+   * transaction at all. Returns the number of records written.
+   */
+  applyDeltas(meta: SnapshotMeta, deltas: readonly StoreDelta[]): number {
+    const writes: { db: string; store: string; id: string; key: IDBValidKey; value: Buffer | undefined }[] = [];
+    const clears: StoreDelta[] = [];
+    for (const delta of deltas) {
+      if (delta.all) clears.push(delta);
+      for (const r of delta.records) {
+        const id = keyId(r.key);
+        const value = r.value === undefined ? undefined : v8.serialize(r.value);
+        const known = this.#recent.get(recentKey(delta.db, delta.store, id));
+        if (!delta.all && value !== undefined && known !== undefined && known.equals(value)) continue;
+        writes.push({ db: delta.db, store: delta.store, id, key: r.key, value });
+      }
+    }
+    if (writes.length === 0 && clears.length === 0 && meta.clean === this.#clean) return 0;
     const db = this.#db;
-    const put = db.prepare("INSERT OR REPLACE INTO records (db, store, id, key, value) VALUES (?, ?, ?, ?, ?)");
-    const del = db.prepare("DELETE FROM records WHERE db = ? AND store = ? AND id = ?");
-    const clear = db.prepare("DELETE FROM records WHERE db = ? AND store = ?");
+    // Compiled once per file: this runs after every sync batch that changed something.
+    const st = (this.#statements ??= {
+      put: db.prepare("INSERT OR REPLACE INTO records (db, store, id, key, value) VALUES (?, ?, ?, ?, ?)"),
+      del: db.prepare("DELETE FROM records WHERE db = ? AND store = ? AND id = ?"),
+      clear: db.prepare("DELETE FROM records WHERE db = ? AND store = ?"),
+    });
+    const { put, del, clear } = st;
     db.transaction(() => {
-      for (const delta of deltas) {
-        if (delta.all) clear.run(delta.db, delta.store);
-        for (const r of delta.records) {
-          if (r.value === undefined) del.run(delta.db, delta.store, keyId(r.key));
-          else put.run(delta.db, delta.store, keyId(r.key), v8.serialize(r.key), v8.serialize(r.value));
-        }
+      for (const delta of clears) clear.run(delta.db, delta.store);
+      for (const w of writes) {
+        if (w.value === undefined) del.run(w.db, w.store, w.id);
+        else put.run(w.db, w.store, w.id, v8.serialize(w.key), w.value);
       }
       writeMeta(db, meta);
     })();
+    // Committed: only now may the remembered bytes stand for what is on disk.
+    this.#clean = meta.clean;
+    for (const delta of clears) for (const k of [...this.#recent.keys()]) if (k.startsWith(recentKey(delta.db, delta.store, ""))) this.#recent.delete(k);
+    for (const w of writes) this.#remember(recentKey(w.db, w.store, w.id), w.value);
+    return writes.length;
+  }
+
+  #remember(key: string, value: Buffer | undefined): void {
+    this.#recent.delete(key);
+    if (value === undefined || value.length > RECENT_MAX_BYTES) return;
+    this.#recent.set(key, value);
+    if (this.#recent.size > RECENT_RECORDS) this.#recent.delete(this.#recent.keys().next().value!);
   }
 
   /** Closes the file. */
   close(): void {
     if (this.#db.open) this.#db.close();
   }
+}
+
+function recentKey(db: string, store: string, id: string): string {
+  return `${db}\n${store}\n${id}`;
 }
 
 /** The rename is durable only once the directory entry is flushed. */

@@ -31,15 +31,10 @@ import {
   type IDBValidKey,
 } from "./idb-snapshot.js";
 import { cryptoIndexedDB, writesObserved, type IDBWrite } from "./indexeddb.js";
+import { CryptoStoreLockedError } from "./errors.js";
 import { keyId, readSnapshotDb, schemaKey, SnapshotDb, SQLITE_HEADER, type StoreDelta } from "./snapshot-db.js";
 
-/** Another process (or another bot in this process) has the crypto store open. */
-export class CryptoStoreLockedError extends Error {
-  override readonly name = "CryptoStoreLockedError";
-  constructor(readonly path: string) {
-    super(`the crypto store ${path} is in use by another process (one bot process per store)`);
-  }
-}
+export { CryptoStoreLockedError };
 
 /** Who a snapshot belongs to; a snapshot is only valid for this exact device. */
 export interface CryptoStoreMeta {

@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import {
   EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
@@ -54,13 +54,19 @@ CREATE TABLE IF NOT EXISTS effects (
  */
 export class SqliteStore implements Store {
   #db: Database.Database | undefined;
+  readonly #statements = new Map<string, Database.Statement>();
+  #statementsOf: Database.Database | undefined;
 
   constructor(readonly path: string) {}
 
   async open(): Promise<void> {
     if (this.#db) return;
+    // Loaded on open, not with niobot: a bot without a store never needs the native module.
+    const { default: Sqlite } = await import("better-sqlite3");
+    // Another open() may have finished while this one waited for the module.
+    if (this.#db) return;
     if (this.path !== ":memory:") mkdirSync(dirname(this.path), { recursive: true });
-    const db = new Database(this.path, { timeout: 0 });
+    const db = new Sqlite(this.path, { timeout: 0 });
     try {
       if (this.path !== ":memory:") chmodSync(this.path, 0o600);
       // Exclusive locking keeps the file locked from the first write until the
@@ -88,14 +94,26 @@ export class SqliteStore implements Store {
     return this.#db;
   }
 
+  /** A prepared statement, compiled once per connection: the per-batch writes reuse theirs. */
+  #prepare(sql: string): Database.Statement {
+    const db = this.#conn;
+    if (this.#statementsOf !== db) {
+      this.#statements.clear();
+      this.#statementsOf = db;
+    }
+    let statement = this.#statements.get(sql);
+    if (!statement) this.#statements.set(sql, (statement = db.prepare(sql)));
+    return statement;
+  }
+
   #meta(key: string): string | undefined {
-    const row = this.#conn.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+    const row = this.#prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
     return row?.value;
   }
 
   #setMeta(key: string, value: string | undefined): void {
-    if (value === undefined) this.#conn.prepare("DELETE FROM meta WHERE key = ?").run(key);
-    else this.#conn.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
+    if (value === undefined) this.#prepare("DELETE FROM meta WHERE key = ?").run(key);
+    else this.#prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
   }
 
   async getSyncToken(): Promise<string | undefined> {
@@ -104,19 +122,19 @@ export class SqliteStore implements Store {
 
   async commitSync(token: string | undefined, changes: readonly StoreChange[]): Promise<void> {
     const db = this.#conn;
-    const putRoom = db.prepare("INSERT OR REPLACE INTO rooms (room_id, info) VALUES (?, ?)");
-    const putState = db.prepare("INSERT OR REPLACE INTO room_state (room_id, type, state_key, event) VALUES (?, ?, ?, ?)");
-    const delState = db.prepare("DELETE FROM room_state WHERE room_id = ? AND type = ? AND state_key = ?");
-    const putData = db.prepare("INSERT OR REPLACE INTO account_data (room_id, type, content) VALUES (?, ?, ?)");
-    const delData = db.prepare("DELETE FROM account_data WHERE room_id = ? AND type = ?");
+    const putRoom = this.#prepare("INSERT OR REPLACE INTO rooms (room_id, info) VALUES (?, ?)");
+    const putState = this.#prepare("INSERT OR REPLACE INTO room_state (room_id, type, state_key, event) VALUES (?, ?, ?, ?)");
+    const delState = this.#prepare("DELETE FROM room_state WHERE room_id = ? AND type = ? AND state_key = ?");
+    const putData = this.#prepare("INSERT OR REPLACE INTO account_data (room_id, type, content) VALUES (?, ?, ?)");
+    const delData = this.#prepare("DELETE FROM account_data WHERE room_id = ? AND type = ?");
     db.transaction(() => {
       for (const change of changes) {
         if (change.kind === "room") {
           if (change.info) putRoom.run(change.roomId, JSON.stringify(change.info));
           else {
-            db.prepare("DELETE FROM rooms WHERE room_id = ?").run(change.roomId);
-            db.prepare("DELETE FROM room_state WHERE room_id = ?").run(change.roomId);
-            db.prepare("DELETE FROM account_data WHERE room_id = ?").run(change.roomId);
+            this.#prepare("DELETE FROM rooms WHERE room_id = ?").run(change.roomId);
+            this.#prepare("DELETE FROM room_state WHERE room_id = ?").run(change.roomId);
+            this.#prepare("DELETE FROM account_data WHERE room_id = ?").run(change.roomId);
           }
         } else if (change.kind === "state") {
           if (change.event) putState.run(change.roomId, change.type, change.stateKey, JSON.stringify(change.event));
@@ -129,28 +147,26 @@ export class SqliteStore implements Store {
   }
 
   async loadRooms(): Promise<StoredRooms> {
-    const db = this.#conn;
-    const rooms = (db.prepare("SELECT info FROM rooms").all() as { info: string }[]).map((r) => JSON.parse(r.info) as StoredRoomInfo);
-    const state = (db.prepare("SELECT room_id, event FROM room_state").all() as { room_id: string; event: string }[]).map((r) => ({
+    const rooms = (this.#prepare("SELECT info FROM rooms").all() as { info: string }[]).map((r) => JSON.parse(r.info) as StoredRoomInfo);
+    const state = (this.#prepare("SELECT room_id, event FROM room_state").all() as { room_id: string; event: string }[]).map((r) => ({
       ...(JSON.parse(r.event) as StoredRooms["state"][number]),
       roomId: r.room_id,
     }));
-    const accountData = (db.prepare("SELECT room_id, type, content FROM account_data").all() as { room_id: string; type: string; content: string }[]).map(
+    const accountData = (this.#prepare("SELECT room_id, type, content FROM account_data").all() as { room_id: string; type: string; content: string }[]).map(
       (r) => ({ roomId: r.room_id === "" ? undefined : r.room_id, type: r.type, content: JSON.parse(r.content) as Record<string, unknown> }),
     );
     return { rooms, state, accountData };
   }
 
   async isHandled(eventId: string): Promise<boolean> {
-    return this.#conn.prepare("SELECT 1 FROM handled WHERE event_id = ?").get(eventId) !== undefined;
+    return this.#prepare("SELECT 1 FROM handled WHERE event_id = ?").get(eventId) !== undefined;
   }
 
   async markHandled(eventId: string): Promise<void> {
-    const db = this.#conn;
-    const info = db.prepare("INSERT OR IGNORE INTO handled (event_id) VALUES (?)").run(eventId);
+    const info = this.#prepare("INSERT OR IGNORE INTO handled (event_id) VALUES (?)").run(eventId);
     // Prune in steps rather than per insert: one cheap range delete every 500 events.
     if (info.changes > 0 && Number(info.lastInsertRowid) % 500 === 0)
-      db.prepare("DELETE FROM handled WHERE seq <= ?").run(Number(info.lastInsertRowid) - HANDLED_EVENTS_KEPT);
+      this.#prepare("DELETE FROM handled WHERE seq <= ?").run(Number(info.lastInsertRowid) - HANDLED_EVENTS_KEPT);
   }
 
   async getLogin(): Promise<StoredLogin | undefined> {
@@ -170,14 +186,14 @@ export class SqliteStore implements Store {
 
   async deletePendingEvents(eventIds: readonly string[]): Promise<void> {
     const db = this.#conn;
-    const del = db.prepare("DELETE FROM pending_events WHERE event_id = ?");
+    const del = this.#prepare("DELETE FROM pending_events WHERE event_id = ?");
     db.transaction(() => {
       for (const id of eventIds) del.run(id);
     })();
   }
 
   async loadPendingEvents(): Promise<StoredPendingEvent[]> {
-    const rows = this.#conn.prepare("SELECT event_id, room_id, sender, session_id, since, json FROM pending_events ORDER BY seq").all() as {
+    const rows = this.#prepare("SELECT event_id, room_id, sender, session_id, since, json FROM pending_events ORDER BY seq").all() as {
       event_id: string; room_id: string; sender: string; session_id: string; since: number; json: string;
     }[];
     return rows.map((r) => ({ eventId: r.event_id, roomId: r.room_id, sender: r.sender, sessionId: r.session_id, since: r.since, json: r.json }));
@@ -186,7 +202,7 @@ export class SqliteStore implements Store {
   // --- Bot data (`bot.kv`): the same connection as everything else, so writes keep their order. ---
 
   async kvGet(namespace: string, key: string): Promise<StoredKvEntry | undefined> {
-    const row = this.#conn.prepare("SELECT key, value, expires_at FROM bot_kv WHERE namespace = ? AND key = ?").get(namespace, key) as KvRow | undefined;
+    const row = this.#prepare("SELECT key, value, expires_at FROM bot_kv WHERE namespace = ? AND key = ?").get(namespace, key) as KvRow | undefined;
     return row === undefined ? undefined : kvEntry(row);
   }
 
@@ -197,7 +213,7 @@ export class SqliteStore implements Store {
   }
 
   async kvDelete(namespace: string, key: string): Promise<boolean> {
-    return this.#conn.prepare("DELETE FROM bot_kv WHERE namespace = ? AND key = ?").run(namespace, key).changes > 0;
+    return this.#prepare("DELETE FROM bot_kv WHERE namespace = ? AND key = ?").run(namespace, key).changes > 0;
   }
 
   async kvList(namespace: string, options: KvListOptions = {}): Promise<StoredKvEntry[]> {
@@ -221,7 +237,7 @@ export class SqliteStore implements Store {
   }
 
   async kvPurgeExpired(now: number): Promise<number> {
-    return this.#conn.prepare("DELETE FROM bot_kv WHERE expires_at IS NOT NULL AND expires_at <= ?").run(now).changes;
+    return this.#prepare("DELETE FROM bot_kv WHERE expires_at IS NOT NULL AND expires_at <= ?").run(now).changes;
   }
 
   async getValue(key: string): Promise<string | undefined> {
@@ -233,14 +249,14 @@ export class SqliteStore implements Store {
   }
 
   async getEffect(eventId: string, key: string): Promise<string | undefined> {
-    const row = this.#conn.prepare("SELECT record FROM effects WHERE event_id = ? AND key = ?").get(eventId, key) as { record: string } | undefined;
+    const row = this.#prepare("SELECT record FROM effects WHERE event_id = ? AND key = ?").get(eventId, key) as { record: string } | undefined;
     return row?.record;
   }
 
   async setEffect(eventId: string, key: string, record: string | undefined): Promise<void> {
     const db = this.#conn;
     if (record === undefined) {
-      db.prepare("DELETE FROM effects WHERE event_id = ? AND key = ?").run(eventId, key);
+      this.#prepare("DELETE FROM effects WHERE event_id = ? AND key = ?").run(eventId, key);
       return;
     }
     // An update keeps the row's seq: retention counts from when the record was first written.
@@ -248,7 +264,7 @@ export class SqliteStore implements Store {
       .prepare("INSERT INTO effects (event_id, key, record) VALUES (?, ?, ?) ON CONFLICT(event_id, key) DO UPDATE SET record = excluded.record")
       .run(eventId, key, record);
     const seq = Number(info.lastInsertRowid);
-    if (info.changes > 0 && seq % 500 === 0) db.prepare("DELETE FROM effects WHERE seq <= ?").run(seq - EFFECTS_KEPT);
+    if (info.changes > 0 && seq % 500 === 0) this.#prepare("DELETE FROM effects WHERE seq <= ?").run(seq - EFFECTS_KEPT);
   }
 }
 

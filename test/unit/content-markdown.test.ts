@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { renderMarkdown } from "../../src/content/markdown.js";
+import { isPlainText, renderMarkdown, renderWithMarked } from "../../src/content/markdown.js";
 import { mentionPill } from "../../src/content/mentions.js";
 
 describe("renderMarkdown: plain text has no HTML", () => {
@@ -162,6 +162,28 @@ describe("renderMarkdown: fuzzed input", () => {
         });
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe("renderMarkdown: the plain-text shortcut", () => {
+  it("takes plain replies and leaves markdown to the renderer", () => {
+    for (const text of ["pong", "Pong! 12ms", "4", "two\nlines", "first\n\nsecond", "hi @alice:example.org, 3 items (ok?)", "100% done; 2/3 left"])
+      assert.equal(isPlainText(text), true, text);
+    for (const text of ["**pong**", "1. one", "2) two", "- item", "# title", "> quote", "a\n---", "see https://example.org", "www.example.org", "mail a@b.org", "a & b", "x < y", "`code`", "    indented", "a\\*b", "|a|b|", "line\r\nbreak", "a\n:-", "a \n\nb", "a\tb"])
+      assert.equal(isPlainText(text), false, text);
+  });
+
+  it("agrees with the renderer: whatever it takes renders to its own text, with no HTML", async () => {
+    const fc = (await import("fast-check")).default;
+    const alphabet = ["a", "b", "w", "W", ".", ",", "!", "?", ":", "/", "@", "#", "-", "+", "=", "(", ")", "1", "9", " ", "\t", "\n", "'", "\"", "%", "é", "😀", "*", "_", "<", "&", "\v", "\u00a0", "\u2028"];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }), (chars) => {
+        const text = chars.join("");
+        if (!isPlainText(text)) return;
+        assert.deepEqual(renderWithMarked(text), { body: text, html: undefined }, JSON.stringify(text));
+      }),
+      { numRuns: 20000 },
     );
   });
 });

@@ -8,7 +8,9 @@ import { DeviceId, initAsync, OlmMachine, UserId } from "@matrix-org/matrix-sdk-
 import type { ClientEvent } from "../../src/api/events.js";
 import { exportDatabases, importDatabases } from "../../src/crypto/idb-snapshot.js";
 import { cryptoIndexedDB } from "../../src/crypto/indexeddb.js";
-import { CryptoStoreFile, CryptoStoreLockedError, cryptoOptionsOf } from "../../src/crypto/index.js";
+import { CryptoStoreLockedError, cryptoOptionsOf } from "../../src/crypto/index.js";
+import { CryptoStoreFile } from "../../src/crypto/store.js";
+import { readSnapshotDb, SnapshotDb } from "../../src/crypto/snapshot-db.js";
 import { PendingDecryptions } from "../../src/crypto/pending.js";
 import { silentLogger } from "../../src/logging/logger.js";
 import { MemoryStore } from "../../src/storage/memory.js";
@@ -159,6 +161,21 @@ describe("the crypto store file", () => {
     assert.equal(records("room_keys").some((r) => r.key === "k8"), false);
     assert.deepEqual(records("scratch"), [{ key: "three", value: "c" }]);
     await reopened.abandon();
+  });
+
+  test("a record rewritten with the same bytes (the machine's account, every sync) is not written again", async () => {
+    const path = tempPath("same.crypto");
+    const meta = { userId: "@bot:example.org", deviceId: "D4", clean: false };
+    const schema = [{ name: "db", version: 1, stores: [{ name: "core", keyPath: null, autoIncrement: false, indexes: [], records: [] }] }];
+    const file = await SnapshotDb.writeFull(path, meta, schema);
+    const delta = (value: unknown) => [{ db: "db", store: "core", all: false, records: [{ key: "account", value }] }];
+    assert.equal(file.applyDeltas(meta, delta({ pickle: "a" })), 1, "the first write of a record is written");
+    assert.equal(file.applyDeltas(meta, delta({ pickle: "a" })), 0, "the same bytes again: nothing written");
+    assert.equal(file.applyDeltas(meta, delta({ pickle: "b" })), 1, "a changed value is written");
+    assert.equal(file.applyDeltas(meta, delta({ pickle: "a" })), 1, "and changing it back too");
+    file.close();
+    const { databases } = readSnapshotDb(path);
+    assert.deepEqual(databases[0]?.stores[0]?.records, [{ key: "account", value: { pickle: "a" } }]);
   });
 
   test("a store in the earlier single-snapshot format is read, and rewritten in the new one", async () => {
