@@ -17,6 +17,7 @@ import {
   type MatrixToLink,
 } from "./matrix.js";
 import type { ArgumentParser, ParseContext } from "./parsers.js";
+import { primitive } from "./msc4391/schema.js";
 
 function fail(expected: string, raw: string, detail?: string, cause?: unknown): never {
   throw CommandParserError.invalid(expected, raw, detail, cause === undefined ? undefined : { cause });
@@ -31,6 +32,7 @@ export function user(): ArgumentParser<string> {
   const type = "a user ID, mention or matrix.to link";
   return {
     type,
+    schema: primitive("user_id"),
     parse(raw, ctx) {
       if (USER_ID.test(raw)) return raw;
       const link = parseMatrixLink(raw);
@@ -58,6 +60,7 @@ export function room(): ArgumentParser<string> {
   const type = "a room ID, alias or matrix.to link";
   return {
     type,
+    schema: { schema_type: "union", variants: [primitive("room_id"), primitive("room_alias")] },
     async parse(raw, ctx) {
       const link = parseMatrixLink(raw);
       const target = link?.kind === "room" ? link.roomIdOrAlias : raw;
@@ -83,6 +86,7 @@ export function event(): ArgumentParser<EventReference> {
   const type = "an event ID or matrix.to link to an event";
   return {
     type,
+    schema: primitive("event_id"),
     async parse(raw, ctx) {
       if (EVENT_ID.test(raw)) return { eventId: raw };
       const link = parseMatrixLink(raw);
@@ -100,6 +104,7 @@ export function matrixTo(): ArgumentParser<MatrixToLink> {
   const type = "a matrix.to link";
   return {
     type,
+    schema: primitive("string"),
     parse(raw) {
       return parseMatrixLink(raw) ?? fail(type, raw);
     },
@@ -111,6 +116,7 @@ export function mxc(): ArgumentParser<string> {
   const type = "an mxc:// URI";
   return {
     type,
+    schema: primitive("string"),
     parse(raw) {
       return MXC_URI.test(raw) ? raw : fail(type, raw);
     },

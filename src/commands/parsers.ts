@@ -6,6 +6,7 @@
  */
 import { CommandParserError } from "./errors.js";
 import { event, matrixTo, mxc, room, user } from "./matrix-parsers.js";
+import { primitive, type ParameterSchema } from "./msc4391/schema.js";
 
 /**
  * What a parser may learn about the message being parsed. The bot builds one per command
@@ -42,6 +43,12 @@ export interface ParseContext {
 export interface ArgumentParser<T> {
   /** What the parser accepts, as a noun phrase completing "expected ..." ("an integer"). */
   readonly type: string;
+  /**
+   * The MSC4391 type schema published for arguments of this parser (`publishCommands`), so a
+   * client can offer a typed input. Default: `string`. A structured invocation's values reach
+   * `parse` as text either way (numbers and booleans in their JSON spelling).
+   */
+  readonly schema?: ParameterSchema;
   parse(raw: string, ctx: ParseContext): T | Promise<T>;
 }
 
@@ -54,7 +61,7 @@ function fail(expected: string, raw: string, detail?: string, cause?: unknown): 
 
 /** Any text, as given. */
 export function string(): ArgumentParser<string> {
-  return { type: "some text", parse: (raw) => raw };
+  return { type: "some text", schema: primitive("string"), parse: (raw) => raw };
 }
 
 /** Bounds shared by the number parsers (inclusive). */
@@ -119,6 +126,8 @@ export function integer(options: IntegerOptions = {}): ArgumentParser<number> {
   const type = describeRange(base === 10 ? "an integer" : `a base-${base} integer`, options);
   return {
     type,
+    // A client sends JSON integers in base 10; other bases are typed in as text.
+    schema: primitive(base === 10 ? "integer" : "string"),
     parse(raw) {
       const sign = raw.startsWith("-") ? -1 : 1;
       let body = raw.replace(/^[+-]/, "");
@@ -150,6 +159,8 @@ export function float(options: RangeOptions = {}): ArgumentParser<number> {
   const type = describeRange("a number", options);
   return {
     type,
+    // MSC4391 has no fractional type (canonical JSON has no floats): the number goes as text.
+    schema: primitive("string"),
     parse(raw) {
       const value = Number(raw);
       if (!DECIMAL.test(raw) || !Number.isFinite(value)) return fail(type, raw);
@@ -166,6 +177,7 @@ export function boolean(): ArgumentParser<boolean> {
   const type = "yes or no";
   return {
     type,
+    schema: primitive("boolean"),
     parse(raw) {
       const v = raw.toLowerCase();
       if (TRUE.has(v)) return true;
@@ -182,6 +194,7 @@ export function boolean(): ArgumentParser<boolean> {
 export function json(): ArgumentParser<unknown> {
   return {
     type: "JSON",
+    schema: primitive("string"),
     parse(raw) {
       try {
         return JSON.parse(raw) as unknown;
@@ -213,6 +226,7 @@ export function choice<const C extends readonly string[]>(
   const type = `one of ${choices.map((c) => JSON.stringify(c)).join(", ")}`;
   return {
     type,
+    schema: { schema_type: "union", variants: choices.map((value) => ({ schema_type: "literal", value, literal_type: "string" })) },
     parse(raw) {
       const exact = choices.find((c) => c === raw);
       if (exact !== undefined) return exact;
