@@ -144,6 +144,16 @@ describe("reading a structured invocation", () => {
     assert.deepEqual(readStructuredInvocation({ ...base, ...block, "m.mentions": { user_ids: "nope" } }, bot), { kind: "elsewhere" });
   });
 
+  test("property: any JSON content is read without throwing", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.oneof(fc.constant({ user_ids: [bot] }), fc.jsonValue()), (block, mentions) => {
+        const got = readStructuredInvocation({ ...base, "m.mentions": mentions, [COMMAND_INVOCATION_KEY]: block }, bot);
+        assert.ok(["elsewhere", "malformed", "command"].includes(got.kind));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   test("hostile blocks are malformed, with a reason", () => {
     const cases: unknown[] = [
       "add",

@@ -147,6 +147,8 @@ export class CommandPublisher {
   }
 
   async #work(): Promise<void> {
+    // Let a burst of changes land first: a module's commands are registered one by one.
+    await new Promise((resolve) => setImmediate(resolve));
     for (const roomId of this.#queue) {
       if (!this.#live) return;
       this.#queue.delete(roomId);
