@@ -5,9 +5,12 @@
  * mounting a module adds descriptions, unmounting clears them; rate limits are waited out.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { StateEvent } from "../../src/api/events.js";
-import { COMMAND_DESCRIPTION_EVENT_TYPE as TYPE, COMMAND_INVOCATION_KEY, commandStateKey, defineCommand, defineModule } from "../../src/commands/index.js";
+import { COMMAND_DESCRIPTION_EVENT_TYPE as TYPE, COMMAND_INVOCATION_KEY, commandStateKey, defineCommand, defineModule, isOwner } from "../../src/commands/index.js";
 import { NioBot, type Logger } from "../../src/index.js";
 import { startTestHomeserver, type TestHomeserver, type TestPerson } from "../../src/testing/index.js";
 import { faultyFetch } from "../helpers/faults.js";
@@ -42,6 +45,7 @@ describe("publishCommands (MSC4391)", () => {
   let alice: TestPerson;
   let room: string;
   const lines: Line[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "niobot-publish-"));
   // The first description PUT is rate-limited for longer than the bot may wait in the transport,
   // so the publisher must pause by itself and come back.
   const faults = faultyFetch([
@@ -50,8 +54,9 @@ describe("publishCommands (MSC4391)", () => {
 
   /** The bot's descriptions in a room as the server has them, by command ("" for cleared ones). */
   /** Description PUTs the bot has made so far (Synapse would answer a repeated identical one with the old event, so count requests). */
-  function descriptionPuts(): number {
-    return faults.log.filter((r) => r.method === "PUT" && r.path.includes(`/state/${TYPE}/`)).length;
+  function descriptionPuts(roomId?: string): number {
+    const puts = faults.log.filter((r) => r.method === "PUT" && r.path.includes(`/state/${TYPE}/`));
+    return roomId === undefined ? puts.length : puts.filter((r) => decodeURIComponent(r.path).includes(`/rooms/${roomId}/`)).length;
   }
 
   async function published(roomId: string, reader: TestPerson = alice): Promise<Map<string, StateEvent>> {
@@ -69,24 +74,34 @@ describe("publishCommands (MSC4391)", () => {
     return { "m.mentions": { user_ids: [mention ?? bot.userId] }, [COMMAND_INVOCATION_KEY]: args === undefined ? { command } : { command, arguments: args } };
   }
 
-  before(async () => {
-    hs = await startTestHomeserver();
-    const account = await hs.botAccount();
-    bot = new NioBot({
-      homeserver: account.homeserver,
-      userId: account.userId,
+  /** The bot, kept in a store file so a restart resumes from it; `once` only when asked. */
+  function makeBot(homeserver: string, userId: string, withOnce: boolean): NioBot {
+    const b = new NioBot({
+      homeserver,
+      userId,
+      storePath: join(dir, "bot.db"),
+      encryption: false,
       handleSignals: false,
       logger: recordingLogger(lines),
       fetch: faults.fetch,
       retry: { maxRateLimitWaitMs: 100 },
       publishCommands: true,
+      ownerId: "@owner:elsewhere.example",
     });
-    bot.command("add", { args: "<a:int> <b:int>", description: "Adds two numbers.\nBoth must be whole." }, (ctx, { a, b }) => ctx.respond(String(a + b)));
-    bot.command("greet", { args: "<who:user> [times:int=1] [note...]", description: "Greets someone." }, (ctx, { who, times, note }) =>
+    b.command("add", { args: "<a:int> <b:int>", description: "Adds two numbers.\nBoth must be whole." }, (ctx, { a, b: b2 }) => ctx.respond(String(a + b2)));
+    b.command("greet", { args: "<who:user> [times:int=1] [note...]", description: "Greets someone." }, (ctx, { who, times, note }) =>
       ctx.respond(`hello ${who} x${times}${note === undefined ? "" : ` (${note})`}`),
     );
-    bot.command("once", { cooldown: { uses: 1, windowMs: 60_000 } }, (ctx) => ctx.respond("ran once"));
-    bot.command("secret", { hidden: true }, (ctx) => ctx.respond("psst"));
+    if (withOnce) b.command("once", { cooldown: { uses: 1, windowMs: 60_000 } }, (ctx) => ctx.respond("ran once"));
+    b.command("secret", { hidden: true }, (ctx) => ctx.respond("psst"));
+    b.command("admin", { checks: [isOwner()] }, (ctx) => ctx.respond("yes, boss"));
+    return b;
+  }
+
+  before(async () => {
+    hs = await startTestHomeserver();
+    const account = await hs.botAccount();
+    bot = makeBot(account.homeserver, account.userId, true);
     await bot.start({ password: account.password });
     alice = await hs.user("alice");
     room = await alice.createRoom({ invite: [bot.userId] });
@@ -98,12 +113,13 @@ describe("publishCommands (MSC4391)", () => {
   after(async () => {
     await bot.stop();
     await hs.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("a second account reads a typed description of each visible command", async () => {
     const byName = await eventually("the descriptions", async () => {
       const got = await published(room);
-      return ["add", "greet", "once", "help"].every((n) => got.has(n)) ? got : undefined;
+      return ["add", "greet", "once", "admin", "help"].every((n) => got.has(n)) ? got : undefined;
     });
     assert.equal(byName.has("secret"), false, "hidden commands are not published");
     const add = byName.get("add");
@@ -126,8 +142,8 @@ describe("publishCommands (MSC4391)", () => {
     assert.ok(lines.some((l) => l.msg === "publishing commands: rate limited, pausing" && l.fields.waitMs === 700), "the publisher waited retry_after_ms");
     const puts = faults.log.filter((r) => r.method === "PUT" && r.path.includes(`/state/${TYPE}/`));
     assert.equal(puts.filter((r) => r.fault === "status").length, 1);
-    // Four commands, one refused attempt: nothing was sent twice.
-    assert.equal(puts.length, 5, puts.map((p) => `${p.path} ${p.fault ?? ""}`).join("\n"));
+    // Five visible commands, one refused attempt: nothing was sent twice.
+    assert.equal(puts.length, 6, puts.map((p) => `${p.path} ${p.fault ?? ""}`).join("\n"));
   });
 
   test("structured invocations run through the same path as text, answers included", async () => {
@@ -135,6 +151,9 @@ describe("publishCommands (MSC4391)", () => {
     await alice.expectReply(room, /^5$/);
     await alice.say(room, "/greet", { content: structured("GREET", { who: "@zed:example.org", note: "hi  there" }) });
     await alice.expectReply(room, /^hello @zed:example\.org x1 \(hi {2}there\)$/);
+    // The same checks.
+    await alice.say(room, "/admin", { content: structured("admin") });
+    await alice.expectReply(room, /^Only the bot's owner can use this command\.$/);
     // Text and structured share the cooldown.
     await alice.say(room, "!once");
     await alice.expectReply(room, /^ran once$/);
@@ -199,5 +218,20 @@ describe("publishCommands (MSC4391)", () => {
     const levels = (await bob.roomState(low, "m.room.power_levels")) ?? {};
     await bob.client.api.rooms.putState(low, "m.room.power_levels", "", { ...levels, events: { ...(levels.events as object), [TYPE]: 0 } });
     await eventually("descriptions after the power levels changed", async () => ((await published(low, bob)).has("add") ? true : undefined));
+  });
+
+  test("after a restart without a command, its description is cleared (from the stored state)", async () => {
+    const onceKey = commandStateKey("once", bot.userId);
+    assert.ok((await published(room)).has("once"));
+    const { homeserver, userId } = bot.options;
+    await bot.stop();
+    const putsBefore = descriptionPuts(room);
+    bot = makeBot(homeserver, userId, false);
+    await bot.start();
+    const cleared = await eventually("the once description to be cleared", async () => (await published(room)).get(`cleared:${onceKey}`));
+    assert.deepEqual(cleared.content, {});
+    // The sync resumed from the store (no full state): what was current came from the stored room state.
+    assert.ok((await published(room)).has("add"));
+    assert.equal(descriptionPuts(room) - putsBefore, 1, "only the removal was sent");
   });
 });
