@@ -147,12 +147,13 @@ describe("publishCommands (MSC4391)", () => {
   });
 
   test("structured invocations run through the same path as text, answers included", async () => {
-    await alice.say(room, "/add 2 3", { content: structured("add", { a: 2, b: 3 }) });
+    await alice.invoke(room, bot.userId, "add", { a: 2, b: 3 }, "/add two and three");
     await alice.expectReply(room, /^5$/);
+    assert.deepEqual((await alice.commandDescriptions(room, bot.userId)).get("add")?.command, "add");
     await alice.say(room, "/greet", { content: structured("GREET", { who: "@zed:example.org", note: "hi  there" }) });
     await alice.expectReply(room, /^hello @zed:example\.org x1 \(hi {2}there\)$/);
     // The same checks.
-    await alice.say(room, "/admin", { content: structured("admin") });
+    await alice.invoke(room, bot.userId, "admin");
     await alice.expectReply(room, /^Only the bot's owner can use this command\.$/);
     // Text and structured share the cooldown.
     await alice.say(room, "!once");
@@ -195,7 +196,7 @@ describe("publishCommands (MSC4391)", () => {
     assert.deepEqual((forecast.content.parameters as { key: string }[]).map((p) => p.key), ["city", "days"]);
     // Descriptions go out in registration order, so the others would have been resent by now.
     assert.equal(descriptionPuts() - putsBefore, 1, "only the new command's description was sent");
-    await alice.say(room, "/forecast", { content: structured("forecast", { city: "Oslo" }) });
+    await alice.invoke(room, bot.userId, "forecast", { city: "Oslo" });
     await alice.expectReply(room, /^sunny in Oslo$/);
 
     await bot.unmount("weather");
