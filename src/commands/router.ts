@@ -9,6 +9,7 @@ import type { MessageEvent } from "../api/events.js";
 import type { NioBot } from "../bot/bot.js";
 import { neutralizeMentions } from "../content/mentions.js";
 import { replyTargetFromEvent, type ReplyTo } from "../content/message.js";
+import { SendSequence } from "../delivery/txn.js";
 import type { Room } from "../sync/room.js";
 import { runChecks, type CheckLike } from "./checks.js";
 import { CommandContext, type Invocation } from "./context.js";
@@ -271,7 +272,8 @@ export class CommandRouter {
   /** Answers an event that invoked no command; a failure to send is reported, never thrown. */
   async #answerEvent(room: Room, event: MessageEvent, text: string): Promise<void> {
     try {
-      await this.bot.reply(event, neutralizeMentions(text), { format: "plain" });
+      // Exactly once, as answers through a context are: the transaction id comes from the event.
+      await new SendSequence(event.event_id).run(() => this.bot.reply(event, neutralizeMentions(text), { format: "plain" }));
     } catch (error) {
       this.bot.reportError(error, { source: "commandReply", room, event });
     }
