@@ -95,6 +95,13 @@ export interface NioBotOptions {
    * by entry: localize the bot or give it its own voice. See `docs/guides/commands.md`.
    */
   messages?: Partial<FrameworkMessages>;
+  /**
+   * Make the commands discoverable by clients (MSC4391, unstable; default false): publish a
+   * description of every command, with typed parameters from its signature, as a room state
+   * event wherever the bot's power level allows it, kept up to date as modules come and go;
+   * and accept the structured invocations clients send. See `docs/guides/commands.md`.
+   */
+  publishCommands?: boolean;
   /** Create direct rooms end-to-end encrypted (default: on exactly when the bot runs with `encryption`). */
   dmEncryption?: boolean;
   /**

@@ -49,6 +49,8 @@ export interface Invocation {
   readonly formattedBody: string | undefined;
   /** What answers reply to: the invoking event (for an edit: the original) and its thread. */
   readonly replyTo: ReplyTo;
+  /** The arguments object of a structured (MSC4391) invocation; absent for the text form. */
+  readonly structuredArguments?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -76,6 +78,11 @@ export class CommandContext {
   /** What {@link CommandContext.respond} replies to. */
   readonly replyTo: ReplyTo;
   /**
+   * The arguments object when a client sent the command in the structured form (MSC4391,
+   * `publishCommands`); `argumentText` is `""` then. Undefined for the text form.
+   */
+  readonly structuredArguments: Readonly<Record<string, unknown>> | undefined;
+  /**
    * Aborts when the handler overruns its deadline (`handlerTimeoutMs`) or the bot stops.
    * Pass it to work that can block; when it aborts, give up.
    *
@@ -98,6 +105,7 @@ export class CommandContext {
     this.argumentText = invocation.argumentText;
     this.formattedBody = invocation.formattedBody;
     this.replyTo = invocation.replyTo;
+    this.structuredArguments = invocation.structuredArguments;
     this.#sends = new SendSequence(message.event_id);
     this.signal = handlerSignal() ?? NEVER;
   }

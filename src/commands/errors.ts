@@ -29,7 +29,7 @@ export class CommandError extends Error {
 }
 
 /** Why a {@link CommandArgumentsError} was raised. */
-export type ArgumentsErrorReason = "missing" | "too-many";
+export type ArgumentsErrorReason = "missing" | "too-many" | "unknown";
 
 /**
  * The invocation has the wrong number of arguments. Carries the command's `usage` so the
@@ -43,7 +43,7 @@ export class CommandArgumentsError extends CommandError {
   override readonly name: string = "CommandArgumentsError";
   readonly usage: string;
   readonly reason: ArgumentsErrorReason;
-  /** The missing argument, when `reason` is `"missing"`. */
+  /** The missing argument (`reason` `"missing"`), or the unknown one (`"unknown"`). */
   readonly argument: string | undefined;
   /** How many arguments the command takes at most, when `reason` is `"too-many"`. */
   readonly maximum: number | undefined;
@@ -68,6 +68,15 @@ export class CommandArgumentsError extends CommandError {
     return new CommandArgumentsError(`Missing required argument "${argument}". ${usageSuffix(usage)}`, {
       usage,
       reason: "missing",
+      argument,
+    });
+  }
+
+  /** A structured invocation (MSC4391) named an argument the command does not have. */
+  static unknown(argument: string, usage: string): CommandArgumentsError {
+    return new CommandArgumentsError(`Unknown argument "${argument}". ${usageSuffix(usage)}`, {
+      usage,
+      reason: "unknown",
       argument,
     });
   }

@@ -19,6 +19,7 @@ import type { Logger } from "../logging/logger.js";
 import type { Messenger } from "../messaging/messenger.js";
 import type { Store } from "../storage/store.js";
 import type { Room } from "../sync/room.js";
+import type { RoomTracker } from "../sync/tracker.js";
 import type { DirectRoomSource } from "./direct.js";
 
 /**
@@ -30,6 +31,14 @@ import type { DirectRoomSource } from "./direct.js";
 export interface CommandBotEvents {
   /** Any `m.room.message` in a joined room (including the bot's own). */
   message: [room: Room, event: MessageEvent];
+  /** The first sync finished (the command publisher starts here). */
+  ready: [];
+  /** Any event in a joined room (the publisher watches power levels and its own descriptions). */
+  event: [room: Room, event: ClientEvent];
+  /** The bot joined a room. */
+  join: [room: Room];
+  /** The bot stopped. */
+  stopped: [];
 }
 
 /**
@@ -56,11 +65,14 @@ export interface CommandHost extends AttachmentHost, DirectRoomSource {
   readonly log: Logger;
   readonly store: Store;
   readonly api: MatrixApi;
+  /** The synced rooms and the state tracked for them. */
+  readonly rooms: RoomTracker;
+  getRoom(roomId: string): Room | undefined;
   /**
    * The messaging layer the command layer composes through: `ctx.respond` and `CommandResponse`
    * send and edit with it, and the router reports what it handled (for read receipts).
    */
-  readonly messaging: Pick<Messenger, "send" | "editKnown" | "noteHandled">;
+  readonly messaging: Pick<Messenger, "send" | "reply" | "editKnown" | "noteHandled">;
   /** Milliseconds between an event being sent (by its server's clock) and now. */
   latency(event: Pick<ClientEvent, "origin_server_ts">): number;
   sendMessage(target: string, content: string | MessageContent | AttachmentMessage, options?: MessageOptions): Promise<string>;

@@ -34,3 +34,15 @@ export * from "./conversation.js";
 export { CommandRouter, defaultErrorMessage, type CommandPrefix, type RouterOptions } from "./router.js";
 export { helpCommand } from "./help.js";
 export { defaultMessages, errorMessage, resolveMessages, type FrameworkMessages } from "./messages.js";
+// MSC4391: command descriptions for clients, structured invocations.
+export * from "./msc4391/schema.js";
+export { canonicalJson, describeCommand, describeCommands, describeParameter, schemaOfSpec } from "./msc4391/description.js";
+export {
+  MAX_STRUCTURED_COMMAND_LENGTH,
+  MAX_STRUCTURED_ITEMS,
+  MAX_STRUCTURED_VALUE_LENGTH,
+  parseStructuredArguments,
+  readStructuredInvocation,
+  type StructuredInvocation,
+} from "./msc4391/invocation.js";
+export { CommandPublisher, canPublishIn, stateEventLevel, type PublisherStats } from "./msc4391/publisher.js";

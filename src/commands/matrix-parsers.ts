@@ -10,6 +10,7 @@ import { isEventId, isMxcUri, isRoomAlias, isRoomId, isUserId } from "../ids/gra
 import { parseMatrixLink, type MatrixLink } from "../ids/links.js";
 import { userPills } from "./matrix.js";
 import type { ArgumentParser, ParseContext } from "./parser-types.js";
+import { primitive } from "./msc4391/schema.js";
 
 function fail(expected: string, raw: string, detail?: string, cause?: unknown): never {
   throw CommandParserError.invalid(expected, raw, detail, cause === undefined ? undefined : { cause });
@@ -24,6 +25,7 @@ export function user(): ArgumentParser<string> {
   const type = "a user ID, mention or matrix.to link";
   return {
     type,
+    schema: primitive("user_id"),
     parse(raw, ctx) {
       if (isUserId(raw)) return raw;
       const link = parseMatrixLink(raw);
@@ -51,6 +53,7 @@ export function room(): ArgumentParser<string> {
   const type = "a room ID, alias or matrix.to link";
   return {
     type,
+    schema: { schema_type: "union", variants: [primitive("room_id"), primitive("room_alias")] },
     async parse(raw, ctx) {
       const link = parseMatrixLink(raw);
       const target = link?.kind === "room" ? link.roomIdOrAlias : raw;
@@ -76,6 +79,7 @@ export function event(): ArgumentParser<EventReference> {
   const type = "an event ID or matrix.to link to an event";
   return {
     type,
+    schema: primitive("event_id"),
     async parse(raw, ctx) {
       if (isEventId(raw)) return { eventId: raw };
       const link = parseMatrixLink(raw);
@@ -93,6 +97,7 @@ export function matrixTo(): ArgumentParser<MatrixLink> {
   const type = "a matrix.to link";
   return {
     type,
+    schema: primitive("string"),
     parse(raw) {
       return parseMatrixLink(raw) ?? fail(type, raw);
     },
@@ -104,6 +109,7 @@ export function mxc(): ArgumentParser<string> {
   const type = "an mxc:// URI";
   return {
     type,
+    schema: primitive("string"),
     parse(raw) {
       return isMxcUri(raw) ? raw : fail(type, raw);
     },

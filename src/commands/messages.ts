@@ -30,6 +30,16 @@ export interface FrameworkMessages {
   missingArgument(p: { name: string; usage: string; usageHint: string }): string;
   /** More arguments than the command takes. `maximum` 0: it takes none. */
   tooManyArguments(p: { maximum: number; received: number; usage: string; usageHint: string }): string;
+  /** A structured invocation (MSC4391) named an argument the command does not have. */
+  unknownArgument(p: { name: string; usage: string; usageHint: string }): string;
+  /**
+   * A structured invocation (MSC4391) addressed to the bot named no command it has. (A text
+   * message with an unknown command gets no answer: it may be meant for another bot.)
+   * `name` is cut to 60 characters.
+   */
+  unknownCommand(p: { name: string }): string;
+  /** A structured invocation (MSC4391) addressed to the bot could not be read; `reason` is English. */
+  invalidInvocation(p: { reason: string }): string;
   /** "Usage: …", or that the command takes no arguments (`usage` is `""`). */
   usageHint(p: { usage: string }): string;
   /**
@@ -75,6 +85,9 @@ export const defaultMessages: Readonly<FrameworkMessages> = Object.freeze({
   missingArgument: ({ name, usageHint }) => `Missing required argument "${name}". ${usageHint}`,
   tooManyArguments: ({ maximum, received, usageHint }) =>
     `Too many arguments (expected ${maximum === 0 ? "no arguments" : `at most ${maximum}`}, got ${received}). ${usageHint}`,
+  unknownArgument: ({ name, usageHint }) => `Unknown argument "${name}". ${usageHint}`,
+  unknownCommand: ({ name }) => `No command named "${name}".`,
+  invalidInvocation: ({ reason }) => `I could not read this command: ${reason}.`,
   usageHint: ({ usage }) => (usage === "" ? "This command takes no arguments." : `Usage: ${usage}`),
   argument: ({ message }) => message,
   checkFailed: ({ message }) => message ?? "You can't use this command here.",
@@ -118,6 +131,7 @@ export function errorMessage(error: unknown, messages: FrameworkMessages = defau
   if (error instanceof CommandArgumentsError) {
     const usageHint = messages.usageHint({ usage: error.usage });
     if (error.reason === "missing" && error.argument !== undefined) return messages.missingArgument({ name: error.argument, usage: error.usage, usageHint });
+    if (error.reason === "unknown" && error.argument !== undefined) return messages.unknownArgument({ name: error.argument, usage: error.usage, usageHint });
     if (error.reason === "too-many" && error.maximum !== undefined && error.received !== undefined)
       return messages.tooManyArguments({ maximum: error.maximum, received: error.received, usage: error.usage, usageHint });
   } else if (error instanceof CommandParserError) {

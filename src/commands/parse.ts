@@ -166,7 +166,15 @@ export async function parseArguments(
   const specs = specsOf(decl);
   const usage = options.usage ?? usageOfSpecs(specs);
   const source = typeof input === "string" ? textSource(input, ctx) : tokenSource(input, options.text);
-  const slots = assign(specs, source, usage);
+  return parseAssigned(specs, assign(specs, source, usage), ctx);
+}
+
+/**
+ * Runs each parameter's parser on the raw inputs assigned to it (`null`: absent, so the default
+ * applies) and builds the args object. The text form and the structured form (MSC4391) both end
+ * here, so both get the same parsers, defaults and errors.
+ */
+export async function parseAssigned(specs: readonly ArgumentSpec[], slots: readonly (readonly string[] | null)[], ctx: ParseContext): Promise<Record<string, unknown>> {
   const entries: [string, unknown][] = [];
   for (const [i, spec] of specs.entries()) {
     const value = await valueOf(spec, slots[i] ?? null, ctx);

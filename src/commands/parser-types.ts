@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { ParameterSchema } from "./msc4391/schema.js";
 
 /**
  * What a parser may learn about the message being parsed. The bot builds one per command
@@ -41,6 +42,12 @@ export interface ParseContext {
 export interface ArgumentParser<T> {
   /** What the parser accepts, as a noun phrase completing "expected ..." ("an integer"). */
   readonly type: string;
+  /**
+   * The MSC4391 type schema published for arguments of this parser (`publishCommands`), so a
+   * client can offer a typed input. Default: `string`. A structured invocation's values reach
+   * `parse` as text either way (numbers and booleans in their JSON spelling).
+   */
+  readonly schema?: ParameterSchema;
   parse(raw: string, ctx: ParseContext): T | Promise<T>;
 }
 

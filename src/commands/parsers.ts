@@ -6,6 +6,7 @@
  */
 import { CommandParserError } from "./errors.js";
 import { event, matrixTo, mxc, room, user } from "./matrix-parsers.js";
+import { primitive } from "./msc4391/schema.js";
 import type { ArgumentParser } from "./parser-types.js";
 
 export type { ArgumentParser, ParseContext, ParsedType } from "./parser-types.js";
@@ -16,7 +17,7 @@ function fail(expected: string, raw: string, detail?: string, cause?: unknown): 
 
 /** Any text, as given. */
 export function string(): ArgumentParser<string> {
-  return { type: "some text", parse: (raw) => raw };
+  return { type: "some text", schema: primitive("string"), parse: (raw) => raw };
 }
 
 /** Bounds shared by the number parsers (inclusive). */
@@ -81,6 +82,8 @@ export function integer(options: IntegerOptions = {}): ArgumentParser<number> {
   const type = describeRange(base === 10 ? "an integer" : `a base-${base} integer`, options);
   return {
     type,
+    // A client sends JSON integers in base 10; other bases are typed in as text.
+    schema: primitive(base === 10 ? "integer" : "string"),
     parse(raw) {
       const sign = raw.startsWith("-") ? -1 : 1;
       let body = raw.replace(/^[+-]/, "");
@@ -112,6 +115,8 @@ export function float(options: RangeOptions = {}): ArgumentParser<number> {
   const type = describeRange("a number", options);
   return {
     type,
+    // MSC4391 has no fractional type (canonical JSON has no floats): the number goes as text.
+    schema: primitive("string"),
     parse(raw) {
       const value = Number(raw);
       if (!DECIMAL.test(raw) || !Number.isFinite(value)) return fail(type, raw);
@@ -128,6 +133,7 @@ export function boolean(): ArgumentParser<boolean> {
   const type = "yes or no";
   return {
     type,
+    schema: primitive("boolean"),
     parse(raw) {
       const v = raw.toLowerCase();
       if (TRUE.has(v)) return true;
@@ -144,6 +150,7 @@ export function boolean(): ArgumentParser<boolean> {
 export function json(): ArgumentParser<unknown> {
   return {
     type: "JSON",
+    schema: primitive("string"),
     parse(raw) {
       try {
         return JSON.parse(raw) as unknown;
@@ -175,6 +182,7 @@ export function choice<const C extends readonly string[]>(
   const type = `one of ${choices.map((c) => JSON.stringify(c)).join(", ")}`;
   return {
     type,
+    schema: { schema_type: "union", variants: choices.map((value) => ({ schema_type: "literal", value, literal_type: "string" })) },
     parse(raw) {
       const exact = choices.find((c) => c === raw);
       if (exact !== undefined) return exact;

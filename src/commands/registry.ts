@@ -17,6 +17,7 @@ export class CommandRegistry implements Iterable<Command> {
   readonly #byName = new Map<string, Command>();
   readonly #commands = new Set<Command>();
   readonly #fold: (name: string) => string;
+  readonly #listeners = new Set<() => void>();
 
   constructor(options: { caseInsensitive: boolean }) {
     this.#fold = options.caseInsensitive ? (n) => n.toLowerCase() : (n) => n;
@@ -41,6 +42,7 @@ export class CommandRegistry implements Iterable<Command> {
     }
     for (const key of keys) this.#byName.set(key, command);
     this.#commands.add(command);
+    this.#changed();
     return command;
   }
 
@@ -52,7 +54,21 @@ export class CommandRegistry implements Iterable<Command> {
       if (this.#byName.get(key) === found) this.#byName.delete(key);
     }
     this.#commands.delete(found);
+    this.#changed();
     return true;
+  }
+
+  /**
+   * Calls `listener` after every add and remove (a module mount: once per command). Returns a
+   * function that stops the calls. Listeners must not throw.
+   */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => void this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
   }
 
   /** The command a name or alias invokes. */

@@ -8,6 +8,7 @@
 import type { MessageEvent } from "../api/events.js";
 import { neutralizeMentions } from "../content/mentions.js";
 import { replyTargetFromEvent, type ReplyTo } from "../content/message.js";
+import { SendSequence } from "../delivery/txn.js";
 import type { Room } from "../sync/room.js";
 import { runChecks, type CheckLike } from "./checks.js";
 import { CommandContext, type Invocation } from "./context.js";
@@ -16,6 +17,8 @@ import { helpCommand } from "./help.js";
 import type { CommandBotHost } from "./host.js";
 import { defaultMessages, errorMessage, resolveMessages, type FrameworkMessages } from "./messages.js";
 import { ModuleHost } from "./module.js";
+import { parseStructuredArguments, readStructuredInvocation, shownName, type StructuredInvocation } from "./msc4391/invocation.js";
+import { CommandPublisher } from "./msc4391/publisher.js";
 import { parseArguments } from "./parse.js";
 import { matchPrefix, splitCommandName, stripReplyFallback, stripReplyFallbackHtml, type CommandPrefix } from "./prefix.js";
 import { CommandRegistry } from "./registry.js";
@@ -37,10 +40,17 @@ export interface RouterOptions {
   readonly helpCommand?: boolean;
   /** The framework's own words, replacing the English defaults entry by entry. */
   readonly messages?: Partial<FrameworkMessages>;
+  /**
+   * MSC4391: publish command descriptions into rooms and accept structured invocations
+   * (default false). See `docs/guides/commands.md`.
+   */
+  readonly publishCommands?: boolean;
 }
 
 /** What a command-capable message reduces to before prefix matching. */
 interface CommandText {
+  /** The content the command is in (for an edit: `m.new_content`). */
+  content: Record<string, unknown>;
   body: string;
   html: string | undefined;
   replyTo: ReplyTo;
@@ -75,6 +85,7 @@ function commandText(event: MessageEvent, onEdit: boolean): CommandText | null |
   if (msgtype !== "m.text") return null;
   const inReply = source === content && isRecord(rel?.["m.in_reply_to"]) && rel?.is_falling_back !== true;
   return {
+    content: source,
     body: inReply ? stripReplyFallback(body) : body,
     html: typeof formatted === "string" && source.format === HTML_FORMAT ? stripReplyFallbackHtml(formatted) : undefined,
     replyTo,
@@ -104,6 +115,8 @@ export class CommandRouter {
   readonly #ignoreSelf: boolean;
   /** The framework's own words (defaults plus the `messages` option). */
   readonly messages: FrameworkMessages;
+  /** Publishes command descriptions (MSC4391) when the `publishCommands` option is on. */
+  readonly publisher: CommandPublisher | undefined;
 
   constructor(bot: CommandBotHost, options: RouterOptions = {}) {
     this.bot = bot;
@@ -115,6 +128,7 @@ export class CommandRouter {
     this.registry = new CommandRegistry({ caseInsensitive: this.#caseInsensitive });
     this.modules = new ModuleHost(bot, this.registry);
     if (options.helpCommand ?? true) this.registry.add(helpCommand(this));
+    this.publisher = options.publishCommands === true ? new CommandPublisher(bot, this.registry) : undefined;
     bot.on("message", (room, event) => this.handle(room, event));
   }
 
@@ -146,6 +160,11 @@ export class CommandRouter {
       this.bot.log.debug({ roomId: room.roomId, eventId: event.event_id, reason: text }, "skipping malformed message");
       return;
     }
+    if (this.publisher !== undefined) {
+      const structured = readStructuredInvocation(text.content, this.bot.userId);
+      if (structured.kind === "elsewhere") return;
+      if (structured.kind !== "none") return this.#handleStructured(room, event, text, structured);
+    }
     const match = matchPrefix(text.body, this.#prefix, {
       botUserId: this.bot.userId,
       botDisplayName: room.member(this.bot.userId)?.displayName,
@@ -170,6 +189,36 @@ export class CommandRouter {
     await this.run(new CommandContext(this.bot, room, event, command, invocation));
   }
 
+  /**
+   * A structured invocation addressed to the bot: it runs through {@link CommandRouter.run} like
+   * text does. Being addressed by mention, it is answered even when unusable or unknown.
+   */
+  async #handleStructured(room: Room, event: MessageEvent, text: CommandText, structured: Exclude<StructuredInvocation, { kind: "none" | "elsewhere" }>): Promise<void> {
+    const log = { roomId: room.roomId, eventId: event.event_id };
+    if (structured.kind === "malformed") {
+      this.bot.log.debug({ ...log, reason: structured.reason }, "malformed structured invocation");
+      return this.#answerEvent(room, event, this.messages.invalidInvocation({ reason: structured.reason }));
+    }
+    const command = this.registry.get(structured.name);
+    if (command === undefined) {
+      this.bot.log.debug({ ...log, name: shownName(structured.name) }, "unknown command (structured)");
+      return this.#answerEvent(room, event, this.messages.unknownCommand({ name: shownName(structured.name) }));
+    }
+    // Usage in replies shows the text form a person could type instead.
+    const p = this.#prefix;
+    const shown = typeof p === "string" ? p : p instanceof RegExp ? undefined : p.find((s) => s !== "");
+    const invocation: Invocation = {
+      prefix: shown === undefined || shown === "" ? `${this.bot.userId}: ` : shown,
+      mention: shown === undefined || shown === "",
+      invokedWith: structured.name,
+      argumentText: "",
+      formattedBody: undefined,
+      replyTo: text.replyTo,
+      structuredArguments: structured.arguments,
+    };
+    await this.run(new CommandContext(this.bot, room, event, command, invocation));
+  }
+
   /** Runs an invocation through the pipeline. Exactly one outcome event follows `command`. */
   async run(ctx: CommandContext): Promise<void> {
     const { bot } = this;
@@ -185,7 +234,10 @@ export class CommandRouter {
     let result: unknown;
     try {
       // Parse before taking a cooldown use: a typo shouldn't cost the sender their turn.
-      const args = await parseArguments({ specs: command.specs }, ctx.argumentText, ctx.parseContext, { usage: ctx.usage });
+      const structured = ctx.structuredArguments;
+      const args = structured === undefined
+        ? await parseArguments({ specs: command.specs }, ctx.argumentText, ctx.parseContext, { usage: ctx.usage })
+        : await parseStructuredArguments(command.specs, structured, ctx.parseContext, { usage: ctx.usage });
       const cooldown = command.cooldown;
       const wait = cooldown === undefined ? 0 : cooldown.take(cooldown.keyOf({ roomId: ctx.room.roomId, sender: ctx.sender }));
       if (wait > 0) throw new CommandOnCooldown(wait);
@@ -213,6 +265,16 @@ export class CommandRouter {
     }
     if (this.bot.listenerCount("commandError") > 0) await this.bot.emit("commandError", ctx, error);
     else await this.#answer(ctx, errorMessage(error, this.messages, ctx.usage));
+  }
+
+  /** Answers an event that invoked no command; a failure to send is reported, never thrown. */
+  async #answerEvent(room: Room, event: MessageEvent, text: string): Promise<void> {
+    try {
+      // Exactly once, as answers through a context are: the transaction id comes from the event.
+      await new SendSequence(event.event_id).run(() => this.bot.messaging.reply(event, neutralizeMentions(text), { format: "plain" }));
+    } catch (error) {
+      this.bot.reportError(error, { source: "commandReply", room, event });
+    }
   }
 
   /** Sends a default answer; a failure to send is reported, never thrown. */

@@ -13,8 +13,17 @@ export class RoomTracker {
   readonly rooms = new Map<string, Room>();
   readonly accountData = new Map<string, Record<string, unknown>>();
   #changes: StoreChange[] = [];
+  readonly #extraTypes = new Set<string>();
 
   constructor(readonly userId: string) {}
+
+  /**
+   * Also keeps state events of `type` from now on (beyond {@link TRACKED_STATE_TYPES}), for a
+   * feature that needs them, e.g. published command descriptions.
+   */
+  trackStateType(type: string): void {
+    this.#extraTypes.add(type);
+  }
 
   /** Restores what a store remembered. */
   load(stored: StoredRooms): void {
@@ -83,7 +92,7 @@ export class RoomTracker {
 
   /** Applies a state event (tracked types only); returns true when it was stored. */
   applyState(room: Room, event: StateEvent | StrippedStateEvent | ClientEvent): boolean {
-    if (event.state_key === undefined || !TRACKED_STATE_TYPES.has(event.type)) return false;
+    if (event.state_key === undefined || !(TRACKED_STATE_TYPES.has(event.type) || this.#extraTypes.has(event.type))) return false;
     if (!event.content || typeof event.content !== "object") return false;
     // Encryption cannot be turned off: a later event without an algorithm (an admin's `{}`, or a
     // redacted one) must not replace, in memory or in the store, the settings that made the room encrypted.

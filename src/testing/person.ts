@@ -9,6 +9,7 @@ import { Attachment } from "../attachments/attachment.js";
 import { NioBot } from "../bot/bot.js";
 import type { RegisteredUser } from "../devserver/register.js";
 import { silentLogger } from "../logging/logger.js";
+import { COMMAND_DESCRIPTION_EVENT_TYPE, COMMAND_INVOCATION_KEY } from "../commands/msc4391/schema.js";
 import { DEFAULT_SYNC_FILTER } from "../sync/engine.js";
 import { formatTranscript, textMatches, type SeenEvent } from "./transcript.js";
 
@@ -270,6 +271,32 @@ export class TestPerson {
     else id = await this.client.sendMessage(roomId, text, { format: "plain" });
     this.#mark(roomId, id);
     return id;
+  }
+
+  /**
+   * Invokes a bot's command in the structured form (MSC4391), as a client that read the bot's
+   * published descriptions would: an `m.text` message with the bot in `m.mentions` and the
+   * command block; `body` is the text fallback. Returns the event id.
+   *
+   * @example
+   * await alice.invoke(room, bot.userId, "add", { a: 2, b: 3 });
+   * await alice.expectReply(room, "5");
+   */
+  async invoke(roomId: string, botUserId: string, command: string, args: Record<string, unknown> = {}, body = `/${command}`): Promise<string> {
+    return this.say(roomId, body, { content: { "m.mentions": { user_ids: [botUserId] }, [COMMAND_INVOCATION_KEY]: { command, arguments: args } } });
+  }
+
+  /**
+   * The command descriptions (MSC4391) a bot has published in a room, as this person's server
+   * has them now: content by command name; cleared descriptions are left out.
+   */
+  async commandDescriptions(roomId: string, botUserId: string): Promise<Map<string, Record<string, unknown>>> {
+    const out = new Map<string, Record<string, unknown>>();
+    for (const event of await this.client.api.rooms.state(roomId)) {
+      if (event.type !== COMMAND_DESCRIPTION_EVENT_TYPE || event.sender !== botUserId) continue;
+      if (typeof event.content.command === "string") out.set(event.content.command, event.content);
+    }
+    return out;
   }
 
   /** Reacts to an event with `key` (an emoji, say); returns the reaction's id. */
