@@ -95,4 +95,9 @@ export {
   type IdentityOutcome,
   type IdentityReport,
   type TrustMode,
+  Verification,
+  VerificationCancelledError,
+  type SasEmoji,
+  type ShortAuthString,
+  type VerificationState,
 } from "./crypto/index.js";

@@ -26,7 +26,7 @@ import { establishSession, type Credentials, type Session } from "./login.js";
 import { installSignalHandlers } from "./signals.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import { KeyedMutex } from "../util/async.js";
-import { BotCrypto, cryptoOptionsOf, EncryptionRequiredError, type CryptoHost } from "../crypto/index.js";
+import { BotCrypto, cryptoOptionsOf, EncryptionRequiredError, isVerificationEvent, type CryptoHost } from "../crypto/index.js";
 import { RoomEncryption } from "../crypto/room-encryption.js";
 import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
@@ -321,6 +321,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       if (!decrypted) return;
       event = decrypted;
     }
+    if (this.#crypto && isVerificationEvent(event)) await this.#crypto.receiveVerificationEvent(room.roomId, event);
     const incoming = this.messaging.incoming(room, event);
     try {
       await this.emit("event", ...([room, event] as E["event"]));
@@ -532,6 +533,10 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       decryptionFailed: (room, event, failure) => this.emit("decryptionFailure", ...([room, event, failure] as unknown as E["decryptionFailure"])),
       reportError: (error, context) => this.reportError(error, context),
       identityChanged: (change) => void this.emit("identityChanged", ...([change] as unknown as E["identityChanged"])),
+      sendRoomEvent: (roomId, type, content) => this.sendEvent(roomId, type, content),
+      directRoom: (userId) => this.dms.resolve(userId),
+      verificationRequest: (verification) => this.emit("verificationRequest", ...([verification] as unknown as E["verificationRequest"])),
+      listensForVerification: () => this.listenerCount("verificationRequest") > 0,
     };
   }
 

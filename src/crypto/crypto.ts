@@ -54,6 +54,7 @@ import { EncryptedRoomMembers } from "./members.js";
 import { PendingDecryptions, sessionOf } from "./pending.js";
 import { RequestPump } from "./requests.js";
 import { CryptoStoreFile } from "./store.js";
+import { Verifications, type Verification } from "./verification.js";
 
 /** Options of {@link BotCrypto.open}. */
 export interface CryptoOpenOptions {
@@ -69,6 +70,8 @@ export interface CryptoOpenOptions {
   identity?: IdentityOptions;
   /** Which devices get room keys and are believed (default `"all"`; see `trust.ts`). */
   trust?: TrustMode;
+  /** Confirms SAS verifications of these users without asking (see `verification.ts`). */
+  autoVerify?: { users: readonly string[] };
 }
 
 /** Fresh `UserId` objects: the wasm calls take ownership of the arrays they are given. */
@@ -84,6 +87,21 @@ function userIds(users: Iterable<string>): UserId[] {
   return out;
 }
 
+/** Senders of verification messages among processed to-device events (requests arrive this way). */
+function verificationSenders(processed: readonly { rawEvent?: string }[]): Set<string> {
+  const senders = new Set<string>();
+  for (const event of processed) {
+    if (typeof event.rawEvent !== "string") continue;
+    try {
+      const raw = JSON.parse(event.rawEvent) as { type?: unknown; sender?: unknown };
+      if (typeof raw.type === "string" && raw.type.startsWith("m.key.verification.") && typeof raw.sender === "string") senders.add(raw.sender);
+    } catch {
+      // Not JSON: nothing to verify.
+    }
+  }
+  return senders;
+}
+
 /** End-to-end encryption of one bot device. */
 export class BotCrypto {
   readonly #members: EncryptedRoomMembers;
@@ -95,6 +113,7 @@ export class BotCrypto {
   #closed = false;
   #identity: IdentityReport | undefined;
   #backup: KeyBackup | undefined;
+  readonly #verifications: Verifications;
 
   private constructor(
     private readonly host: CryptoHost,
@@ -102,10 +121,23 @@ export class BotCrypto {
     private readonly file: CryptoStoreFile,
     maxPending: number | undefined,
     private readonly trust: TrustMode = "all",
+    autoVerify: readonly string[] = [],
   ) {
     this.#members = new EncryptedRoomMembers(host.api);
-    this.#pump = new RequestPump(machine, host.api, host.log);
+    this.#pump = new RequestPump(machine, host.api, host.log, host.sendRoomEvent);
     this.#pending = new PendingDecryptions(host.store, host.log, maxPending);
+    this.#verifications = new Verifications({
+      machine,
+      pump: this.#pump,
+      log: host.log,
+      save: () => file.save(),
+      directRoom: host.directRoom,
+      sendRoomEvent: host.sendRoomEvent,
+      listening: () => host.listensForVerification?.() ?? false,
+      present: async (verification) => host.verificationRequest?.(verification),
+      autoVerify: new Set(autoVerify),
+      track: (work) => this.#track(work),
+    });
   }
 
   /**
@@ -124,7 +156,7 @@ export class BotCrypto {
       const { session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName);
       file.setOwner(current.userId, current.deviceId);
       const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
-      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust);
+      const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust, o.autoVerify?.users);
       await crypto.#startup(restored.kind === "restored" && usable && !restored.meta.clean);
       if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
         machine.close();
@@ -228,7 +260,7 @@ export class BotCrypto {
     const lists = response.device_lists ?? {};
     const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
     const fallback = response.device_unused_fallback_key_types ? new Set(response.device_unused_fallback_key_types) : undefined;
-    await this.machine.receiveSyncChanges(
+    const processed = await this.machine.receiveSyncChanges(
       JSON.stringify(response.to_device?.events ?? []),
       new DeviceLists(userIds(lists.changed ?? []), userIds(lists.left ?? [])),
       counts,
@@ -236,6 +268,8 @@ export class BotCrypto {
     );
     if (tracked.length > 0) await this.machine.updateTrackedUsers(userIds(tracked));
     await this.#pump.pump();
+    const verifiers = verificationSenders(processed);
+    if (verifiers.size > 0) this.#verifications.adoptFrom(verifiers);
     if (this.#firstBatch) {
       this.#firstBatch = false;
       // Keys may have arrived in an earlier run after the events were parked.
@@ -407,12 +441,63 @@ export class BotCrypto {
     return "event" in result ? result.event : undefined;
   }
 
+  /**
+   * Starts a SAS verification with a user: with `deviceId`, by to-device
+   * message to that device; without, in the DM with them (`options.roomId`,
+   * else the bot's DM room with the user), as clients do for "Verify user".
+   * For the bot's own account without `deviceId`, every other device of it is
+   * asked. The `verificationRequest` event fires too once the emoji are ready.
+   *
+   * @example
+   * const v = await bot.crypto.requestVerification("@alice:example.org");
+   * const { emoji } = await v.shortAuthString();
+   * console.log(emoji?.map((e) => e.symbol).join(" "));
+   * await v.confirm(); // only after Alice said they match
+   * await v.done();
+   */
+  requestVerification(userId: string, deviceId?: string, options: { roomId?: string } = {}): Promise<Verification> {
+    return this.#verifications.request(userId, deviceId, options.roomId);
+  }
+
+  /**
+   * Feeds an in-room verification event (a `m.key.verification.*` event, or
+   * the `m.key.verification.request` message) to the machine; the bot calls
+   * it for every such timeline event after decryption.
+   */
+  receiveVerificationEvent(roomId: string, event: ClientEvent): Promise<void> {
+    return this.#verifications.receiveRoomEvent(roomId, event);
+  }
+
+  /**
+   * Whether the bot trusts a user's cross-signing identity (it verified it,
+   * or it is the bot's own and this device holds its keys); with `deviceId`,
+   * whether that device is verified (cross-signed by a verified identity, or
+   * verified directly).
+   */
+  async isVerified(userId: string, deviceId?: string): Promise<boolean> {
+    if (deviceId !== undefined) {
+      const device = await this.machine.getDevice(new UserId(userId), new DeviceId(deviceId));
+      try {
+        return device?.isVerified() ?? false;
+      } finally {
+        device?.free();
+      }
+    }
+    const identity = await this.machine.getIdentity(new UserId(userId));
+    try {
+      return identity?.isVerified() ?? false;
+    } finally {
+      identity?.free();
+    }
+  }
+
   /** Waits for late decryptions, saves a final snapshot and releases the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#backup?.close();
     await Promise.allSettled([...this.#retries]);
+    await this.#verifications.close();
     // The machine holds the databases open; they can be snapshotted and deleted only once it let go.
     this.machine.close();
     await this.file.close();

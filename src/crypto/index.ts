@@ -27,6 +27,7 @@ export { DECRYPTED_KEY, decryptionInfo, isDecrypted, type CryptoHost, type Decry
 export { IdentityError, type Authenticate, type AuthChallenge, type IdentityOptions, type IdentityOutcome, type IdentityReport } from "./identity.js";
 export { SecretStorage, SecretStorageError } from "./secret-storage.js";
 export { decodeRecoveryKey, encodeRecoveryKey, RecoveryKeyFormatError } from "./recovery-key.js";
+export { Verification, VerificationCancelledError, isVerificationEvent, type SasEmoji, type ShortAuthString, type VerificationState } from "./verification.js";
 
 /** The bot options that decide the crypto setup. */
 export interface CryptoBotOptions {
@@ -42,6 +43,7 @@ export interface CryptoBotOptions {
   authenticate?: Authenticate;
   showRecoveryKey?: (recoveryKey: string) => void;
   trust?: TrustMode;
+  autoVerify?: { users: readonly string[] };
 }
 
 /** The resolved crypto setup of a bot. */
@@ -53,6 +55,8 @@ export interface ResolvedCryptoOptions {
   /** How the cross-signing identity is established; undefined when `crossSigning` is false. */
   identity: IdentityOptions | undefined;
   trust: TrustMode;
+  /** Confirms SAS verifications of these users without asking. */
+  autoVerify: { users: readonly string[] } | undefined;
 }
 
 /**
@@ -71,6 +75,7 @@ export function cryptoOptionsOf(o: CryptoBotOptions): ResolvedCryptoOptions {
     passphrase: o.cryptoStorePassphrase,
     deviceName: o.deviceName ?? "niobot",
     trust: o.trust ?? "all",
+    autoVerify: o.autoVerify,
     identity:
       o.crossSigning === false
         ? undefined

@@ -1,0 +1,175 @@
+/**
+ * SAS verification against Synapse (issue 13, section 4), with matrix-js-sdk
+ * (Rust crypto) as the person: they verify the bot from their client (in
+ * their DM, or to the bot's device), and the bot starts one itself (to their
+ * device, or in the DM). Both sides show the same emoji, both confirm, and
+ * afterwards each side reports the other as verified: the person's client
+ * sees the bot's user and device verified, the bot's machine sees the
+ * person's identity verified (signed with the bot's user-signing key).
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { CryptoEvent, VerificationPhase, VerificationRequestEvent, VerifierEvent, type ShowSasCallbacks, type VerificationRequest } from "matrix-js-sdk/lib/crypto-api/index.js";
+import type { NioBot } from "../../src/bot/bot.js";
+import type { Verification } from "../../src/crypto/index.js";
+import { EncryptedHuman } from "../helpers/e2ee-human.js";
+import { newBot, tempStorePath } from "../helpers/matrix.js";
+
+const step = (what: string): void => void process.stderr.write(`STEP ${what}\n`);
+
+async function crossSign(human: EncryptedHuman): Promise<void> {
+  await human.client.getCrypto()!.bootstrapCrossSigning({
+    authUploadDeviceSigningKeys: async (makeRequest) => {
+      await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: human.userId }, password: human.account.password });
+    },
+  });
+}
+
+async function waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Resolves with the js-sdk request's verifier once it has one (the SAS was started by either side). */
+async function verifierOf(request: VerificationRequest): Promise<NonNullable<VerificationRequest["verifier"]>> {
+  await waitUntil(() => request.verifier !== undefined || request.phase === VerificationPhase.Cancelled, "the person's client to see the SAS start");
+  if (!request.verifier) throw new Error(`the request was cancelled: ${request.cancellationCode}`);
+  return request.verifier;
+}
+
+/** The person's side of a SAS: returns the emoji it shows and a function that confirms and waits for the end. */
+async function personSas(request: VerificationRequest): Promise<{ emoji: string[]; confirm: () => Promise<void> }> {
+  const verifier = await verifierOf(request);
+  const shown = new Promise<ShowSasCallbacks>((resolve) => verifier.once(VerifierEvent.ShowSas, resolve));
+  const finished = verifier.verify();
+  finished.catch(() => undefined);
+  const sas = await Promise.race([shown, new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the person's client showed no SAS")), 30_000).unref())]);
+  return {
+    emoji: (sas.sas.emoji ?? []).map(([symbol]) => symbol),
+    confirm: async () => {
+      await sas.confirm();
+      await finished;
+    },
+  };
+}
+
+async function started(): Promise<{ bot: NioBot; human: EncryptedHuman; presented: Verification[] }> {
+  const human = await EncryptedHuman.create("person");
+  await crossSign(human);
+  step("cross-signed");
+  const { bot, account } = await newBot({ storePath: tempStorePath() });
+  const presented: Verification[] = [];
+  bot.on("verificationRequest", (v) => void presented.push(v));
+  await bot.start({ password: account.password });
+  step("bot started");
+  return { bot, human, presented };
+}
+
+/** Both sides compare the emoji, then confirm; returns the emoji. */
+async function compareAndConfirm(verification: Verification, person: { emoji: string[]; confirm: () => Promise<void> }): Promise<string[]> {
+  const { emoji, decimals } = await verification.shortAuthString(AbortSignal.timeout(30_000));
+  assert.equal(decimals.length, 3);
+  const botEmoji = (emoji ?? []).map((e) => e.symbol);
+  assert.equal(botEmoji.length, 7, "seven emoji");
+  assert.deepEqual(botEmoji, person.emoji, "both sides show the same emoji");
+  step("compared");
+  await Promise.all([verification.confirm(), person.confirm()]);
+  step("confirmed");
+  await verification.done(AbortSignal.timeout(30_000));
+  assert.equal(verification.state, "done");
+  return botEmoji;
+}
+
+async function assertMutualTrust(bot: NioBot, human: EncryptedHuman): Promise<void> {
+  const crypto = human.client.getCrypto()!;
+  await waitUntil(async () => (await crypto.getUserVerificationStatus(bot.userId)).isCrossSigningVerified(), "the person's client to show the bot's user verified");
+  const device = await crypto.getDeviceVerificationStatus(bot.userId, bot.deviceId!);
+  assert.equal(device?.crossSigningVerified, true, "the person's client shows the bot's device verified by its cross-signing identity");
+  await waitUntil(() => bot.crypto.isVerified(human.userId), "the bot to show the person's identity verified");
+  assert.equal(await bot.crypto.isVerified(human.userId, human.account.deviceId), true, "the bot shows the person's device verified");
+}
+
+describe("SAS verification", () => {
+  for (const transport of ["in-room", "to-device"] as const) {
+    test(`the person verifies the bot (${transport}): same emoji on both sides, and each side trusts the other afterwards`, async () => {
+      const { bot, human, presented } = await started();
+      try {
+        assert.equal(await bot.crypto.isVerified(human.userId), false, "not verified before");
+        const crypto = human.client.getCrypto()!;
+        let request: VerificationRequest;
+        if (transport === "in-room") {
+          const roomId = await human.createEncryptedDm(bot.userId);
+          await human.waitForJoin(roomId, bot.userId);
+          request = await crypto.requestVerificationDM(bot.userId, roomId);
+        } else {
+          await crypto.getUserDeviceInfo([bot.userId], true);
+          request = await crypto.requestDeviceVerification(bot.userId, bot.deviceId!);
+        }
+        await waitUntil(() => request.phase === VerificationPhase.Ready || request.phase === VerificationPhase.Cancelled, "the bot to accept the request");
+        assert.equal(request.phase, VerificationPhase.Ready, "the bot accepted");
+        step("ready");
+        await request.startVerification("m.sas.v1");
+        step("sas started");
+        const person = await personSas(request);
+        step("person sas");
+        await waitUntil(() => presented.length > 0, "verificationRequest");
+        const verification = presented[0]!;
+        assert.equal(verification.otherUserId, human.userId);
+        assert.equal(verification.weStarted, false);
+        assert.equal(verification.roomId !== undefined, transport === "in-room");
+        await compareAndConfirm(verification, person);
+        await assertMutualTrust(bot, human);
+      } finally {
+        await bot.stop();
+        human.stop();
+      }
+    });
+
+    test(`the bot verifies the person (${transport}): same emoji on both sides, and each side trusts the other afterwards`, async () => {
+      const { bot, human, presented } = await started();
+      try {
+        const received = new Promise<VerificationRequest>((resolve) => human.client.on(CryptoEvent.VerificationRequestReceived, resolve));
+        let verification: Verification;
+        if (transport === "in-room") {
+          // The bot's DM with the person; the person joins it as Element would.
+          const roomId = await bot.dms.resolve(human.userId);
+          await human.client.joinRoom(roomId);
+          await human.waitForJoin(roomId, human.userId);
+          verification = await bot.crypto.requestVerification(human.userId);
+          assert.equal(verification.roomId, roomId);
+        } else {
+          verification = await bot.crypto.requestVerification(human.userId, human.account.deviceId);
+          assert.equal(verification.roomId, undefined);
+        }
+        assert.equal(verification.weStarted, true);
+        step("requested");
+        const request = await received;
+        step("received");
+        request.on(VerificationRequestEvent.Change, () => undefined);
+        await request.accept();
+        const person = await personSas(request);
+        const emoji = await compareAndConfirm(verification, person);
+        assert.equal(presented[0], verification, "verificationRequest fired for the bot's own request too");
+        assert.equal(emoji.length, 7);
+        await assertMutualTrust(bot, human);
+      } finally {
+        await bot.stop();
+        human.stop();
+      }
+    });
+  }
+});
+import { after } from "node:test";
+const stacks: string[] = [];
+const origImmediate = globalThis.setImmediate;
+globalThis.setImmediate = ((fn: (...a: unknown[]) => void, ...args: unknown[]) => {
+  stacks.push(new Error().stack ?? "");
+  if (stacks.length > 5) stacks.shift();
+  return origImmediate(fn, ...args);
+}) as typeof setImmediate;
+after(() => {
+  setTimeout(() => process.stderr.write(`RESOURCES ${JSON.stringify(process.getActiveResourcesInfo())}\n${stacks.join("\n----\n")}`), 3000).unref();
+});
