@@ -263,7 +263,6 @@ export class Verification {
     if (this.#finished || this.#freed) return;
     const request = this.request;
     const phase = request.phase();
-    this.host.log.info({ TMP: 1, phase, flowId: this.flowId, sas: this.#sas !== undefined }, "verification update");
     if (phase === VerificationRequestPhase.Requested && !request.weStarted() && !this.#answered) {
       this.#answered = true;
       if (this.host.autoVerify.has(this.otherUserId) || this.host.listening()) {
@@ -418,7 +417,6 @@ export class Verifications {
   /** Feeds an in-room verification event (decrypted) to the machine and picks up a new request. */
   async receiveRoomEvent(roomId: string, event: ClientEvent): Promise<void> {
     // The bot's own echo: the machine knows what it sent.
-    this.host.log.info({ TMP: 1, type: event.type, sender: event.sender, txn: event.unsigned?.transaction_id }, "verification room event");
     if (event.unsigned?.transaction_id !== undefined) return;
     const { event_id, type, sender, content, origin_server_ts } = event;
     try {

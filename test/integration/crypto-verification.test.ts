@@ -15,8 +15,6 @@ import type { Verification } from "../../src/crypto/index.js";
 import { EncryptedHuman } from "../helpers/e2ee-human.js";
 import { newBot, tempStorePath } from "../helpers/matrix.js";
 
-const step = (what: string): void => void process.stderr.write(`STEP ${what}\n`);
-
 async function crossSign(human: EncryptedHuman): Promise<void> {
   await human.client.getCrypto()!.bootstrapCrossSigning({
     authUploadDeviceSigningKeys: async (makeRequest) => {
@@ -56,16 +54,18 @@ async function personSas(request: VerificationRequest): Promise<{ emoji: string[
   };
 }
 
-async function started(): Promise<{ bot: NioBot; human: EncryptedHuman; presented: Verification[] }> {
+/** A cross-signed person and a bot that share an encrypted DM (so each tracks the other's devices). */
+async function started(o: { listen?: boolean; autoVerify?: boolean } = {}): Promise<{ bot: NioBot; human: EncryptedHuman; presented: Verification[]; roomId: string }> {
   const human = await EncryptedHuman.create("person");
   await crossSign(human);
-  step("cross-signed");
-  const { bot, account } = await newBot({ storePath: tempStorePath() });
+  const { bot, account } = await newBot({ storePath: tempStorePath(), ...(o.autoVerify ? { autoVerify: { users: [human.userId] } } : {}) });
   const presented: Verification[] = [];
-  bot.on("verificationRequest", (v) => void presented.push(v));
+  if (o.listen ?? true) bot.on("verificationRequest", (v) => void presented.push(v));
   await bot.start({ password: account.password });
-  step("bot started");
-  return { bot, human, presented };
+  const roomId = await human.createEncryptedDm(bot.userId);
+  await human.waitForJoin(roomId, bot.userId);
+  await waitUntil(async () => (await human.client.getCrypto()!.getUserDeviceInfo([bot.userId])).get(bot.userId)?.has(bot.deviceId!) === true, "the person's client to know the bot's device");
+  return { bot, human, presented, roomId };
 }
 
 /** Both sides compare the emoji, then confirm; returns the emoji. */
@@ -75,9 +75,7 @@ async function compareAndConfirm(verification: Verification, person: { emoji: st
   const botEmoji = (emoji ?? []).map((e) => e.symbol);
   assert.equal(botEmoji.length, 7, "seven emoji");
   assert.deepEqual(botEmoji, person.emoji, "both sides show the same emoji");
-  step("compared");
   await Promise.all([verification.confirm(), person.confirm()]);
-  step("confirmed");
   await verification.done(AbortSignal.timeout(30_000));
   assert.equal(verification.state, "done");
   return botEmoji;
@@ -95,26 +93,15 @@ async function assertMutualTrust(bot: NioBot, human: EncryptedHuman): Promise<vo
 describe("SAS verification", () => {
   for (const transport of ["in-room", "to-device"] as const) {
     test(`the person verifies the bot (${transport}): same emoji on both sides, and each side trusts the other afterwards`, async () => {
-      const { bot, human, presented } = await started();
+      const { bot, human, presented, roomId } = await started();
       try {
         assert.equal(await bot.crypto.isVerified(human.userId), false, "not verified before");
         const crypto = human.client.getCrypto()!;
-        let request: VerificationRequest;
-        if (transport === "in-room") {
-          const roomId = await human.createEncryptedDm(bot.userId);
-          await human.waitForJoin(roomId, bot.userId);
-          request = await crypto.requestVerificationDM(bot.userId, roomId);
-        } else {
-          await crypto.getUserDeviceInfo([bot.userId], true);
-          request = await crypto.requestDeviceVerification(bot.userId, bot.deviceId!);
-        }
+        const request = transport === "in-room" ? await crypto.requestVerificationDM(bot.userId, roomId) : await crypto.requestDeviceVerification(bot.userId, bot.deviceId!);
         await waitUntil(() => request.phase === VerificationPhase.Ready || request.phase === VerificationPhase.Cancelled, "the bot to accept the request");
         assert.equal(request.phase, VerificationPhase.Ready, "the bot accepted");
-        step("ready");
         await request.startVerification("m.sas.v1");
-        step("sas started");
         const person = await personSas(request);
-        step("person sas");
         await waitUntil(() => presented.length > 0, "verificationRequest");
         const verification = presented[0]!;
         assert.equal(verification.otherUserId, human.userId);
@@ -129,15 +116,12 @@ describe("SAS verification", () => {
     });
 
     test(`the bot verifies the person (${transport}): same emoji on both sides, and each side trusts the other afterwards`, async () => {
-      const { bot, human, presented } = await started();
+      const { bot, human, presented, roomId } = await started();
       try {
         const received = new Promise<VerificationRequest>((resolve) => human.client.on(CryptoEvent.VerificationRequestReceived, resolve));
         let verification: Verification;
         if (transport === "in-room") {
-          // The bot's DM with the person; the person joins it as Element would.
-          const roomId = await bot.dms.resolve(human.userId);
-          await human.client.joinRoom(roomId);
-          await human.waitForJoin(roomId, human.userId);
+          // Without a room or device: in the bot's DM with the person.
           verification = await bot.crypto.requestVerification(human.userId);
           assert.equal(verification.roomId, roomId);
         } else {
@@ -145,9 +129,7 @@ describe("SAS verification", () => {
           assert.equal(verification.roomId, undefined);
         }
         assert.equal(verification.weStarted, true);
-        step("requested");
         const request = await received;
-        step("received");
         request.on(VerificationRequestEvent.Change, () => undefined);
         await request.accept();
         const person = await personSas(request);
@@ -161,15 +143,38 @@ describe("SAS verification", () => {
       }
     });
   }
-});
-import { after } from "node:test";
-const stacks: string[] = [];
-const origImmediate = globalThis.setImmediate;
-globalThis.setImmediate = ((fn: (...a: unknown[]) => void, ...args: unknown[]) => {
-  stacks.push(new Error().stack ?? "");
-  if (stacks.length > 5) stacks.shift();
-  return origImmediate(fn, ...args);
-}) as typeof setImmediate;
-after(() => {
-  setTimeout(() => process.stderr.write(`RESOURCES ${JSON.stringify(process.getActiveResourcesInfo())}\n${stacks.join("\n----\n")}`), 3000).unref();
+
+  test("autoVerify: the bot confirms a listed user's verification by itself", async () => {
+    const { bot, human, presented } = await started({ autoVerify: true });
+    try {
+      const request = await human.client.getCrypto()!.requestDeviceVerification(bot.userId, bot.deviceId!);
+      await waitUntil(() => request.phase === VerificationPhase.Ready, "the bot to accept the request");
+      await request.startVerification("m.sas.v1");
+      const person = await personSas(request);
+      await waitUntil(() => presented.length > 0, "verificationRequest");
+      const { emoji } = await presented[0]!.shortAuthString(AbortSignal.timeout(30_000));
+      assert.deepEqual(emoji?.map((e) => e.symbol), person.emoji);
+      // Only the person confirms; the listener above never calls confirm().
+      await person.confirm();
+      await presented[0]!.done(AbortSignal.timeout(30_000));
+      await assertMutualTrust(bot, human);
+    } finally {
+      await bot.stop();
+      human.stop();
+    }
+  });
+
+  test("without a verificationRequest listener or autoVerify, a request is declined at once", async () => {
+    const { bot, human } = await started({ listen: false });
+    try {
+      const request = await human.client.getCrypto()!.requestDeviceVerification(bot.userId, bot.deviceId!);
+      await waitUntil(() => request.phase === VerificationPhase.Cancelled || request.phase === VerificationPhase.Ready, "an answer");
+      assert.equal(request.phase, VerificationPhase.Cancelled);
+      assert.equal(request.cancellationCode, "m.user");
+      assert.equal(await bot.crypto.isVerified(human.userId), false);
+    } finally {
+      await bot.stop();
+      human.stop();
+    }
+  });
 });
