@@ -54,7 +54,8 @@ import { EncryptedRoomMembers } from "./members.js";
 import { PendingDecryptions, sessionOf } from "./pending.js";
 import { RequestPump } from "./requests.js";
 import { CryptoStoreFile } from "./store.js";
-import { Verifications, type Verification } from "./verification.js";
+import type { Verification } from "./verification.js";
+import { Verifications, verificationSenders } from "./verifications.js";
 
 /** Options of {@link BotCrypto.open}. */
 export interface CryptoOpenOptions {
@@ -85,21 +86,6 @@ function userIds(users: Iterable<string>): UserId[] {
     }
   }
   return out;
-}
-
-/** Senders of verification messages among processed to-device events (requests arrive this way). */
-function verificationSenders(processed: readonly { rawEvent?: string }[]): Set<string> {
-  const senders = new Set<string>();
-  for (const event of processed) {
-    if (typeof event.rawEvent !== "string") continue;
-    try {
-      const raw = JSON.parse(event.rawEvent) as { type?: unknown; sender?: unknown };
-      if (typeof raw.type === "string" && raw.type.startsWith("m.key.verification.") && typeof raw.sender === "string") senders.add(raw.sender);
-    } catch {
-      // Not JSON: nothing to verify.
-    }
-  }
-  return senders;
 }
 
 /** End-to-end encryption of one bot device. */

@@ -27,7 +27,8 @@ export { DECRYPTED_KEY, decryptionInfo, isDecrypted, type CryptoHost, type Decry
 export { IdentityError, type Authenticate, type AuthChallenge, type IdentityOptions, type IdentityOutcome, type IdentityReport } from "./identity.js";
 export { SecretStorage, SecretStorageError } from "./secret-storage.js";
 export { decodeRecoveryKey, encodeRecoveryKey, RecoveryKeyFormatError } from "./recovery-key.js";
-export { Verification, VerificationCancelledError, isVerificationEvent, type SasEmoji, type ShortAuthString, type VerificationState } from "./verification.js";
+export { Verification, VerificationCancelledError, type SasEmoji, type ShortAuthString, type VerificationState } from "./verification.js";
+export { isVerificationEvent } from "./verifications.js";
 
 /** The bot options that decide the crypto setup. */
 export interface CryptoBotOptions {

@@ -17,20 +17,7 @@
  *
  * @module
  */
-import {
-  DeviceId,
-  EventId,
-  OtherUserIdentity,
-  OwnUserIdentity,
-  RoomId,
-  Sas,
-  UserId,
-  VerificationMethod,
-  VerificationRequestPhase,
-  type OlmMachine,
-  type VerificationRequest,
-} from "@matrix-org/matrix-sdk-crypto-wasm";
-import type { ClientEvent } from "../api/events.js";
+import { Sas, VerificationMethod, VerificationRequestPhase, type OlmMachine, type VerificationRequest } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { Logger } from "../logging/logger.js";
 import type { OutgoingRequest, RequestPump } from "./requests.js";
 
@@ -86,9 +73,10 @@ export interface VerificationHost {
   track(work: Promise<void>): void;
 }
 
-/** At most this many verifications in flight; more are cancelled (anyone can send requests). */
-const MAX_ACTIVE = 32;
-const SAS_ONLY = (): VerificationMethod[] => [VerificationMethod.SasV1];
+/** @internal At most this many verifications in flight; more are cancelled (anyone can send requests). */
+export const MAX_ACTIVE = 32;
+/** @internal The methods the bot offers: SAS only (a bot cannot scan or show a QR code). */
+export const SAS_ONLY = (): VerificationMethod[] => [VerificationMethod.SasV1];
 
 interface Waiter<T> {
   resolve(value: T): void;
@@ -371,127 +359,5 @@ export class Verification {
     for (const waiter of [...this.#sasWaiters.splice(0), ...this.#doneWaiters.splice(0)]) waiter.reject(this.#cancelled);
     this.forget();
     this.#free();
-  }
-}
-
-/** Whether a room event takes part in an in-room verification. */
-export function isVerificationEvent(event: Pick<ClientEvent, "type" | "content">): boolean {
-  if (event.type === "m.room.message") return event.content.msgtype === "m.key.verification.request";
-  return event.type.startsWith("m.key.verification.");
-}
-
-/** The verifications of one bot device. */
-export class Verifications {
-  readonly #active = new Map<string, Verification>();
-
-  constructor(private readonly host: VerificationHost) {}
-
-  /** Cancels nothing (the other side times out), but releases every flow's machine objects before the machine closes. */
-  async close(): Promise<void> {
-    const active = [...this.#active.values()];
-    this.#active.clear();
-    await Promise.all(active.map((v) => v.close()));
-  }
-
-  /** Verifications in flight. */
-  get active(): number {
-    return this.#active.size;
-  }
-
-  /**
-   * Picks up requests that arrived by to-device message: called after a sync
-   * batch with the senders of the verification messages in it.
-   */
-  adoptFrom(senders: Iterable<string>): void {
-    for (const sender of senders) {
-      let userId: UserId;
-      try {
-        userId = new UserId(sender);
-      } catch {
-        continue;
-      }
-      for (const request of this.host.machine.getVerificationRequests(userId)) this.#adopt(request);
-    }
-  }
-
-  /** Feeds an in-room verification event (decrypted) to the machine and picks up a new request. */
-  async receiveRoomEvent(roomId: string, event: ClientEvent): Promise<void> {
-    // The bot's own echo: the machine knows what it sent.
-    if (event.unsigned?.transaction_id !== undefined) return;
-    const { event_id, type, sender, content, origin_server_ts } = event;
-    try {
-      await this.host.machine.receiveVerificationEvent(JSON.stringify({ event_id, type, sender, content, origin_server_ts }), new RoomId(roomId));
-    } catch (error) {
-      this.host.log.debug({ roomId, eventId: event_id, error: (error as Error).message }, "ignored a malformed verification event");
-      return;
-    }
-    if (type === "m.room.message") {
-      const request = this.host.machine.getVerificationRequest(new UserId(sender), event_id);
-      if (request) this.#adopt(request);
-    } else {
-      const flow = (content["m.relates_to"] as { event_id?: unknown } | undefined)?.event_id;
-      if (typeof flow === "string") this.#active.get(flow)?.kick();
-    }
-    await this.host.pump.pump();
-  }
-
-  /** See `BotCrypto.requestVerification`. */
-  async request(userId: string, deviceId?: string, roomId?: string): Promise<Verification> {
-    const { machine, pump } = this.host;
-    const user = new UserId(userId);
-    await machine.updateTrackedUsers([new UserId(userId)]);
-    await pump.pump();
-    if (deviceId !== undefined) {
-      const device = await machine.getDevice(user, new DeviceId(deviceId));
-      if (!device) throw new Error(`${userId} has no device ${deviceId} the bot knows of`);
-      const [request, out] = device.requestVerification(SAS_ONLY());
-      device.free();
-      const verification = this.#adopt(request, true)!;
-      if (!(await pump.send(out))) throw new Error("could not send the verification request");
-      return verification;
-    }
-    const identity = await machine.getIdentity(user);
-    if (!identity) throw new Error(`${userId} has no cross-signing identity: verify one of their devices instead (give a deviceId)`);
-    if (identity instanceof OwnUserIdentity) {
-      const [request, out] = await identity.requestVerification(SAS_ONLY());
-      identity.free();
-      const verification = this.#adopt(request, true)!;
-      if (!(await pump.send(out))) throw new Error("could not send the verification request");
-      return verification;
-    }
-    const other = identity as OtherUserIdentity;
-    try {
-      if (!this.host.sendRoomEvent || !this.host.directRoom) throw new Error("in-room verification needs the bot (give a deviceId to verify by to-device message)");
-      const room = roomId ?? (await this.host.directRoom(userId));
-      const content = JSON.parse(other.verificationRequestContent(SAS_ONLY())) as Record<string, unknown>;
-      const eventId = await this.host.sendRoomEvent(room, "m.room.message", content);
-      return this.#adopt(other.requestVerification(new RoomId(room), new EventId(eventId), SAS_ONLY()), true)!;
-    } finally {
-      other.free();
-    }
-  }
-
-  #adopt(request: VerificationRequest, ours = false): Verification | undefined {
-    const known = this.#active.get(request.flowId);
-    if (known) {
-      request.free();
-      known.kick();
-      return known;
-    }
-    // Requests the bot sent are adopted when sent; finished ones and those another device answered are not ours to answer.
-    if (!ours && (request.isDone() || request.isCancelled() || request.isPassive() || request.weStarted())) {
-      request.free();
-      return undefined;
-    }
-    const verification = new Verification(request, this.host, () => this.#active.delete(request.flowId));
-    if (!ours && this.#active.size >= MAX_ACTIVE) {
-      this.host.log.warn({ userId: verification.otherUserId, active: this.#active.size }, "too many verifications in flight; cancelled a new request");
-      const out = request.cancel();
-      if (out) this.host.track(this.host.pump.send(out).then(() => undefined));
-      return verification;
-    }
-    this.#active.set(request.flowId, verification);
-    verification.kick();
-    return verification;
   }
 }
