@@ -13,7 +13,10 @@ import { CryptoEvent, VerificationPhase, VerificationRequestEvent, VerifierEvent
 import type { NioBot } from "../../src/bot/bot.js";
 import type { Verification } from "../../src/crypto/index.js";
 import { EncryptedHuman } from "../helpers/e2ee-human.js";
-import { newBot, tempStorePath } from "../helpers/matrix.js";
+import { MatrixApi } from "../../src/api/client.js";
+import { queryServerIdentity } from "../../src/crypto/identity.js";
+import { homeserver, newBot, newUser, tempStorePath } from "../helpers/matrix.js";
+import { OwnerClient } from "../helpers/owner-client.js";
 
 async function crossSign(human: EncryptedHuman): Promise<void> {
   await human.client.getCrypto()!.bootstrapCrossSigning({
@@ -175,6 +178,41 @@ describe("SAS verification", () => {
     } finally {
       await bot.stop();
       human.stop();
+    }
+  });
+
+  test("the owner verifies the bot's device from their own client: the device ends signed by the account's self-signing key", async () => {
+    const account = await newUser("bot");
+    const owner = await OwnerClient.setUp(account, { backup: false });
+    // crossSigning off: the bot does not sign itself, so the signature can only come from the verification.
+    const { bot } = await newBot({ storePath: tempStorePath(), crossSigning: false }, account);
+    const presented: Verification[] = [];
+    bot.on("verificationRequest", (v) => void presented.push(v));
+    const hs = await homeserver();
+    const api = new MatrixApi({ baseUrl: hs.baseUrl, accessToken: account.accessToken });
+    try {
+      await bot.start({ password: account.password });
+      const signed = async (): Promise<boolean> => {
+        const server = await queryServerIdentity(api, account.userId, bot.deviceId!);
+        return server.selfSigning !== undefined && server.deviceSignatures.includes(`ed25519:${server.selfSigning}`);
+      };
+      assert.equal(await signed(), false, "not signed before");
+      const crypto = owner.client.getCrypto()!;
+      await waitUntil(async () => (await crypto.getUserDeviceInfo([account.userId], true)).get(account.userId)?.has(bot.deviceId!) === true, "the owner's client to know the bot's device");
+      const request = await crypto.requestDeviceVerification(account.userId, bot.deviceId!);
+      await waitUntil(() => request.phase === VerificationPhase.Ready || request.phase === VerificationPhase.Cancelled, "the bot to accept");
+      assert.equal(request.phase, VerificationPhase.Ready);
+      await request.startVerification("m.sas.v1");
+      const person = await personSas(request);
+      await waitUntil(() => presented.length > 0, "verificationRequest");
+      assert.equal(presented[0]!.isSelfVerification, true);
+      await compareAndConfirm(presented[0]!, person);
+      await waitUntil(signed, "the server to show the bot's device signed by the self-signing key");
+      const status = await crypto.getDeviceVerificationStatus(account.userId, bot.deviceId!);
+      assert.equal(status?.crossSigningVerified, true, "the owner's client sees the device cross-signed");
+    } finally {
+      await bot.stop();
+      owner.stop();
     }
   });
 });
