@@ -64,25 +64,29 @@ export class Verifications {
     }
   }
 
-  /** Feeds an in-room verification event (decrypted) to the machine and picks up a new request. */
+  /**
+   * Feeds an in-room verification event (decrypted) to the machine and picks
+   * up a new request. Never throws: a malformed event is logged and ignored,
+   * and the answers go out in the background, off the room's handler turn.
+   */
   async receiveRoomEvent(roomId: string, event: ClientEvent): Promise<void> {
     // The bot's own echo: the machine knows what it sent.
     if (event.unsigned?.transaction_id !== undefined) return;
     const { event_id, type, sender, content, origin_server_ts } = event;
     try {
       await this.host.machine.receiveVerificationEvent(JSON.stringify({ event_id, type, sender, content, origin_server_ts }), new RoomId(roomId));
+      if (type === "m.room.message") {
+        const request = this.host.machine.getVerificationRequest(new UserId(sender), event_id);
+        if (request) this.#adopt(request);
+      } else {
+        const flow = (content["m.relates_to"] as { event_id?: unknown } | undefined)?.event_id;
+        if (typeof flow === "string") this.#active.get(flow)?.kick();
+      }
     } catch (error) {
       this.host.log.debug({ roomId, eventId: event_id, error: (error as Error).message }, "ignored a malformed verification event");
       return;
     }
-    if (type === "m.room.message") {
-      const request = this.host.machine.getVerificationRequest(new UserId(sender), event_id);
-      if (request) this.#adopt(request);
-    } else {
-      const flow = (content["m.relates_to"] as { event_id?: unknown } | undefined)?.event_id;
-      if (typeof flow === "string") this.#active.get(flow)?.kick();
-    }
-    await this.host.pump.pump();
+    this.host.track(this.host.pump.pump());
   }
 
   /** See `BotCrypto.requestVerification`. */
