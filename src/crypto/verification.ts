@@ -340,6 +340,23 @@ export class Verification {
     this.request.free();
   }
 
+  /** @internal Whether the flow timed out without an event to say so (the other side went away). */
+  get stale(): boolean {
+    return !this.#finished && !this.#freed && this.request.timedOut();
+  }
+
+  /** @internal Ends a stale flow as timed out. */
+  expire(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#state = "cancelled";
+    this.#cancelled = new VerificationCancelledError("m.timeout", "the verification timed out", false);
+    for (const waiter of [...this.#sasWaiters.splice(0), ...this.#doneWaiters.splice(0)]) waiter.reject(this.#cancelled);
+    this.forget();
+    // Work queued on this flow sees it finished and stops; free only after it.
+    void this.#chain.then(() => this.#free());
+  }
+
   /** @internal The bot is stopping: waits for the flow's work in progress and releases the machine's objects. */
   async close(): Promise<void> {
     this.#finished = true;

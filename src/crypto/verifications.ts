@@ -137,14 +137,19 @@ export class Verifications {
       request.free();
       return undefined;
     }
-    const verification = new Verification(request, this.host, () => this.#active.delete(request.flowId));
+    // Flows whose other side went away time out without any event: drop them before counting.
+    for (const stale of [...this.#active.values()].filter((v) => v.stale)) stale.expire();
+    const flowId = request.flowId;
     if (!ours && this.#active.size >= MAX_ACTIVE) {
-      this.host.log.warn({ userId: verification.otherUserId, active: this.#active.size }, "too many verifications in flight; cancelled a new request");
+      this.host.log.warn({ userId: request.otherUserId.toString(), active: this.#active.size }, "too many verifications in flight; cancelled a new request");
       const out = request.cancel();
+      // Freed at once: a machine object left alive would keep the crypto store open at stop.
+      request.free();
       if (out) this.host.track(this.host.pump.send(out).then(() => undefined));
-      return verification;
+      return undefined;
     }
-    this.#active.set(request.flowId, verification);
+    const verification = new Verification(request, this.host, () => this.#active.delete(flowId));
+    this.#active.set(flowId, verification);
     verification.kick();
     return verification;
   }
