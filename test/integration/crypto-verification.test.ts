@@ -84,6 +84,13 @@ async function compareAndConfirm(verification: Verification, person: { emoji: st
   return botEmoji;
 }
 
+/** In an encrypted DM, everything the bot sent for the verification went out encrypted. */
+function assertBotSentEncrypted(human: EncryptedHuman, roomId: string, bot: NioBot): void {
+  const wire = human.wireEvents(roomId, bot.userId).filter((e) => e.type !== "m.room.member");
+  assert.ok(wire.length >= 3, `the bot's verification messages reached the room (${wire.length})`);
+  assert.deepEqual(wire.filter((e) => e.type !== "m.room.encrypted").map((e) => e.type), [], "nothing in plaintext");
+}
+
 async function assertMutualTrust(bot: NioBot, human: EncryptedHuman): Promise<void> {
   const crypto = human.client.getCrypto()!;
   await waitUntil(async () => (await crypto.getUserVerificationStatus(bot.userId)).isCrossSigningVerified(), "the person's client to show the bot's user verified");
@@ -100,6 +107,7 @@ describe("SAS verification", () => {
       try {
         assert.equal(await bot.crypto.isVerified(human.userId), false, "not verified before");
         const crypto = human.client.getCrypto()!;
+        const t0 = performance.now();
         const request = transport === "in-room" ? await crypto.requestVerificationDM(bot.userId, roomId) : await crypto.requestDeviceVerification(bot.userId, bot.deviceId!);
         await waitUntil(() => request.phase === VerificationPhase.Ready || request.phase === VerificationPhase.Cancelled, "the bot to accept the request");
         assert.equal(request.phase, VerificationPhase.Ready, "the bot accepted");
@@ -110,7 +118,10 @@ describe("SAS verification", () => {
         assert.equal(verification.otherUserId, human.userId);
         assert.equal(verification.weStarted, false);
         assert.equal(verification.roomId !== undefined, transport === "in-room");
+        const tSas = performance.now();
         await compareAndConfirm(verification, person);
+        console.log(`verification (person -> bot, ${transport}): request to emoji ${Math.round(tSas - t0)} ms, confirm to done ${Math.round(performance.now() - tSas)} ms`);
+        if (transport === "in-room") assertBotSentEncrypted(human, roomId, bot);
         await assertMutualTrust(bot, human);
       } finally {
         await bot.stop();
@@ -137,6 +148,7 @@ describe("SAS verification", () => {
         await request.accept();
         const person = await personSas(request);
         const emoji = await compareAndConfirm(verification, person);
+        if (transport === "in-room") assertBotSentEncrypted(human, roomId, bot);
         assert.equal(presented[0], verification, "verificationRequest fired for the bot's own request too");
         assert.equal(emoji.length, 7);
         await assertMutualTrust(bot, human);
