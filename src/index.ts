@@ -164,6 +164,11 @@ export {
   IdentityError,
   RecoveryKeyFormatError,
   SecretStorageError,
+  VerificationCancelledError,
+  type SasEmoji,
+  type ShortAuthString,
+  type Verification,
+  type VerificationState,
 } from "./crypto/index.js";
 export {
   BotLacksPower,

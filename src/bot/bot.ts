@@ -27,7 +27,7 @@ import { installSignalHandlers } from "./signals.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import type { RelationEmit } from "../messaging/relations.js";
 import { Outbox } from "../outbox/outbox.js";
-import { cryptoOptionsOf, type BotCrypto, type CryptoHost } from "../crypto/index.js";
+import { cryptoOptionsOf, isVerificationEvent, type BotCrypto, type CryptoHost } from "../crypto/index.js";
 import { RoomEncryption } from "../crypto/room-encryption.js";
 import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
@@ -344,6 +344,7 @@ export class NioBot {
       if (!decrypted) return;
       event = decrypted;
     }
+    if (this.#crypto && isVerificationEvent(event)) await this.#crypto.receiveVerificationEvent(room.roomId, event);
     const incoming = this.messaging.incoming(room, event);
     try {
       await this.emit("event", room, event);
@@ -574,6 +575,10 @@ export class NioBot {
       decryptionFailed: (room, event, failure) => this.emit("decryptionFailure", room, event, failure),
       reportError: (error, context) => this.reportError(error, context),
       identityChanged: (change) => void this.emit("identityChanged", change),
+      sendRoomEvent: (roomId, type, content) => this.sendEvent(roomId, type, content),
+      directRoom: (userId) => this.dms.resolve(userId),
+      verificationRequest: (verification) => this.emit("verificationRequest", verification),
+      listensForVerification: () => this.listenerCount("verificationRequest") > 0,
     };
   }
 

@@ -8,6 +8,7 @@ import type { DecryptionFailure } from "../crypto/errors.js";
 import type { IdentityChange } from "../crypto/trust.js";
 import type { CommandEvents } from "../commands/events.js";
 import type { ErrorContext } from "../core/errors.js";
+import type { Verification } from "../crypto/verification.js";
 
 export type { ErrorContext } from "../core/errors.js";
 
@@ -57,6 +58,13 @@ export interface CoreBotEvents extends CommandEvents {
    * controls their account did). The bot pins the new identity and keeps working.
    */
   identityChanged: [change: IdentityChange];
+  /**
+   * A SAS verification (someone verifying the bot from their client, or one
+   * the bot started) reached the point where both sides compare: the emoji
+   * and decimals are set. Call `confirm()` only after they were compared,
+   * else `cancel()`. Without a listener, requests are declined (unless `autoVerify`).
+   */
+  verificationRequest: [verification: Verification];
   /**
    * An edit (`m.replace`) of a message, after `message` fired for the edit
    * event itself. `newContent` is its `m.new_content`. Edits that the cached

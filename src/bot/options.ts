@@ -140,6 +140,14 @@ export interface NioBotOptions {
    * checks require a cross-signed device in both modes.
    */
   trust?: TrustMode;
+  /**
+   * Confirms SAS verifications with these users without a person comparing
+   * the emoji (the owner, a test account). This trusts the transport: whoever
+   * controls the homeserver or the user's account could pass as them. Others
+   * are asked through the `verificationRequest` event, or declined when
+   * nothing listens. See `docs/guides/encryption.md`.
+   */
+  autoVerify?: { users: readonly string[] };
   /** Shows a recovery key the bot created (default: standard error, once; never the logger). */
   showRecoveryKey?: (recoveryKey: string) => void;
 }

@@ -62,7 +62,7 @@ export async function resetIdentity(s: ResetSession, yes: boolean, prompter: Pro
     console.log(
       `Reset the cross-signing identity of ${s.userId}. New identity (master key): ${report.masterKey}\n` +
         `Its new RECOVERY KEY (shown once):\n\n    ${recoveryKey}\n\n` +
-        "Keep it safe, and start the bot with it (MATRIX_RECOVERY_KEY) and a fresh crypto store: the old store holds the old identity's keys.",
+        "Keep it safe, and start the bot with it (MATRIX_RECOVERY_KEY): its crypto store can stay, the old identity's keys in it no longer count.",
     );
     return 0;
   } catch (error) {

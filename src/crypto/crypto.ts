@@ -56,6 +56,8 @@ import { EncryptedRoomMembers } from "./members.js";
 import { PendingDecryptions, sessionOf } from "./pending.js";
 import { RequestPump } from "./requests.js";
 import { CryptoStoreFile } from "./store.js";
+import type { Verification } from "./verification.js";
+import { Verifications, verificationSenders } from "./verifications.js";
 
 /** Options of {@link BotCrypto.open}. */
 export interface CryptoOpenOptions {
@@ -71,6 +73,8 @@ export interface CryptoOpenOptions {
   identity?: IdentityOptions;
   /** Which devices get room keys and are believed (default `"all"`; see `trust.ts`). */
   trust?: TrustMode;
+  /** Confirms SAS verifications of these users without asking (see `verification.ts`). */
+  autoVerify?: { users: readonly string[] };
 }
 
 /**
@@ -109,6 +113,7 @@ export class BotCrypto {
   #ownChangedSince: number | undefined;
   #identity: IdentityReport | undefined;
   #backup: KeyBackup | undefined;
+  readonly #verifications: Verifications;
 
   private constructor(
     private readonly host: CryptoHost,
@@ -116,10 +121,23 @@ export class BotCrypto {
     private readonly file: CryptoStoreFile,
     maxPending: number | undefined,
     private readonly trust: TrustMode = "all",
+    autoVerify: readonly string[] = [],
   ) {
     this.#members = new EncryptedRoomMembers(host.api);
-    this.#pump = new RequestPump(machine, host.api, host.log);
+    this.#pump = new RequestPump(machine, host.api, host.log, host.sendRoomEvent);
     this.#pending = new PendingDecryptions(host.store, host.log, maxPending);
+    this.#verifications = new Verifications({
+      machine,
+      pump: this.#pump,
+      log: host.log,
+      save: () => file.save(),
+      directRoom: host.directRoom,
+      sendRoomEvent: host.sendRoomEvent,
+      listening: () => host.listensForVerification?.() ?? false,
+      present: async (verification) => host.verificationRequest?.(verification),
+      autoVerify: new Set(autoVerify),
+      track: (work) => this.#track(work),
+    });
   }
 
   /**
@@ -163,7 +181,7 @@ export class BotCrypto {
     const finish = async (): Promise<BotCrypto> => {
       try {
         const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
-        const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust);
+        const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust, o.autoVerify?.users);
         await crypto.#startup(crashed);
         if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
           machine.close();
@@ -304,11 +322,13 @@ export class BotCrypto {
       const feed = this.#ownChangedSince !== undefined && !changed.includes(own) ? [...changed, own] : changed;
       const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
       const fallback = response.device_unused_fallback_key_types ? new Set(response.device_unused_fallback_key_types) : undefined;
-      await this.machine.receiveSyncChanges(JSON.stringify(toDevice), new DeviceLists(userIds(feed), userIds(left)), counts, fallback);
+      const processed = await this.machine.receiveSyncChanges(JSON.stringify(toDevice), new DeviceLists(userIds(feed), userIds(left)), counts, fallback);
       this.#ownChangedSince = undefined;
       this.#lastKeyCounts = keyCounts;
       if (track.length > 0) await this.#trackUsers(track);
       await this.#pump.pump({ keyQueries: initial || encryptedActivity || toDevice.length > 0 });
+      const verifiers = verificationSenders(processed);
+      if (verifiers.size > 0) this.#verifications.adoptFrom(verifiers);
     }
     if (this.#firstBatch) {
       this.#firstBatch = false;
@@ -486,12 +506,63 @@ export class BotCrypto {
     return "event" in result ? result.event : undefined;
   }
 
+  /**
+   * Starts a SAS verification with a user: with `deviceId`, by to-device
+   * message to that device; without, in the DM with them (`options.roomId`,
+   * else the bot's DM room with the user), as clients do for "Verify user".
+   * For the bot's own account without `deviceId`, every other device of it is
+   * asked. The `verificationRequest` event fires too once the emoji are ready.
+   *
+   * @example
+   * const v = await bot.crypto.requestVerification("@alice:example.org");
+   * const { emoji } = await v.shortAuthString();
+   * console.log(emoji?.map((e) => e.symbol).join(" "));
+   * await v.confirm(); // only after Alice said they match
+   * await v.done();
+   */
+  requestVerification(userId: string, deviceId?: string, options: { roomId?: string } = {}): Promise<Verification> {
+    return this.#verifications.request(userId, deviceId, options.roomId);
+  }
+
+  /**
+   * Feeds an in-room verification event (a `m.key.verification.*` event, or
+   * the `m.key.verification.request` message) to the machine; the bot calls
+   * it for every such timeline event after decryption.
+   */
+  receiveVerificationEvent(roomId: string, event: ClientEvent): Promise<void> {
+    return this.#verifications.receiveRoomEvent(roomId, event);
+  }
+
+  /**
+   * Whether the bot trusts a user's cross-signing identity (it verified it,
+   * or it is the bot's own and this device holds its keys); with `deviceId`,
+   * whether that device is verified (cross-signed by a verified identity, or
+   * verified directly).
+   */
+  async isVerified(userId: string, deviceId?: string): Promise<boolean> {
+    if (deviceId !== undefined) {
+      const device = await this.machine.getDevice(new UserId(userId), new DeviceId(deviceId));
+      try {
+        return device?.isVerified() ?? false;
+      } finally {
+        device?.free();
+      }
+    }
+    const identity = await this.machine.getIdentity(new UserId(userId));
+    try {
+      return identity?.isVerified() ?? false;
+    } finally {
+      identity?.free();
+    }
+  }
+
   /** Waits for late decryptions, saves a final snapshot and releases the store. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#backup?.close();
     await Promise.allSettled([...this.#retries]);
+    await this.#verifications.close();
     // The machine holds the databases open; they can be snapshotted and deleted only once it let go.
     this.machine.close();
     await this.file.close();

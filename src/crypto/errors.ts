@@ -88,3 +88,16 @@ export class IdentityError extends Error {
     super(message);
   }
 }
+
+/** A verification was cancelled (by either side, or it timed out); `code` is the spec's cancel code, e.g. `m.user`, `m.mismatched_sas`. */
+export class VerificationCancelledError extends Error {
+  override readonly name = "VerificationCancelledError";
+  constructor(
+    readonly code: string,
+    readonly reason: string,
+    /** Whether this side cancelled. */
+    readonly byUs: boolean,
+  ) {
+    super(`the verification was cancelled${byUs ? " by the bot" : " by the other side"}: ${reason} (${code})`);
+  }
+}

@@ -15,6 +15,7 @@ import type { Room } from "../sync/room.js";
 import type { RoomTracker } from "../sync/tracker.js";
 import type { DecryptionFailure } from "./errors.js";
 import type { IdentityChange } from "./trust.js";
+import type { Verification } from "./verification.js";
 
 /** The `unsigned` key that marks a decrypted event. */
 export const DECRYPTED_KEY = "io.niobot.decrypted";
@@ -71,4 +72,12 @@ export interface CryptoHost {
   reportError(error: unknown, context: ErrorContext): void;
   /** A user's cross-signing identity changed (the `identityChanged` bot event). */
   identityChanged?(change: IdentityChange): void;
+  /** Sends a room event through the bot's send path (in-room verification messages; encrypted in encrypted rooms). */
+  sendRoomEvent?(roomId: string, eventType: string, content: Record<string, unknown>): Promise<string>;
+  /** The DM room to verify a user in. */
+  directRoom?(userId: string): Promise<string>;
+  /** A verification's short authentication string is ready (the `verificationRequest` bot event). */
+  verificationRequest?(verification: Verification): Promise<void>;
+  /** Whether the application listens to `verificationRequest` (else requests are declined, unless `autoVerify`). */
+  listensForVerification?(): boolean;
 }

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { createPrivateKey, createPublicKey } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import { UserId, DeviceId, type OlmMachine } from "@matrix-org/matrix-sdk-crypto-wasm";
 import type { MatrixApi } from "../api/client.js";
@@ -143,6 +144,28 @@ async function signDevice(ctx: IdentityContext): Promise<boolean> {
   }
 }
 
+/** The ed25519 public key (unpadded base64) of a private key seed (base64). */
+function publicKeyOfSeed(seed: string): string | undefined {
+  const bytes = Buffer.from(seed, "base64");
+  if (bytes.length !== 32) return undefined;
+  // PKCS#8 wrapping of a raw Ed25519 seed (RFC 8410).
+  const key = createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), bytes]), format: "der", type: "pkcs8" });
+  const x = createPublicKey(key).export({ format: "jwk" }).x;
+  return x ? Buffer.from(x, "base64url").toString("base64").replace(/=+$/, "") : undefined;
+}
+
+/** The master public key whose private key the crypto store holds, if any. */
+async function storedMasterKey(machine: OlmMachine): Promise<string | undefined> {
+  const exported = await machine.exportCrossSigningKeys();
+  try {
+    return exported?.masterKey ? publicKeyOfSeed(exported.masterKey) : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    exported?.free();
+  }
+}
+
 /** Refreshes the machine's view of our own identity (`/keys/query` for ourselves). */
 async function refreshOwnKeys(ctx: IdentityContext): Promise<void> {
   await ctx.machine.markAllTrackedUsersAsDirty();
@@ -223,6 +246,11 @@ export async function establishIdentity(ctx: IdentityContext, o: IdentityOptions
   const userId = machine.userId.toString();
   const deviceId = machine.deviceId.toString();
   const before = await queryServerIdentity(api, userId, deviceId);
+  // Read before the refresh: the crypto library drops private keys that no longer match the server's identity.
+  const stored = await storedMasterKey(machine);
+  const replaced = stored !== undefined && before.master !== undefined && stored !== unpadded(before.master);
+  if (replaced)
+    log.warn({ userId, storedMasterKey: stored, serverMasterKey: before.master }, "the crypto store holds the keys of an earlier cross-signing identity, replaced on the server (a reset from another device); they can no longer sign");
   await refreshOwnKeys(ctx);
   const status = await machine.crossSigningStatus();
   const storage = new SecretStorage(api, userId);
@@ -237,7 +265,7 @@ export async function establishIdentity(ctx: IdentityContext, o: IdentityOptions
     outcome = "reset";
     signedNow = true;
     log.warn({ userId, oldMasterKey: before.master }, "reset the account's cross-signing identity, as asked (resetIdentity)");
-  } else if (before.master && status.hasSelfSigning) {
+  } else if (before.master && status.hasSelfSigning && !replaced) {
     outcome = "stored";
     signedNow = await signDevice(ctx);
   } else if (o.recoveryKey && before.master) {
@@ -260,6 +288,7 @@ export async function establishIdentity(ctx: IdentityContext, o: IdentityOptions
     throw new IdentityError(
       "locked",
       `${userId} already has a cross-signing identity, and nothing here can sign with it, so this device would stay unverified. ` +
+        (replaced ? `(This crypto store holds the keys of an earlier identity, master key ${stored}, that was reset from another device.) ` : "") +
         "Either give its recovery key (the recoveryKey option, e.g. MATRIX_RECOVERY_KEY), or, to replace the identity (everyone's trust in it and its key backup are lost), " +
         "start once with resetIdentity: true or run `niobot crypto reset-identity`",
     );

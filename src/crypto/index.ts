@@ -32,6 +32,9 @@ export { DECRYPTED_KEY, decryptionInfo, isDecrypted, type CryptoHost, type Decry
 export type { Authenticate, AuthChallenge, IdentityOptions, IdentityOutcome, IdentityReport } from "./identity.js";
 export { SecretStorage, SecretStorageError } from "./secret-storage.js";
 export { decodeRecoveryKey, encodeRecoveryKey, RecoveryKeyFormatError } from "./recovery-key.js";
+export type { Verification, SasEmoji, ShortAuthString, VerificationState } from "./verification.js";
+export { VerificationCancelledError } from "./errors.js";
+export { isVerificationEvent } from "./verification-events.js";
 
 /** The bot options that decide the crypto setup. */
 export interface CryptoBotOptions {
@@ -47,6 +50,7 @@ export interface CryptoBotOptions {
   authenticate?: Authenticate;
   showRecoveryKey?: (recoveryKey: string) => void;
   trust?: TrustMode;
+  autoVerify?: { users: readonly string[] };
 }
 
 /** The resolved crypto setup of a bot. */
@@ -58,6 +62,8 @@ export interface ResolvedCryptoOptions {
   /** How the cross-signing identity is established; undefined when `crossSigning` is false. */
   identity: IdentityOptions | undefined;
   trust: TrustMode;
+  /** Confirms SAS verifications of these users without asking. */
+  autoVerify: { users: readonly string[] } | undefined;
 }
 
 /**
@@ -76,6 +82,7 @@ export function cryptoOptionsOf(o: CryptoBotOptions): ResolvedCryptoOptions {
     passphrase: o.cryptoStorePassphrase,
     deviceName: o.deviceName ?? "niobot",
     trust: o.trust ?? "all",
+    autoVerify: o.autoVerify,
     identity:
       o.crossSigning === false
         ? undefined

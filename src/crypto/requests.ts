@@ -38,8 +38,18 @@ function parse(body: string): Json {
   return JSON.parse(body) as Json;
 }
 
-/** Sends one request to its endpoint and returns the server's response. */
-export async function sendRequest(api: MatrixApi, request: OutgoingRequest): Promise<unknown> {
+/**
+ * Sends a room event the way the bot sends every room event (encrypted in an
+ * encrypted room, refused when in doubt); returns its event id.
+ */
+export type RoomEventSender = (roomId: string, eventType: string, content: Record<string, unknown>) => Promise<string>;
+
+/**
+ * Sends one request to its endpoint and returns the server's response. A
+ * room message (in-room verification) goes through `sendRoomEvent` when given,
+ * so it is encrypted in an encrypted room like everything else the bot sends.
+ */
+export async function sendRequest(api: MatrixApi, request: OutgoingRequest, sendRoomEvent?: RoomEventSender): Promise<unknown> {
   if (request instanceof KeysUploadRequest) return api.call(endpoints.keysUpload, { body: parse(request.body) });
   if (request instanceof KeysQueryRequest) return api.call(endpoints.keysQuery, { body: parse(request.body) });
   if (request instanceof KeysClaimRequest) return api.call(endpoints.keysClaim, { body: parse(request.body) });
@@ -49,6 +59,7 @@ export async function sendRequest(api: MatrixApi, request: OutgoingRequest): Pro
       path: { eventType: request.event_type, txnId: request.txn_id },
       body: parse(request.body) as { messages: Record<string, Record<string, unknown>> },
     });
+  if (request instanceof RoomMessageRequest && sendRoomEvent) return { event_id: await sendRoomEvent(request.room_id, request.event_type, parse(request.body)) };
   if (request instanceof RoomMessageRequest)
     return api.call(endpoints.sendEvent, {
       path: { roomId: request.room_id, eventType: request.event_type, txnId: request.txn_id },
@@ -67,11 +78,13 @@ export async function sendRequest(api: MatrixApi, request: OutgoingRequest): Pro
 export class RequestPump {
   readonly #lock = new KeyedMutex();
   #failed = false;
+  readonly #inFlight = new Set<string>();
 
   constructor(
     private readonly machine: OlmMachine,
     private readonly api: MatrixApi,
     private readonly log: Logger,
+    private readonly sendRoomEvent?: RoomEventSender,
   ) {}
 
   /**
@@ -80,16 +93,28 @@ export class RequestPump {
    * requests are left unsent: the machine keeps their users outdated and
    * asks again on a later pump.
    */
-  pump(options: { keyQueries?: boolean } = {}): Promise<void> {
-    return this.#lock.run("pump", async () => {
+  async pump(options: { keyQueries?: boolean } = {}): Promise<void> {
+    const rooms: RoomMessageRequest[] = [];
+    await this.#lock.run("pump", async () => {
       const requests = (await this.machine.outgoingRequests()) as OutgoingRequest[];
       let failed = false;
       for (const request of requests) {
         if (options.keyQueries === false && request instanceof KeysQueryRequest) continue;
-        if (!(await this.send(request))) failed = true;
+        if (request instanceof RoomMessageRequest && this.sendRoomEvent) rooms.push(request);
+        else if (!(await this.send(request))) failed = true;
       }
       this.#failed = failed;
     });
+    // A room event is encrypted on its way out, and encrypting pumps: sent outside the lock, each only once at a time.
+    for (const request of rooms) {
+      if (this.#inFlight.has(request.id)) continue;
+      this.#inFlight.add(request.id);
+      try {
+        await this.send(request);
+      } finally {
+        this.#inFlight.delete(request.id);
+      }
+    }
   }
 
   /** Whether a request of the last pump failed (the machine returns it again on the next pump). */
@@ -101,7 +126,7 @@ export class RequestPump {
   async send(request: OutgoingRequest): Promise<boolean> {
     const type = request.type;
     try {
-      const response = await sendRequest(this.api, request);
+      const response = await sendRequest(this.api, request, this.sendRoomEvent);
       const id = request.id;
       if (id !== undefined) await this.machine.markRequestAsSent(id, type, JSON.stringify(response));
       return true;

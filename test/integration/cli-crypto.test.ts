@@ -152,6 +152,46 @@ describe("niobot crypto", () => {
     }
   });
 
+  test("reset-identity, then the bot restarts on its old crypto store: it notices the stored keys are the old identity's and joins the new one", async () => {
+    const account = await newUser("clioldstore");
+    const env = await envFileFor(account);
+    const storePath = tempStorePath();
+    const authenticate = async (): Promise<Record<string, unknown>> => ({ type: "m.login.password", identifier: { type: "m.id.user", user: account.userId }, password: account.password });
+    const first = (await newBot({ storePath, authenticate }, account)).bot;
+    await first.start({ accessToken: account.accessToken });
+    const oldMaster = first.crypto.identity?.masterKey;
+    await first.stop();
+
+    const reset = await runCli(["crypto", "reset-identity", "--env", env, "--yes"], { input: `${account.password}\n` });
+    assert.equal(reset.code, 0, reset.stderr);
+    const newKey = /RECOVERY KEY \(shown once\):\s+((?:\w{4} ){11}\w{4})/.exec(reset.stdout)?.[1];
+    assert.ok(newKey, reset.stdout);
+
+    // Without the new recovery key: the clear refusal that names the ways out, not a failed check.
+    const locked = (await newBot({ storePath }, account)).bot;
+    await assert.rejects(locked.start({ accessToken: account.accessToken }), (error: Error & { check?: string }) => {
+      assert.equal(error.check, "locked", error.message);
+      assert.match(error.message, /holds the keys of an earlier identity/, "it says why the stored keys do not count");
+      return true;
+    });
+    await locked.stop().catch(() => undefined);
+
+    // With it: the same store, the same device, the new identity.
+    const again = (await newBot({ storePath, recoveryKey: newKey }, account)).bot;
+    await again.start({ accessToken: account.accessToken });
+    try {
+      assert.equal(again.crypto.identity?.outcome, "recovered");
+      assert.notEqual(again.crypto.identity?.masterKey, oldMaster);
+      assert.equal(again.deviceId, account.deviceId, "the same device");
+      const hs = await homeserver();
+      const server = await queryServerIdentity(new MatrixApi({ baseUrl: hs.baseUrl, accessToken: account.accessToken }), account.userId, account.deviceId);
+      assert.equal(server.master, again.crypto.identity?.masterKey);
+      assert.ok(server.deviceSignatures.includes(`ed25519:${server.selfSigning}`), "the device is signed by the new self-signing key");
+    } finally {
+      await again.stop();
+    }
+  });
+
   test("usage errors exit 2; a missing session exits 1", async () => {
     const help = await runCli(["crypto", "--help"]);
     assert.equal(help.code, 0);

@@ -10,7 +10,7 @@ import { describe, test } from "node:test";
 import { OnlySignedDevicesIsolationMode } from "matrix-js-sdk/lib/crypto-api/index.js";
 import type { FetchLike } from "../../src/api/http.js";
 import { EncryptedHuman, MEGOLM } from "../helpers/e2ee-human.js";
-import { newBot, newUser, tempStorePath } from "../helpers/matrix.js";
+import { countingFetch, newBot, newUser, tempStorePath } from "../helpers/matrix.js";
 import { OwnerClient } from "../helpers/owner-client.js";
 
 async function strictHuman(): Promise<EncryptedHuman> {
@@ -133,6 +133,50 @@ describe("key backup", () => {
     } finally {
       await bot.stop();
       owner.stop();
+    }
+  });
+
+  test("a backup deleted on the server with no replacement: the bot stops uploading, says so once, and keeps answering", async () => {
+    const lines: string[] = [];
+    const record = (level: string) => (a: unknown, b?: unknown): void => void lines.push(`${level} ${typeof a === "string" ? a : String(b)}`);
+    const logger = { debug: () => undefined, info: record("info"), warn: record("warn"), error: record("error") };
+    const counted = countingFetch();
+    const { bot, account } = await newBot({ storePath: tempStorePath(), logger, fetch: counted.fetch });
+    const errors: unknown[] = [];
+    bot.on("error", (error) => void errors.push(error));
+    try {
+      await bot.start({ password: account.password });
+      const backup = bot.crypto.backup!;
+      const version = backup.stats.version;
+      assert.ok(version, "the bot created a backup with its new identity");
+      const { endpoints } = await import("../../src/api/endpoints.js");
+      const encryptedRoom = async (): Promise<string> => {
+        const { room_id } = await bot.api.call(endpoints.createRoom, { body: { initial_state: [MEGOLM] } });
+        for (let t = 0; t < 100 && !bot.getRoom(room_id)?.isEncrypted; t++) await new Promise((r) => setTimeout(r, 50));
+        return room_id;
+      };
+      await bot.api.call(endpoints.roomKeysVersionDelete, { path: { version } });
+
+      // A new room key has nowhere to go: the upload finds the version gone.
+      await bot.sendMessage(await encryptedRoom(), "after the deletion");
+      for (let t = 0; t < 100 && backup.enabled; t++) {
+        await new Promise((r) => setTimeout(r, 100));
+        await backup.flush();
+      }
+      assert.equal(backup.enabled, false, "uploads stopped");
+      assert.equal(lines.filter((l) => l.includes("deleted or replaced on the server")).length, 1, "logged once");
+      const uploadsAfterGone = counted.counts.get("PUT /_matrix/client/v3/room_keys/keys") ?? 0;
+
+      // More keys later: no retry into the dead version, no error, and the bot still sends.
+      await bot.sendMessage(await encryptedRoom(), "and later");
+      await new Promise((r) => setTimeout(r, 1500));
+      await backup.flush();
+      assert.equal(counted.counts.get("PUT /_matrix/client/v3/room_keys/keys") ?? 0, uploadsAfterGone, "no upload into the deleted version");
+      assert.equal(lines.filter((l) => l.includes("deleted or replaced on the server")).length, 1, "still logged once");
+      assert.deepEqual(errors, []);
+      assert.ok(bot.running);
+    } finally {
+      await bot.stop();
     }
   });
 });
