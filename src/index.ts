@@ -31,6 +31,7 @@ export { RoomTracker } from "./sync/tracker.js";
 export type { Store, KvListOptions, StoredKvEntry, StoredLogin, StoredPendingEvent, StoreChange, StoredRoomInfo, StoredRooms, StoredStateEvent } from "./storage/store.js";
 export { MemoryStore } from "./storage/memory.js";
 export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
+export { PostgresStore, StoreFencedError, StoreUnavailableError, type PostgresStoreOptions } from "./storage/postgres/store.js";
 export { OnceInterruptedError, OnceResultError } from "./delivery/index.js";
 
 export { TypedEmitter, WaitTimeoutError, type EventMap, type Listener, type ListenerErrorSink } from "./events/emitter.js";

@@ -11,8 +11,7 @@ import type { EditOptions, MessageOptions } from "../content/message.js";
 import type { MessageContent } from "../api/events.js";
 import { TypedEmitter, type Listener } from "../events/emitter.js";
 import { consoleLogger, redactingLogger, type Logger } from "../logging/logger.js";
-import { MemoryStore } from "../storage/memory.js";
-import { SqliteStore } from "../storage/sqlite.js";
+import { storeFromOptions } from "../storage/select.js";
 import type { Store } from "../storage/store.js";
 import { KvSpace, type Kv } from "../kv/kv.js";
 import { SyncEngine } from "../sync/engine.js";
@@ -84,7 +83,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   constructor(options: NioBotOptions) {
     this.options = options;
     this.log = redactingLogger(options.logger ?? consoleLogger());
-    this.store = options.store ?? (options.storePath ? new SqliteStore(options.storePath) : new MemoryStore());
+    this.store = options.store ?? storeFromOptions(options);
     this.rooms = new RoomTracker(options.userId);
     this.#events = new TypedEmitter<E>((error, name, args) => this.reportError(error, contextOf(name, args)));
     this.messaging = new Messenger(this, { defaultMsgtype: options.defaultMsgtype, autoReadReceipts: options.autoReadReceipts, messageCacheSize: options.messageCacheSize });

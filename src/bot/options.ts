@@ -28,7 +28,15 @@ export interface NioBotOptions {
   deviceName?: string;
   /** Path of an SQLite store; the bot keeps its login, sync position and room state there. Memory when absent. */
   storePath?: string;
-  /** A custom store (overrides `storePath`). */
+  /**
+   * A PostgreSQL store instead of the SQLite file: `postgres://user:password@host/database`,
+   * optionally `?schema=name` (default schema `niobot`; one schema per bot). Holds the crypto
+   * store too. Overrides `storePath`. See `src/storage/postgres/`.
+   */
+  storeUrl?: string;
+  /** The bot's schema in the `storeUrl` database (overrides the URL's `schema` parameter). */
+  storeSchema?: string;
+  /** A custom store (overrides `storeUrl` and `storePath`). */
   store?: Store;
   /** The bot owner's user id, for the `isOwner` check. */
   ownerId?: string;

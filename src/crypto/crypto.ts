@@ -118,7 +118,8 @@ export class BotCrypto {
    */
   static async open(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ crypto: BotCrypto; session: Session }> {
     await initAsync();
-    const file = new CryptoStoreFile(o.storePath);
+    // Without a file, a store that keeps the crypto snapshot itself (PostgreSQL) holds it.
+    const file = new CryptoStoreFile(o.storePath, o.storePath === undefined ? host.store.cryptoSnapshots?.() : undefined);
     try {
       const restored = await file.open();
       const { session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName);
