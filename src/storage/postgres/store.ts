@@ -147,12 +147,9 @@ export class PostgresStore implements Store {
     this.#closing.abort();
     this.#sql = undefined;
     this.#crypto = undefined;
-    if (this.#lock) {
-      // Ending the pool ends the session, which releases the lock; say so explicitly anyway.
-      await this.#lock`SELECT pg_advisory_unlock(hashtext(${`niobot-store:${this.#target.schema}`}))`.catch(() => undefined);
-      this.#lock.release();
-      this.#lock = undefined;
-    }
+    // Ending the pool ends the lock's session, which releases it (no query: that connection may be gone).
+    this.#lock?.release();
+    this.#lock = undefined;
     await sql.end({ timeout: 5 });
   }
 
