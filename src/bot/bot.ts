@@ -23,6 +23,7 @@ import type { CoreBotEvents, ErrorContext } from "./events.js";
 import type { NioBotOptions } from "./options.js";
 import { establishSession, type Credentials, type Session } from "./login.js";
 import { installSignalHandlers } from "./signals.js";
+import { ReplicaGate, type BotHealth } from "../replicas/gate.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import { KeyedMutex } from "../util/async.js";
 import { BotCrypto, cryptoOptionsOf, EncryptionRequiredError, type CryptoHost } from "../crypto/index.js";
@@ -79,6 +80,8 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   #crypto: BotCrypto | undefined;
   #media: MediaClient | undefined;
   readonly #roomEncryption = new RoomEncryption(this);
+  #replicas: ReplicaGate | undefined;
+  #standby: AbortController | undefined;
 
   constructor(options: NioBotOptions) {
     this.options = options;
@@ -240,10 +243,12 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   async #start(credentials: Credentials): Promise<void> {
     const o = this.options;
     await this.store.open();
+    if (o.replicas) await this.#enterReplicas();
     const baseUrl = /^https?:\/\//i.test(o.homeserver)
       ? o.homeserver.replace(/\/+$/, "")
       : (await discoverHomeserver(o.homeserver, { fetch: o.fetch })).baseUrl;
-    this.#api = new MatrixApi({ baseUrl, fetch: o.fetch, logger: this.log, ...o.retry });
+    // With replicas, every request first checks the lease: a replica that lost it sends nothing.
+    this.#api = new MatrixApi({ baseUrl, fetch: this.#replicas?.guard(o.fetch) ?? o.fetch, logger: this.log, ...o.retry });
     this.#session = await establishSession(this.#api, this.store, {
       homeserver: baseUrl,
       userId: o.userId,
@@ -297,8 +302,41 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     this.#crypto = undefined;
     this.#removeSignals?.();
     this.#removeSignals = undefined;
+    this.#standby?.abort(new DOMException("the bot is stopping", "AbortError"));
+    await this.#replicas?.release();
     await this.store.close();
     await this.emit("stopped", ...([] as unknown as E["stopped"]));
+  }
+
+  /**
+   * Readiness for an orchestrator's probe: `active` (syncing, holding the lease if there are
+   * replicas), `standby` (waiting for the lease) or `unhealthy` (not started, stopped, lost the lease).
+   *
+   * @example
+   * http.createServer((_, res) => { const h = bot.health(); res.writeHead(h.ready ? 200 : 503).end(JSON.stringify(h)); }).listen(8080);
+   */
+  health(): BotHealth {
+    const lease = this.#replicas ? { holder: this.#replicas.lease.holder, ...(this.#replicas.lease.held ? { fence: this.#replicas.lease.fence } : {}) } : {};
+    const state = this.#replicas?.state;
+    if (state === "waiting") return { status: "standby", ready: false, ...lease };
+    if (state === "lost") return { status: "unhealthy", ready: false, reason: `lost the lease: ${this.#replicas?.lostReason ?? "expired"}`, ...lease };
+    if (!this.running) return { status: "unhealthy", ready: false, reason: this.#starting ? "starting" : "not running", ...lease };
+    return { status: "active", ready: true, ...lease };
+  }
+
+  /** Waits (a warm standby) until this replica holds the lease; losing it later stops the bot. */
+  async #enterReplicas(): Promise<void> {
+    const options = this.options.replicas === true ? {} : this.options.replicas || {};
+    const gate = (this.#replicas = new ReplicaGate(this.store, this.log, options));
+    this.#standby = new AbortController();
+    const taken = await gate.enter(this.log, this.#standby.signal);
+    gate.lease.onLost((reason) => {
+      void this.emit("leadershipLost", ...([reason] as E["leadershipLost"]));
+      if (this.options.handleSignals ?? true) process.exitCode = 1;
+      // Its writes are refused from now on (fenced), so stopping cannot save anything; the store is closed regardless.
+      setImmediate(() => void this.stop().catch((e: unknown) => this.reportError(e, { source: "stop" })).finally(() => this.store.close()));
+    });
+    await this.emit("leadershipAcquired", ...([{ holder: gate.lease.holder, ...taken }] as E["leadershipAcquired"]));
   }
 
   /**

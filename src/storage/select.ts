@@ -16,7 +16,7 @@ export interface StoreSelection {
   storeSchema?: string;
   storePath?: string;
   /** Replicas share the store under a lease instead of locking it (see `src/replicas/`). */
-  shared?: boolean;
+  replicas?: unknown;
 }
 
 /**
@@ -28,7 +28,8 @@ export interface StoreSelection {
 export function storeFromOptions(o: StoreSelection): Store {
   if (o.storeUrl !== undefined && o.storeUrl !== "") {
     if (!isPostgresUrl(o.storeUrl)) throw new Error("storeUrl must be a postgres:// or postgresql:// URL (for an SQLite file, use storePath)");
-    return new PostgresStore(o.storeUrl, { schema: o.storeSchema, shared: o.shared });
+    return new PostgresStore(o.storeUrl, { schema: o.storeSchema, shared: Boolean(o.replicas) });
   }
+  if (o.replicas) throw new Error("replicas need the PostgreSQL store: set storeUrl");
   return o.storePath ? new SqliteStore(o.storePath) : new MemoryStore();
 }

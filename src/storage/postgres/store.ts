@@ -119,7 +119,9 @@ export class PostgresStore implements Store {
       max: this.#options.maxConnections ?? 4,
       onnotice: () => undefined,
       // Unqualified names resolve in the bot's schema only.
-      connection: { search_path: `"${this.#target.schema}"`, application_name: "niobot" },
+      // A process frozen inside a transaction (SIGSTOP, a partition) must not hold the lease row's
+      // lock forever: the server ends such a session after 5 s, and a takeover goes on.
+      connection: { search_path: `"${this.#target.schema}"`, application_name: "niobot", idle_in_transaction_session_timeout: 5_000 },
       idle_timeout: 60,
       connect_timeout: 10,
     });
