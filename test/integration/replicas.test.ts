@@ -8,6 +8,7 @@
  *   user's side, and the takeover time is measured;
  * - fencing: the active replica frozen (SIGSTOP) past its lease, then resumed
  *   (SIGCONT), sends nothing while the new active one answers;
+ * - encryption across a handover: the same device and keys answer an encrypted DM;
  * - a database restart while running: no command lost or repeated.
  */
 import assert from "node:assert/strict";
@@ -79,7 +80,9 @@ describe("replicas with one active", { skip: postgresUnavailable() }, () => {
   const children: ChildProcess[] = [];
 
   before(async () => {
-    [hs, pg] = await Promise.all([startTestHomeserver(), startTestPostgres()]);
+    // One after the other: on a busy machine, starting PostgreSQL beside the homeserver probe can time the probe out.
+    hs = await startTestHomeserver();
+    pg = await startTestPostgres();
   });
   after(async () => {
     for (const child of children) child.kill("SIGKILL");
@@ -193,6 +196,33 @@ describe("replicas with one active", { skip: postgresUnavailable() }, () => {
     standby.child.kill("SIGTERM");
     await standby.exited;
     await dave.stop();
+  });
+
+  test("encryption across a handover: an encrypted DM works before and after kill -9 of the active one, with the same device and identity", async () => {
+    const account = await hs.botAccount("encrypted");
+    const before = await devices(account);
+    const [active, standby] = await pair(account, "encrypted", { ENCRYPTION: "1" });
+    const frank = await hs.user("frank", { encrypted: true });
+    const room = await frank.dm(account.userId);
+    await frank.say(room, "!n 1");
+    const first = await frank.expectReply(room, new RegExp(`^n 1 by ${active.name}$`), { timeoutMs: 60_000 });
+    const keysBefore = await frank.client.api.http.request<{ device_keys: Record<string, Record<string, { keys: Record<string, string> }>> }>({
+      method: "POST", path: "/_matrix/client/v3/keys/query", body: { device_keys: { [account.userId]: [] } },
+    });
+    active.child.kill("SIGKILL");
+    await frank.say(room, "!n 2");
+    const second = await frank.expectReply(room, new RegExp(`^n 2 by ${standby.name}$`), { timeoutMs: 90_000 });
+    for (const reply of [first, second]) assert.equal((await frank.client.api.rooms.event(room, reply.event_id)).type, "m.room.encrypted");
+    const device = active.seen("ready")!.deviceId as string;
+    assert.equal(standby.seen("ready")!.deviceId, device, "the same device");
+    const keysAfter = await frank.client.api.http.request<typeof keysBefore>({
+      method: "POST", path: "/_matrix/client/v3/keys/query", body: { device_keys: { [account.userId]: [] } },
+    });
+    assert.deepEqual(keysAfter.device_keys[account.userId]?.[device]?.keys, keysBefore.device_keys[account.userId]?.[device]?.keys, "the same identity keys");
+    assert.deepEqual((await devices(account)).filter((d) => !before.includes(d)), [device], "no new device");
+    standby.child.kill("SIGTERM");
+    await standby.exited;
+    await frank.stop();
   });
 
   test("a database restart while running: the bot waits, recovers, and no command is lost or repeated", async () => {

@@ -27,7 +27,9 @@ describe("PostgreSQL store with a real homeserver", { skip: postgresUnavailable(
   const bots: NioBot[] = [];
 
   before(async () => {
-    [hs, pg] = await Promise.all([startTestHomeserver(), startTestPostgres()]);
+    // One after the other: on a busy machine, starting PostgreSQL beside the homeserver probe can time the probe out.
+    hs = await startTestHomeserver();
+    pg = await startTestPostgres();
   });
   after(async () => {
     for (const bot of bots) await bot.stop().catch(() => undefined);
