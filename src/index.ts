@@ -32,6 +32,8 @@ export type { Store, KvListOptions, StoredKvEntry, StoredLogin, StoredPendingEve
 export { MemoryStore } from "./storage/memory.js";
 export { SqliteStore, StoreLockedError } from "./storage/sqlite.js";
 export { PostgresStore, StoreFencedError, StoreUnavailableError, type PostgresStoreOptions } from "./storage/postgres/store.js";
+export { LeaseLostError, type LeaseOptions } from "./replicas/lease.js";
+export type { BotHealth } from "./replicas/gate.js";
 export { OnceInterruptedError, OnceResultError } from "./delivery/index.js";
 
 export { TypedEmitter, WaitTimeoutError, type EventMap, type Listener, type ListenerErrorSink } from "./events/emitter.js";

@@ -1,7 +1,8 @@
 /**
  * niobot answering `!ping`, run from the built package (`npm run build`), as
  * users run it. With BENCH_STORE set it has the documented default store:
- * `storePath` (SQLite), which turns encryption on.
+ * `storePath` (SQLite), which turns encryption on; with BENCH_STORE_URL the
+ * PostgreSQL store (`storeUrl`), encryption on as well.
  */
 import { NioBot, consoleLogger } from "niobot";
 import { benchEnv, serveReports } from "./report.mjs";
@@ -12,6 +13,7 @@ const bot = new NioBot({
   homeserver: env.homeserver,
   userId: env.userId,
   storePath: env.storePath,
+  storeUrl: env.storeUrl,
   logger: consoleLogger("warn"),
   handleSignals: false,
 });

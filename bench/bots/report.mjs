@@ -24,5 +24,6 @@ export function benchEnv() {
     accessToken: process.env.BENCH_TOKEN ?? "",
     deviceId: process.env.BENCH_DEVICE ?? "",
     storePath: process.env.BENCH_STORE || undefined,
+    storeUrl: process.env.BENCH_STORE_URL || undefined,
   };
 }

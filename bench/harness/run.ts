@@ -103,11 +103,14 @@ export async function runBot(
   proxy: CountingProxy,
   setup: ScenarioSetup,
   kind: BotKind,
-  opts: { profDir?: string; startTimeoutMs: number },
+  opts: { profDir?: string; startTimeoutMs: number; postgresUrl?: string },
 ): Promise<RunResult> {
   const { client: session, deviceId } = await login(hs.baseUrl, setup.botLocalpart, PASSWORD);
   const storeDir = kind === "niobot-store" ? mkdtempSync(join(tmpdir(), "niobot-bench-")) : undefined;
-  const file = new URL(`../bots/${kind === "niobot-store" ? "niobot" : kind}.mjs`, import.meta.url).pathname;
+  const file = new URL(`../bots/${kind === "niobot-store" || kind === "niobot-pg" ? "niobot" : kind}.mjs`, import.meta.url).pathname;
+  // A fresh schema each run, as the SQLite bot gets a fresh file.
+  const storeUrl = kind === "niobot-pg" ? `${opts.postgresUrl}${opts.postgresUrl?.includes("?") ? "&" : "?"}schema=bench_${Date.now()}_${process.pid}` : "";
+  if (kind === "niobot-pg" && !opts.postgresUrl) throw new Error("niobot-pg needs a PostgreSQL server");
   const execArgv = ["--expose-gc", ...(opts.profDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profDir}`, `--cpu-prof-name=${kind}-${Date.now()}.cpuprofile`] : [])];
   proxy.reset();
   const started = performance.now();
@@ -119,6 +122,7 @@ export async function runBot(
       BENCH_TOKEN: session.accessToken,
       BENCH_DEVICE: deviceId,
       BENCH_STORE: storeDir ? join(storeDir, "bot.db") : "",
+      BENCH_STORE_URL: storeUrl,
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

@@ -9,7 +9,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { silentLogger } from "../../src/logging/logger.js";
-import { Lease } from "../../src/replicas/lease.js";
+import { Lease, LeaseLostError } from "../../src/replicas/lease.js";
 import { ReplicaGate } from "../../src/replicas/gate.js";
 import { PostgresStore } from "../../src/storage/postgres/store.js";
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from "../helpers/postgres.js";
@@ -86,6 +86,7 @@ describe("replica lease", { skip: postgresUnavailable() }, () => {
     await new Promise((r) => setTimeout(r, 500));
     const released = Date.now();
     await leaseA.release();
+    assert.throws(() => leaseA.assertHeld(), LeaseLostError, "a released lease is not held: no more sends");
     const taken = await waiting;
     assert.ok(Date.now() - released < 10_000, "well within the 20 s lease");
     assert.equal(taken.previous, undefined, "a released lease has no holder");
