@@ -4,6 +4,7 @@
  * `storePath` (SQLite), which turns encryption on; with BENCH_STORE_URL the
  * PostgreSQL store (`storeUrl`), encryption on as well.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { NioBot, consoleLogger } from "niobot";
 import { benchEnv, serveReports } from "./report.mjs";
 
@@ -14,6 +15,11 @@ const bot = new NioBot({
   userId: env.userId,
   storePath: env.storePath,
   storeUrl: env.storeUrl,
+  // Each run is a new device of the same account: the first store run creates the account's
+  // cross-signing identity and writes its recovery key here, the later ones join it with the key.
+  recoveryKeyFile: env.recoveryKeyFile,
+  recoveryKey: env.recoveryKeyFile && existsSync(env.recoveryKeyFile) ? readFileSync(env.recoveryKeyFile, "utf8").trim() : undefined,
+  showRecoveryKey: () => undefined,
   logger: consoleLogger("warn"),
   handleSignals: false,
 });

@@ -25,5 +25,6 @@ export function benchEnv() {
     deviceId: process.env.BENCH_DEVICE ?? "",
     storePath: process.env.BENCH_STORE || undefined,
     storeUrl: process.env.BENCH_STORE_URL || undefined,
+    recoveryKeyFile: process.env.BENCH_RECOVERY_KEY_FILE || undefined,
   };
 }

@@ -97,6 +97,13 @@ function diff(after: Record<string, number>, before: Record<string, number>): Re
   return out;
 }
 
+let recoveryKeys: string | undefined;
+/** Where the store bots keep their account's recovery key during this bench invocation. */
+function recoveryKeyDir(): string {
+  recoveryKeys ??= mkdtempSync(join(tmpdir(), "niobot-bench-keys-"));
+  return recoveryKeys;
+}
+
 /** Spawns `kind` with a fresh login, waits for its first answer, puts the scenario's load on it, and stops it. */
 export async function runBot(
   hs: DevHomeserver,
@@ -123,6 +130,8 @@ export async function runBot(
       BENCH_DEVICE: deviceId,
       BENCH_STORE: storeDir ? join(storeDir, "bot.db") : "",
       BENCH_STORE_URL: storeUrl,
+      // One per bench invocation and bot account (a fresh Synapse each time): see bots/niobot.mjs.
+      BENCH_RECOVERY_KEY_FILE: join(recoveryKeyDir(), `${setup.botLocalpart}.key`),
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
