@@ -13,6 +13,7 @@ import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { startDevHomeserver } from "../src/devserver/index.js";
+import { postgresUnavailable, startTestPostgres, type TestPostgres } from "../test/helpers/postgres.js";
 import { USAGE, parseBenchArgs, runOrder, type BotKind } from "./harness/args.js";
 import { measureImport, packageOf, renderImportTable, type ImportMetrics } from "./harness/imports.js";
 import { startCountingProxy } from "./harness/proxy.js";
@@ -65,6 +66,19 @@ if (opts.imports) {
 }
 if (opts.scenarios.length === 0) process.exit(0);
 
+// niobot-pg: a throwaway PostgreSQL with fsync on (a real server's cost), or BENCH_POSTGRES_URL.
+let postgres: TestPostgres | undefined;
+let postgresUrl = process.env.BENCH_POSTGRES_URL;
+if (opts.bots.includes("niobot-pg") && !postgresUrl) {
+  const missing = postgresUnavailable();
+  if (missing) {
+    log(`skipping niobot-pg: ${missing}`);
+    opts.bots = opts.bots.filter((b) => b !== "niobot-pg");
+  } else {
+    postgres = await startTestPostgres({ durable: true });
+    postgresUrl = postgres.url;
+  }
+}
 const hs = await startDevHomeserver({ onProgress: log });
 const proxy = await startCountingProxy(hs.baseUrl);
 try {
@@ -82,7 +96,7 @@ try {
           time: new Date().toISOString(), commit, scenario, bot, run: run + 1, cpus: cpus().length, loadavg1: load,
         };
         try {
-          const r = await runBot(hs, proxy, setup, bot, { profDir: opts.profDir, startTimeoutMs });
+          const r = await runBot(hs, proxy, setup, bot, { profDir: opts.profDir, startTimeoutMs, postgresUrl });
           results.get(bot)?.push(r);
           requestsByBot.get(bot)?.push(r.requests);
           Object.assign(record, { replies: r.replies, metrics: r.metrics, requests: r.requests });
@@ -115,6 +129,7 @@ try {
 } finally {
   await proxy.close();
   await hs.stop();
+  await postgres?.stop();
 }
 log(`load average at the end ${loadavg().map((l) => l.toFixed(1)).join(" ")}; results appended to ${opts.out}`);
 if (tables.length > 1) console.log(`\n${tables.join("\n\n")}`);

@@ -12,6 +12,7 @@
  * | `MATRIX_PASSWORD`     | log in with this password                                |
  * | `BOT_PREFIX`          | command prefix (default `!`)                             |
  * | `STORE_PATH`          | SQLite store file (optional; memory store when absent)   |
+ * | `STORE_URL`           | a PostgreSQL store instead: `postgres://user:pw@host/db?schema=bot` |
  * | `MATRIX_RECOVERY_KEY` | the account's recovery key, so an encrypting bot's device |
  * |                       | joins the account's cross-signing identity (optional)    |
  *
@@ -29,6 +30,7 @@ export interface ExampleEnv {
   readonly credentials: Credentials;
   readonly prefix: string;
   readonly storePath: string | undefined;
+  readonly storeUrl: string | undefined;
   readonly envFile: string | undefined;
   readonly recoveryKey: string | undefined;
 }
@@ -55,10 +57,11 @@ export function readEnv(env: Env = process.env): ExampleEnv {
   const accessToken = get("MATRIX_ACCESS_TOKEN");
   const password = env.MATRIX_PASSWORD; // passwords may legitimately have edge whitespace
   const storePath = get("STORE_PATH");
+  const storeUrl = get("STORE_URL");
   const missing: string[] = [];
   if (homeserver === undefined) missing.push("MATRIX_HOMESERVER");
   if (userId === undefined) missing.push("MATRIX_USER_ID");
-  if (accessToken === undefined && !password && storePath === undefined) missing.push("MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD");
+  if (accessToken === undefined && !password && storePath === undefined && storeUrl === undefined) missing.push("MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD");
   if (homeserver === undefined || userId === undefined || missing.length > 0) {
     throw new EnvError(`missing environment variable(s): ${missing.join(", ")} (see examples/env.ts)`);
   }
@@ -70,7 +73,7 @@ export function readEnv(env: Env = process.env): ExampleEnv {
     accessToken !== undefined
       ? { accessToken, ...(refreshToken ? { refreshToken } : {}), ...(expiresAt !== undefined ? { expiresAt } : {}), ...(issuer && clientId ? { oauth: { issuer, clientId } } : {}) }
       : password ? { password } : {};
-  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath, envFile: get("MATRIX_ENV_FILE"), recoveryKey: get("MATRIX_RECOVERY_KEY") };
+  return { homeserver, userId, credentials, prefix: env.BOT_PREFIX || "!", storePath, storeUrl, envFile: get("MATRIX_ENV_FILE"), recoveryKey: get("MATRIX_RECOVERY_KEY") };
 }
 
 /** A configured (not started) example bot and the credentials to start it with. */
@@ -92,6 +95,7 @@ export function botFromEnv(env: Env = process.env, overrides: Partial<NioBotOpti
     userId: config.userId,
     commandPrefix: config.prefix,
     ...(config.storePath === undefined ? {} : { storePath: config.storePath }),
+    ...(config.storeUrl === undefined ? {} : { storeUrl: config.storeUrl }),
     ...(config.envFile === undefined ? {} : { envFile: config.envFile }),
     ...(config.recoveryKey === undefined ? {} : { recoveryKey: config.recoveryKey }),
     ...overrides,

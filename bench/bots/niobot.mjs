@@ -1,9 +1,8 @@
 /**
  * niobot answering `!ping`, run from the built package (`npm run build`), as
  * users run it. With BENCH_STORE set it has the documented default store:
- * `storePath` (SQLite), which turns encryption on. Its first run creates the
- * account's cross-signing identity and writes the recovery key to
- * BENCH_RECOVERY; later runs (new devices) join the identity with it.
+ * `storePath` (SQLite), which turns encryption on; with BENCH_STORE_URL the
+ * PostgreSQL store (`storeUrl`), encryption on as well.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { NioBot, consoleLogger } from "niobot";
@@ -11,12 +10,16 @@ import { benchEnv, serveReports } from "./report.mjs";
 
 serveReports();
 const env = benchEnv();
-const recoveryKey = env.storePath && env.recoveryFile && existsSync(env.recoveryFile) ? readFileSync(env.recoveryFile, "utf8").trim() : undefined;
 const bot = new NioBot({
   homeserver: env.homeserver,
   userId: env.userId,
   storePath: env.storePath,
-  ...(env.storePath ? (recoveryKey ? { recoveryKey } : { recoveryKeyFile: env.recoveryFile, showRecoveryKey: () => undefined }) : {}),
+  storeUrl: env.storeUrl,
+  // Each run is a new device of the same account: the first store run creates the account's
+  // cross-signing identity and writes its recovery key here, the later ones join it with the key.
+  recoveryKeyFile: env.recoveryKeyFile,
+  recoveryKey: env.recoveryKeyFile && existsSync(env.recoveryKeyFile) ? readFileSync(env.recoveryKeyFile, "utf8").trim() : undefined,
+  showRecoveryKey: () => undefined,
   logger: consoleLogger("warn"),
   handleSignals: false,
 });

@@ -24,6 +24,7 @@ export function benchEnv() {
     accessToken: process.env.BENCH_TOKEN ?? "",
     deviceId: process.env.BENCH_DEVICE ?? "",
     storePath: process.env.BENCH_STORE || undefined,
-    recoveryFile: process.env.BENCH_RECOVERY || undefined,
+    storeUrl: process.env.BENCH_STORE_URL || undefined,
+    recoveryKeyFile: process.env.BENCH_RECOVERY_KEY_FILE || undefined,
   };
 }

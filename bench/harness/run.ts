@@ -97,7 +97,12 @@ function diff(after: Record<string, number>, before: Record<string, number>): Re
   return out;
 }
 
-let recoveryDir: string | undefined;
+let recoveryKeys: string | undefined;
+/** Where the store bots keep their account's recovery key during this bench invocation. */
+function recoveryKeyDir(): string {
+  recoveryKeys ??= mkdtempSync(join(tmpdir(), "niobot-bench-keys-"));
+  return recoveryKeys;
+}
 
 /** Spawns `kind` with a fresh login, waits for its first answer, puts the scenario's load on it, and stops it. */
 export async function runBot(
@@ -105,13 +110,14 @@ export async function runBot(
   proxy: CountingProxy,
   setup: ScenarioSetup,
   kind: BotKind,
-  opts: { profDir?: string; startTimeoutMs: number },
+  opts: { profDir?: string; startTimeoutMs: number; postgresUrl?: string },
 ): Promise<RunResult> {
   const { client: session, deviceId } = await login(hs.baseUrl, setup.botLocalpart, PASSWORD);
   const storeDir = kind === "niobot-store" ? mkdtempSync(join(tmpdir(), "niobot-bench-")) : undefined;
-  // The first niobot-store run creates the account's cross-signing identity; later runs join it with its recovery key.
-  const recovery = `${(recoveryDir ??= mkdtempSync(join(tmpdir(), "niobot-bench-recovery-")))}/${encodeURIComponent(`${hs.baseUrl} ${setup.botUserId}`)}`;
-  const file = new URL(`../bots/${kind === "niobot-store" ? "niobot" : kind}.mjs`, import.meta.url).pathname;
+  const file = new URL(`../bots/${kind === "niobot-store" || kind === "niobot-pg" ? "niobot" : kind}.mjs`, import.meta.url).pathname;
+  // A fresh schema each run, as the SQLite bot gets a fresh file.
+  const storeUrl = kind === "niobot-pg" ? `${opts.postgresUrl}${opts.postgresUrl?.includes("?") ? "&" : "?"}schema=bench_${Date.now()}_${process.pid}` : "";
+  if (kind === "niobot-pg" && !opts.postgresUrl) throw new Error("niobot-pg needs a PostgreSQL server");
   const execArgv = ["--expose-gc", ...(opts.profDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profDir}`, `--cpu-prof-name=${kind}-${Date.now()}.cpuprofile`] : [])];
   proxy.reset();
   const started = performance.now();
@@ -123,7 +129,9 @@ export async function runBot(
       BENCH_TOKEN: session.accessToken,
       BENCH_DEVICE: deviceId,
       BENCH_STORE: storeDir ? join(storeDir, "bot.db") : "",
-      BENCH_RECOVERY: recovery,
+      BENCH_STORE_URL: storeUrl,
+      // One per bench invocation and bot account (a fresh Synapse each time): see bots/niobot.mjs.
+      BENCH_RECOVERY_KEY_FILE: join(recoveryKeyDir(), `${setup.botLocalpart}.key`),
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

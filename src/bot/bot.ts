@@ -11,8 +11,7 @@ import type { EditOptions, MessageOptions } from "../content/message.js";
 import type { MessageContent } from "../api/events.js";
 import { TypedEmitter, type Listener } from "../events/emitter.js";
 import { consoleLogger, redactingLogger, type Logger } from "../logging/logger.js";
-import { MemoryStore } from "../storage/memory.js";
-import { SqliteStore } from "../storage/sqlite.js";
+import { storeFromOptions } from "../storage/select.js";
 import type { Store } from "../storage/store.js";
 import { KvSpace, type Kv } from "../kv/kv.js";
 import { SyncEngine } from "../sync/engine.js";
@@ -24,6 +23,7 @@ import type { CoreBotEvents, ErrorContext } from "./events.js";
 import type { NioBotOptions } from "./options.js";
 import { establishSession, type Credentials, type Session } from "./login.js";
 import { installSignalHandlers } from "./signals.js";
+import { ReplicaGate, type BotHealth } from "../replicas/gate.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import type { RelationEmit } from "../messaging/relations.js";
 import { Outbox } from "../outbox/outbox.js";
@@ -85,11 +85,13 @@ export class NioBot {
   #crypto: BotCrypto | undefined;
   #media: MediaClient | undefined;
   readonly #roomEncryption = new RoomEncryption(this);
+  #replicas: ReplicaGate | undefined;
+  #standby: AbortController | undefined;
 
   constructor(options: NioBotOptions) {
     this.options = options;
     this.log = redactingLogger(options.logger ?? consoleLogger());
-    this.store = options.store ?? (options.storePath ? new SqliteStore(options.storePath) : new MemoryStore());
+    this.store = options.store ?? storeFromOptions(options);
     this.rooms = new RoomTracker(options.userId);
     this.#events = new TypedEmitter<CoreBotEvents>((error, name, args) => this.reportError(error, contextOf(name, args)));
     this.#outbox = new Outbox({ api: () => this.api, roomEncryption: (roomId) => this.#roomEncryption.settingsOf(roomId), encrypter: () => this.#crypto });
@@ -249,10 +251,12 @@ export class NioBot {
     const cryptoModule = crypto.enabled ? import("../crypto/crypto.js").then(async (m) => (await m.BotCrypto.load(), m)) : undefined;
     cryptoModule?.catch(() => undefined);
     await this.store.open();
+    if (o.replicas) await this.#enterReplicas();
     const baseUrl = /^https?:\/\//i.test(o.homeserver)
       ? o.homeserver.replace(/\/+$/, "")
       : (await discoverHomeserver(o.homeserver, { fetch: o.fetch })).baseUrl;
-    this.#api = new MatrixApi({ baseUrl, fetch: o.fetch, logger: this.log, ...o.retry });
+    // With replicas, every request first checks the lease: a replica that lost it sends nothing.
+    this.#api = new MatrixApi({ baseUrl, fetch: this.#replicas?.guard(o.fetch) ?? o.fetch, logger: this.log, ...o.retry });
     this.#session = await establishSession(this.#api, this.store, {
       homeserver: baseUrl,
       userId: o.userId,
@@ -321,8 +325,41 @@ export class NioBot {
     this.#crypto = undefined;
     this.#removeSignals?.();
     this.#removeSignals = undefined;
+    this.#standby?.abort(new DOMException("the bot is stopping", "AbortError"));
+    await this.#replicas?.release();
     await this.store.close();
     await this.emit("stopped");
+  }
+
+  /**
+   * Readiness for an orchestrator's probe: `active` (syncing, holding the lease if there are
+   * replicas), `standby` (waiting for the lease) or `unhealthy` (not started, stopped, lost the lease).
+   *
+   * @example
+   * http.createServer((_, res) => { const h = bot.health(); res.writeHead(h.ready ? 200 : 503).end(JSON.stringify(h)); }).listen(8080);
+   */
+  health(): BotHealth {
+    const lease = this.#replicas ? { holder: this.#replicas.lease.holder, ...(this.#replicas.lease.held ? { fence: this.#replicas.lease.fence } : {}) } : {};
+    const state = this.#replicas?.state;
+    if (state === "waiting") return { status: "standby", ready: false, ...lease };
+    if (state === "lost") return { status: "unhealthy", ready: false, reason: `lost the lease: ${this.#replicas?.lostReason ?? "expired"}`, ...lease };
+    if (!this.running) return { status: "unhealthy", ready: false, reason: this.#starting ? "starting" : "not running", ...lease };
+    return { status: "active", ready: true, ...lease };
+  }
+
+  /** Waits (a warm standby) until this replica holds the lease; losing it later stops the bot. */
+  async #enterReplicas(): Promise<void> {
+    const options = this.options.replicas === true ? {} : this.options.replicas || {};
+    const gate = (this.#replicas = new ReplicaGate(this.store, this.log, options));
+    this.#standby = new AbortController();
+    const taken = await gate.enter(this.log, this.#standby.signal);
+    gate.lease.onLost((reason) => {
+      void this.emit("leadershipLost", reason);
+      if (this.options.handleSignals ?? true) process.exitCode = 1;
+      // Its writes are refused from now on (fenced), so stopping cannot save anything; the store is closed regardless.
+      setImmediate(() => void this.stop().catch((e: unknown) => this.reportError(e, { source: "stop" })).finally(() => this.store.close()));
+    });
+    await this.emit("leadershipAcquired", { holder: gate.lease.holder, ...taken });
   }
 
   /**

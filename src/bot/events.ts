@@ -49,6 +49,13 @@ export interface CoreBotEvents extends CommandEvents {
   /** The bot stopped. */
   stopped: [];
   /**
+   * With `replicas`: this replica took the lease and becomes the active one (before it logs in
+   * and syncs). `previous` is the replica it took over from, if the lease had a holder.
+   */
+  leadershipAcquired: [info: { holder: string; fence: number; previous: string | undefined }];
+  /** With `replicas`: this replica lost the lease (frozen past it, or another took it); it stops. */
+  leadershipLost: [reason: string];
+  /**
    * An encrypted event could not be decrypted. When `failure.willRetry`, the
    * event is kept and dispatched (as `event`/`message`) once its room key arrives.
    */

@@ -9,6 +9,7 @@ import type { Store } from "../storage/store.js";
 import type { AutoJoinPolicy } from "./autojoin.js";
 import type { Authenticate } from "../crypto/identity.js";
 import type { TrustMode } from "../crypto/trust.js";
+import type { LeaseOptions } from "../replicas/lease.js";
 
 /** Options of a {@link NioBot}. */
 export interface NioBotOptions {
@@ -28,7 +29,21 @@ export interface NioBotOptions {
   deviceName?: string;
   /** Path of an SQLite store; the bot keeps its login, sync position and room state there. Memory when absent. */
   storePath?: string;
-  /** A custom store (overrides `storePath`). */
+  /**
+   * A PostgreSQL store instead of the SQLite file: `postgres://user:password@host/database`,
+   * optionally `?schema=name` (default schema `niobot`; one schema per bot). Holds the crypto
+   * store too. Overrides `storePath`. See `src/storage/postgres/`.
+   */
+  storeUrl?: string;
+  /** The bot's schema in the `storeUrl` database (overrides the URL's `schema` parameter). */
+  storeSchema?: string;
+  /**
+   * Run as one of several replicas on the same `storeUrl`: only the holder of a lease logs in,
+   * syncs and sends; the others wait as warm standbys and take over within `leaseMs` (default
+   * 10 s) when it dies. `true` for the defaults. See `src/replicas/` and the deployment guide.
+   */
+  replicas?: boolean | LeaseOptions;
+  /** A custom store (overrides `storeUrl` and `storePath`). */
   store?: Store;
   /** The bot owner's user id, for the `isOwner` check. */
   ownerId?: string;

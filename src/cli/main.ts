@@ -44,6 +44,10 @@ const commands: Record<string, Subcommand> = {
     summary: "cross-signing identity, secret storage and key backup (status|recovery-key|reset-identity)",
     load: async () => import("./crypto.js").then((m) => ({ help: m.cryptoHelp, run: m.crypto })),
   },
+  store: {
+    summary: "move a bot's SQLite store (crypto included) into PostgreSQL (migrate)",
+    load: async () => import("./store.js").then((m) => ({ help: m.storeHelp, run: m.store })),
+  },
   version: {
     summary: "print versions and whether E2EE and SQLite are available",
     load: async () => import("./version.js").then((m) => ({ help: m.versionHelp, run: m.version })),

@@ -165,7 +165,8 @@ export class BotCrypto {
    */
   static async begin(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ session: Session; finish: () => Promise<BotCrypto> }> {
     await initAsync();
-    const file = new CryptoStoreFile(o.storePath);
+    // Without a file, a store that keeps the crypto snapshot itself (PostgreSQL) holds it.
+    const file = new CryptoStoreFile(o.storePath, o.storePath === undefined ? host.store.cryptoSnapshots?.() : undefined);
     let current: Session;
     let usable: boolean;
     let crashed: boolean;

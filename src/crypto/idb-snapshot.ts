@@ -10,13 +10,14 @@
  *
  * @module
  */
+import type { DatabaseSnapshot, IDBValidKey, IndexSnapshot, ObjectStoreSnapshot } from "../storage/crypto-snapshot.js";
+
+export type { DatabaseSnapshot, IDBValidKey, IndexSnapshot, ObjectStoreSnapshot };
 
 /* The project compiles without the DOM library, so the small part of the
  * IndexedDB API used here is declared structurally. */
 
 /** A key IndexedDB accepts. */
-export type IDBValidKey = number | string | Date | BufferSource | IDBValidKey[];
-type BufferSource = ArrayBuffer | ArrayBufferView;
 
 /** @internal */
 export interface IDBRequest<T = unknown> {
@@ -73,30 +74,6 @@ export interface IDBFactory {
   databases(): Promise<{ name?: string; version?: number }[]>;
 }
 
-/** One index of an object store. */
-export interface IndexSnapshot {
-  name: string;
-  keyPath: string | string[];
-  unique: boolean;
-  multiEntry: boolean;
-}
-
-/** One object store: schema and every record. */
-export interface ObjectStoreSnapshot {
-  name: string;
-  keyPath: string | string[] | null;
-  autoIncrement: boolean;
-  indexes: IndexSnapshot[];
-  /** Records in key order; `key` is omitted on write when the store has in-line keys. */
-  records: { key: IDBValidKey; value: unknown }[];
-}
-
-/** One database. */
-export interface DatabaseSnapshot {
-  name: string;
-  version: number;
-  stores: ObjectStoreSnapshot[];
-}
 
 function toError(error: { message: string } | null, fallback: string): Error {
   return error instanceof Error ? error : new Error(error ? `${fallback}: ${error.message}` : fallback);

@@ -20,6 +20,7 @@
  * @module
  */
 import { registerSecret } from "../logging/redact.js";
+import { isPostgresUrl } from "../storage/postgres/url.js";
 
 import type { Authenticate, IdentityOptions } from "./identity.js";
 import type { TrustMode } from "./trust.js";
@@ -40,6 +41,10 @@ export { isVerificationEvent } from "./verification-events.js";
 export interface CryptoBotOptions {
   encryption?: boolean;
   storePath?: string;
+  /** A store URL; a PostgreSQL one keeps the crypto store in the database. */
+  storeUrl?: string;
+  /** A custom store; one with `cryptoSnapshots` keeps the crypto store itself. */
+  store?: { cryptoSnapshots?: unknown };
   cryptoStorePath?: string;
   cryptoStorePassphrase?: string;
   deviceName?: string;
@@ -75,9 +80,11 @@ export interface ResolvedCryptoOptions {
  */
 export function cryptoOptionsOf(o: CryptoBotOptions): ResolvedCryptoOptions {
   registerSecret(o.cryptoStorePassphrase);
-  const storePath = o.cryptoStorePath ?? (o.storePath && o.storePath !== ":memory:" ? `${o.storePath}.crypto` : undefined);
+  // A store that keeps the crypto store itself (PostgreSQL) takes precedence over a file beside `storePath`.
+  const inStore = o.store ? typeof o.store.cryptoSnapshots === "function" : isPostgresUrl(o.storeUrl);
+  const storePath = o.cryptoStorePath ?? (!inStore && o.storePath && o.storePath !== ":memory:" ? `${o.storePath}.crypto` : undefined);
   return {
-    enabled: o.encryption ?? storePath !== undefined,
+    enabled: o.encryption ?? (storePath !== undefined || inStore),
     storePath,
     passphrase: o.cryptoStorePassphrase,
     deviceName: o.deviceName ?? "niobot",

@@ -12,25 +12,11 @@ import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import * as v8 from "node:v8";
 import Database from "better-sqlite3";
-import type { DatabaseSnapshot, IDBValidKey, ObjectStoreSnapshot } from "./idb-snapshot.js";
+import { keyId, SQLITE_HEADER, type DatabaseSnapshot, type IDBValidKey, type ObjectStoreSnapshot, type SnapshotMeta, type StoreDelta } from "../storage/crypto-snapshot.js";
 
-/** First bytes of every SQLite file. */
-export const SQLITE_HEADER = Buffer.from("SQLite format 3\0");
+export { keyId, SQLITE_HEADER, type SnapshotMeta, type StoreDelta };
 
-/** Who a snapshot belongs to and whether it was closed cleanly. */
-export interface SnapshotMeta {
-  userId: string;
-  deviceId: string;
-  clean: boolean;
-}
 
-/** Changed records of one object store; `value` undefined deletes; `all` replaces the store's records. */
-export interface StoreDelta {
-  db: string;
-  store: string;
-  all: boolean;
-  records: { key: IDBValidKey; value: unknown }[];
-}
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,18 +25,6 @@ CREATE TABLE IF NOT EXISTS records (db TEXT NOT NULL, store TEXT NOT NULL, id TE
   PRIMARY KEY (db, store, id));
 `;
 
-/**
- * A canonical text form of an IndexedDB key, so one key always maps to one
- * row (serialized bytes may differ for equal keys, e.g. int vs double).
- */
-export function keyId(key: IDBValidKey): string {
-  if (typeof key === "string") return `s${key}`;
-  if (typeof key === "number") return `n${key}`;
-  if (key instanceof Date) return `d${key.getTime()}`;
-  if (Array.isArray(key)) return `a${JSON.stringify(key.map(keyId))}`;
-  const view = ArrayBuffer.isView(key) ? Buffer.from(key.buffer, key.byteOffset, key.byteLength) : Buffer.from(key as ArrayBuffer);
-  return `b${view.toString("hex")}`;
-}
 
 /** Schema of the snapshot's databases without records, as text to compare. */
 export function schemaKey(databases: readonly DatabaseSnapshot[]): string {

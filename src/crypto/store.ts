@@ -33,6 +33,7 @@ import {
 import { cryptoIndexedDB, writesObserved, type IDBWrite } from "./indexeddb.js";
 import { CryptoStoreLockedError } from "./errors.js";
 import { keyId, readSnapshotDb, schemaKey, SnapshotDb, SQLITE_HEADER, type StoreDelta } from "./snapshot-db.js";
+import type { CryptoSnapshotStore } from "./snapshot-store.js";
 
 export { CryptoStoreLockedError };
 
@@ -81,8 +82,11 @@ export class CryptoStoreFile {
   #unwatch: (() => void) | undefined;
   readonly #factory: IDBFactory;
 
-  /** @param path the snapshot file; undefined keeps the store in memory only. */
-  constructor(readonly path: string | undefined) {
+  /**
+   * @param path the snapshot file; undefined keeps the store in memory only (or in `remote`).
+   * @param remote a store that keeps the snapshot itself (PostgreSQL), used when there is no `path`.
+   */
+  constructor(readonly path: string | undefined, readonly remote?: CryptoSnapshotStore) {
     const { factory, watchWrites } = cryptoIndexedDB();
     this.#factory = factory;
     this.#unwatch = watchWrites(this.storeName, (write) => this.#noteWrite(write));
@@ -90,7 +94,7 @@ export class CryptoStoreFile {
 
   /** Whether the store survives a restart. */
   get persistent(): boolean {
-    return this.path !== undefined;
+    return this.path !== undefined || this.remote !== undefined;
   }
 
   /**
@@ -99,7 +103,7 @@ export class CryptoStoreFile {
    * @throws {@link CryptoStoreLockedError} when another process holds the store.
    */
   async open(): Promise<RestoreResult> {
-    if (!this.path) return { kind: "none" };
+    if (!this.path) return this.remote ? this.#openRemote(this.remote) : { kind: "none" };
     mkdirSync(dirname(this.path), { recursive: true });
     this.#lock = takeLock(`${this.path}.lock`, this.path);
     await removeLeftoverTemps(this.path);
@@ -137,6 +141,24 @@ export class CryptoStoreFile {
       await this.wipe();
       // Kept aside for forensics; the next save writes a fresh store.
       await rename(this.path, `${this.path}.unreadable-${Date.now()}`).catch(() => undefined);
+      return { kind: "unreadable", error: error as Error };
+    }
+  }
+
+  /** Loads the snapshot a remote store keeps; its lock is the store's own (one active process per store). */
+  async #openRemote(remote: CryptoSnapshotStore): Promise<RestoreResult> {
+    try {
+      const loaded = await remote.load();
+      if (!loaded) return { kind: "none" };
+      await importDatabases(this.#factory, loaded.databases, (name) => this.storeName + name);
+      this.#savedSchema = schemaKey(loaded.databases);
+      this.#full = false;
+      this.#writes = new Map();
+      this.#dirty = false;
+      return { kind: "restored", meta: loaded.meta };
+    } catch (error) {
+      await this.wipe();
+      // The next save replaces the stored records with a fresh store.
       return { kind: "unreadable", error: error as Error };
     }
   }
@@ -186,7 +208,7 @@ export class CryptoStoreFile {
   }
 
   async #saveNow(clean: boolean): Promise<void> {
-    if (!this.path || !this.#meta || (!this.dirty && !clean)) return;
+    if (!this.persistent || !this.#meta || (!this.dirty && !clean)) return;
     const writes = this.#writes;
     this.#writes = new Map();
     this.#dirty = false;
@@ -194,9 +216,11 @@ export class CryptoStoreFile {
       const meta = { ...this.#meta, clean };
       const names = await databasesWithPrefix(this.#factory, this.storeName);
       const schema = schemaKey((await readSchemas(this.#factory, names)).map((db) => ({ ...db, name: db.name.slice(this.storeName.length) })));
-      if (this.#full || !this.#file || !writesObserved() || schema !== this.#savedSchema) {
+      const remote = this.path ? undefined : this.remote;
+      if (this.#full || (!this.#file && !remote) || !writesObserved() || schema !== this.#savedSchema) {
         const databases = (await exportDatabases(this.#factory, names)).map((db) => ({ ...db, name: db.name.slice(this.storeName.length) }));
-        this.#file = await SnapshotDb.writeFull(this.path, meta, databases, this.#file);
+        if (remote) await remote.writeFull(meta, databases);
+        else this.#file = await SnapshotDb.writeFull(this.path!, meta, databases, this.#file);
         this.#savedSchema = schemaKey(databases);
         this.#full = false;
         return;
@@ -206,7 +230,8 @@ export class CryptoStoreFile {
         const wanted = new Map([...stores].map(([store, keys]) => [store, keys === "all" ? ("all" as const) : [...keys.values()]]));
         for (const [store, read] of await readRecords(this.#factory, this.storeName + db, wanted)) deltas.push({ db, store, ...read });
       }
-      this.#file.applyDeltas(meta, deltas);
+      if (remote) await remote.applyDeltas(meta, deltas);
+      else this.#file!.applyDeltas(meta, deltas);
     } catch (error) {
       // What this save took is lost from the change list: the next one writes everything.
       this.#dirty = true;

@@ -2,9 +2,11 @@
  * The storage interface: what niobot must remember across restarts so that no
  * event is lost or handled twice and a restart reuses the same device.
  *
- * Two implementations ship: {@link MemoryStore} and {@link SqliteStore}.
- * Methods are async so that other back ends (a database server) can implement it.
+ * Three implementations ship: {@link MemoryStore}, {@link SqliteStore} and
+ * `PostgresStore` (`./postgres/`). Methods are async so that a database
+ * server can implement it.
  */
+import type { CryptoSnapshotStore } from "./crypto-snapshot.js";
 
 /** The login a restart reuses. Contains a secret: never log it. */
 export interface StoredLogin {
@@ -149,6 +151,12 @@ export interface Store {
    * before returning (a killed process keeps it). Only the most recent {@link EFFECTS_KEPT} records are kept.
    */
   setEffect(eventId: string, key: string, record: string | undefined): Promise<void>;
+
+  /**
+   * Where the crypto store persists, for a store that keeps it itself
+   * (PostgreSQL); absent: a file beside the store (`<storePath>.crypto`) or memory.
+   */
+  cryptoSnapshots?(): CryptoSnapshotStore;
 }
 
 /** How many handled event ids a store keeps: enough to cover any batch replayed after a crash. */

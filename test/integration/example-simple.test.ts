@@ -25,13 +25,17 @@ function inReplyTo(e: ClientEvent): string | undefined {
 describe("examples/env.ts", () => {
   test("reads the convention, preferring a token, defaulting the prefix", () => {
     const env = readEnv({ MATRIX_HOMESERVER: "https://hs", MATRIX_USER_ID: "@b:hs", MATRIX_ACCESS_TOKEN: "t", MATRIX_PASSWORD: "p" });
-    assert.deepEqual(env, { homeserver: "https://hs", userId: "@b:hs", credentials: { accessToken: "t" }, prefix: "!", storePath: undefined, envFile: undefined, recoveryKey: undefined });
+    assert.deepEqual(env, { homeserver: "https://hs", userId: "@b:hs", credentials: { accessToken: "t" }, prefix: "!", storePath: undefined, storeUrl: undefined, envFile: undefined, recoveryKey: undefined });
     const refreshing = readEnv({ MATRIX_HOMESERVER: "hs", MATRIX_USER_ID: "@b:hs", MATRIX_ACCESS_TOKEN: "t", MATRIX_REFRESH_TOKEN: "r", MATRIX_TOKEN_EXPIRES_AT: "2030-01-01T00:00:00.000Z", MATRIX_ENV_FILE: ".env" });
     assert.deepEqual(refreshing.credentials, { accessToken: "t", refreshToken: "r", expiresAt: Date.parse("2030-01-01T00:00:00.000Z") });
     assert.equal(refreshing.envFile, ".env");
     const stored = readEnv({ MATRIX_HOMESERVER: "hs", MATRIX_USER_ID: "@b:hs", STORE_PATH: "/tmp/x.db", BOT_PREFIX: "?" });
     assert.deepEqual(stored.credentials, {});
     assert.equal(stored.prefix, "?");
+    // A PostgreSQL store that holds a login needs no credentials either.
+    const inPostgres = readEnv({ MATRIX_HOMESERVER: "hs", MATRIX_USER_ID: "@b:hs", STORE_URL: "postgres://db/bots?schema=b" });
+    assert.equal(inPostgres.storeUrl, "postgres://db/bots?schema=b");
+    assert.deepEqual(inPostgres.credentials, {});
     assert.equal(readEnv({ MATRIX_HOMESERVER: "hs", MATRIX_USER_ID: "@b:hs", MATRIX_PASSWORD: "p", MATRIX_RECOVERY_KEY: " EsT1 abcd " }).recoveryKey, "EsT1 abcd");
     assert.throws(() => readEnv({ MATRIX_USER_ID: "@b:hs" }), /MATRIX_HOMESERVER, MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD/);
   });

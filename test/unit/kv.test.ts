@@ -10,6 +10,7 @@ import { KV_MAX_VALUE_BYTES } from "../../src/kv/value.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { SqliteStore } from "../../src/storage/sqlite.js";
 import type { Store } from "../../src/storage/store.js";
+import { postgresStoreKind } from "../helpers/postgres.js";
 
 const dir = mkdtempSync(join(tmpdir(), "niobot-kv-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,6 +19,10 @@ const kinds: [string, () => Store][] = [
   ["MemoryStore", () => new MemoryStore()],
   ["SqliteStore", () => new SqliteStore(join(dir, `${Math.random()}.db`))],
 ];
+// The same tests against PostgreSQL (a throwaway cluster); skipped, with the reason, without its binaries.
+const pg = await postgresStoreKind();
+if ("kind" in pg) kinds.push(pg.kind);
+else describe("PostgresStore", { skip: pg.skip }, () => undefined);
 
 async function opened(make: () => Store): Promise<Store> {
   const store = make();

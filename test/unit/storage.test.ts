@@ -6,6 +6,7 @@ import { after, describe, test } from "node:test";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { SqliteStore } from "../../src/storage/sqlite.js";
 import { HANDLED_EVENTS_KEPT, type Store } from "../../src/storage/store.js";
+import { postgresStoreKind } from "../helpers/postgres.js";
 import { RoomTracker } from "../../src/sync/tracker.js";
 
 const dir = mkdtempSync(join(tmpdir(), "niobot-store-"));
@@ -15,6 +16,10 @@ const kinds: [string, () => Store][] = [
   ["MemoryStore", () => new MemoryStore()],
   ["SqliteStore", () => new SqliteStore(join(dir, `${Math.random()}.db`))],
 ];
+// The same tests against PostgreSQL (a throwaway cluster); skipped, with the reason, without its binaries.
+const pg = await postgresStoreKind();
+if ("kind" in pg) kinds.push(pg.kind);
+else describe("PostgresStore", { skip: pg.skip }, () => undefined);
 
 for (const [name, make] of kinds) {
   describe(name, () => {
