@@ -39,6 +39,9 @@ import type { CommandRegistry } from "../commands/registry.js";
 import { waitForMessage, type WaitForMessageOptions } from "../commands/conversation.js";
 import { DirectMessages, type CreateDmRoomOptions, type DmRoom } from "../dm/manager.js";
 import { replyMessageOptions } from "../messaging/compose.js";
+import { Appservice } from "../appservice/appservice.js";
+import type { VirtualUser, VirtualUserProfile } from "../appservice/virtual.js";
+import type { SyncSink } from "../sync/engine.js";
 import { MediaClient, isAttachmentMessage, sendAttachment, type Attachment, type AttachmentMessage, type DownloadedMedia, type EncryptedFile, type SendAttachmentOptions } from "../attachments/index.js";
 
 export type { NioBotOptions } from "./options.js";
@@ -71,6 +74,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   readonly #events: TypedEmitter<E>;
   #api: MatrixApi | undefined;
   #sync: SyncEngine | undefined;
+  #appservice: Appservice | undefined;
   #session: Session | undefined;
   #removeSignals: (() => void) | undefined;
   #starting: Promise<void> | undefined;
@@ -113,7 +117,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
 
   /** Whether the sync loop is running. */
   get running(): boolean {
-    return this.#sync?.running ?? false;
+    return this.#sync?.running ?? this.#appservice !== undefined;
   }
 
   /** Adds a listener; returns a function that removes it. */
@@ -244,6 +248,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     const baseUrl = /^https?:\/\//i.test(o.homeserver)
       ? o.homeserver.replace(/\/+$/, "")
       : (await discoverHomeserver(o.homeserver, { fetch: o.fetch })).baseUrl;
+    if (o.appservice) return this.#startAppservice(baseUrl);
     this.#api = new MatrixApi({ baseUrl, fetch: o.fetch, logger: this.log, ...o.retry });
     this.#session = await establishSession(this.#api, this.store, {
       homeserver: baseUrl,
@@ -269,21 +274,63 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       maxEventAgeMs: o.maxEventAgeMs,
       maxConcurrentHandlers: o.maxConcurrentHandlers,
       handlerTimeoutMs: o.handlerTimeoutMs,
-      sink: {
-        beforeBatch: (response, initial) => this.#crypto?.beforeBatch(response, initial),
-        onEvent: (room, event) => this.#onEvent(room, event),
-        onInvite: (room, invite) => this.#onInvite(room, invite),
-        onJoin: (room) => this.emit("join", ...([room] as E["join"])),
-        onLeave: (room, event) => this.emit("leave", ...([room, event] as E["leave"])),
-        onSyncError: (error, attempt) => void this.emit("syncError", ...([error, attempt] as E["syncError"])),
-        onFatal: (error) => this.#onFatal(error),
-        onError: (error, context) => this.reportError(error, context),
-      },
+      sink: this.#sink(),
     });
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
     await this.#sync.start();
     this.log.info({ userId: this.userId, deviceId: this.deviceId, rooms: this.rooms.rooms.size }, "bot is ready");
     await this.emit("ready", ...([] as unknown as E["ready"]));
+  }
+
+  /** Where the sync engine (or, in appservice mode, the transaction engine) hands events to the bot. */
+  #sink(): SyncSink {
+    return {
+      beforeBatch: (response, initial) => this.#crypto?.beforeBatch(response, initial),
+      onEvent: (room, event) => this.#onEvent(room, event),
+      onInvite: (room, invite) => this.#onInvite(room, invite),
+      onJoin: (room) => this.emit("join", ...([room] as E["join"])),
+      onLeave: (room, event) => this.emit("leave", ...([room, event] as E["leave"])),
+      onSyncError: (error, attempt) => void this.emit("syncError", ...([error, attempt] as E["syncError"])),
+      onFatal: (error) => this.#onFatal(error),
+      onError: (error, context) => this.reportError(error, context),
+    };
+  }
+
+  /** Appservice mode (`src/appservice/`): no login, no sync; the homeserver pushes transactions. */
+  async #startAppservice(baseUrl: string): Promise<void> {
+    const o = this.options;
+    if (o.encryption === true) throw new Error("end-to-end encryption is not available in appservice mode yet (leave the encryption option unset)");
+    this.rooms.load(await this.store.loadRooms());
+    this.#appservice = await Appservice.start(this, o.appservice!, {
+      baseUrl,
+      http: { fetch: o.fetch, logger: this.log, ...o.retry },
+      sink: this.#sink(),
+      maxConcurrentHandlers: o.maxConcurrentHandlers,
+      handlerTimeoutMs: o.handlerTimeoutMs,
+      maxEventAgeMs: o.maxEventAgeMs,
+    });
+    this.#api = this.#appservice.api;
+    if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
+    this.log.info({ userId: this.userId, port: this.#appservice.port, rooms: this.rooms.rooms.size }, "appservice is ready");
+    await this.emit("ready", ...([] as unknown as E["ready"]));
+  }
+
+  /** The running application service (appservice mode only; see `src/appservice/`). */
+  get appservice(): Appservice {
+    if (!this.#appservice) throw new Error(this.options.appservice ? "the bot has not been started" : "the bot is not in appservice mode (the appservice option)");
+    return this.#appservice;
+  }
+
+  /**
+   * A user of the appservice's namespace, registered (with `profile`) on first use:
+   * send, join and DM as that user. Appservice mode only.
+   *
+   * @example
+   * const alice = await bot.as("@_bridge_alice:example.org", { displayName: "Alice" });
+   * await alice.sendMessage(roomId, "hi");
+   */
+  as(userId: string, profile?: VirtualUserProfile): Promise<VirtualUser> {
+    return this.appservice.as(userId, profile);
   }
 
   /** Stops syncing (aborting a long poll at once), saves the sync position and closes the store. */
@@ -292,6 +339,8 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     if (!starting) return;
     this.#starting = undefined;
     await this.#sync?.stop();
+    await this.#appservice?.stop();
+    this.#appservice = undefined;
     (this.#api?.http.auth as { close?: () => void } | undefined)?.close?.();
     await this.messaging.close();
     await this.#crypto?.close();
@@ -506,7 +555,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
 
   /** Whether end-to-end encryption is on (from the `encryption` option; see `src/crypto/`). */
   get encryptionEnabled(): boolean {
-    return cryptoOptionsOf(this.options).enabled;
+    return cryptoOptionsOf(this.options).enabled && !this.options.appservice;
   }
 
   /**
