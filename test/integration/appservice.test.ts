@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { MatrixApi } from "../../src/api/client.js";
 import type { FetchLike } from "../../src/api/http.js";
@@ -159,6 +159,13 @@ test("100 sends as virtual users are not rate-limited (while a regular user is)"
   assert.equal(statuses.filter((s) => s === 429).length, 0, "no 429 seen by the appservice");
 });
 
+/** Synapse's log lines about appservice delivery, for a failure message. */
+function synapseAppserviceLog(): string {
+  const file = hs?.server.logFile;
+  if (!file) return "(no log)";
+  return readFileSync(file, "utf8").split("\n").filter((l) => /appservice|recover|retr|transaction|nbcrash/i.test(l)).slice(-40).join("\n");
+}
+
 function startCrashBot(store: string, registrationPath: string, crashInHandler: boolean): { child: ChildProcess; lines: string[]; waitFor: (re: RegExp) => Promise<string> } {
   const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/appservice-crash-bot.ts"], {
     env: { ...process.env, AS_HOMESERVER: hs!.baseUrl, AS_USER_ID: "@crashbot:localhost", AS_STORE: store, AS_REGISTRATION: registrationPath, AS_CRASH: crashInHandler ? "1" : "0" },
@@ -180,7 +187,7 @@ function startCrashBot(store: string, registrationPath: string, crashInHandler: 
       const line = lines.find((l) => re.test(l));
       if (line !== undefined) return line;
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the appservice process exited (${child.signalCode ?? child.exitCode}) before printing ${re}; it printed: ${lines.join(" | ")}`);
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; printed: ${lines.join(" | ")}`);
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}; printed: ${lines.join(" | ")}\nSynapse's appservice log lines:\n${synapseAppserviceLog()}`);
       await new Promise<void>((resolve) => {
         waiters.push(resolve);
         setTimeout(resolve, 200);
