@@ -38,6 +38,8 @@ export interface TransactionEngineOptions {
   handlerTimeoutMs?: number;
   /** Skip events older than this (default: handle all). */
   maxEventAgeMs?: number;
+  /** How long `stop()` waits for running handlers before leaving them unrecorded (default 5 s). */
+  stopGraceMs?: number;
   /**
    * The full state of a room the bot just joined. Transactions carry only new
    * events, and the send path must know whether the room is encrypted.
@@ -75,6 +77,10 @@ export class TransactionEngine {
   readonly #controllers = new Set<AbortController>();
   #handled: string[] | undefined;
   #stopping = false;
+  /** Past stop's grace period: late completions no longer touch the store. */
+  #detached = false;
+  /** Settles of running handlers, so stop can count the stragglers as unfinished. */
+  readonly #pending = new Set<(finished: boolean) => void>();
   /** Transactions in progress: a resend while one is running waits for it instead of running twice. */
   readonly #running = new Map<string, Promise<void>>();
 
@@ -94,6 +100,7 @@ export class TransactionEngine {
   /** Loads the handled transaction ids. */
   async start(): Promise<void> {
     this.#stopping = false;
+    this.#detached = false;
     this.#writes.start();
     const stored = await this.#o.store.getValue(TXN_KEY);
     let list: unknown = [];
@@ -109,7 +116,15 @@ export class TransactionEngine {
   async stop(): Promise<void> {
     this.#stopping = true;
     for (const controller of this.#controllers) controller.abort(new DOMException("the bot is stopping", "AbortError"));
-    await Promise.allSettled([...this.#running.values()]);
+    const running = Promise.allSettled([...this.#running.values()]);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#o.stopGraceMs ?? 5_000)));
+    await Promise.race([running, grace]);
+    clearTimeout(timer);
+    // Handlers that ignore their signal: unrecorded, so they run again when the homeserver resends.
+    this.#detached = true;
+    for (const settle of [...this.#pending]) settle(false);
+    await running;
     this.#writes.stop();
     await this.#writes.retryRecords();
   }
@@ -228,7 +243,12 @@ export class TransactionEngine {
     const eventId = event.event_id;
     const controller = new AbortController();
     this.#controllers.add(controller);
-    return new Promise<boolean>((settle) => {
+    return new Promise<boolean>((resolve) => {
+      const settle = (finished: boolean): void => {
+        this.#pending.delete(settle);
+        resolve(finished);
+      };
+      this.#pending.add(settle);
       const task = async (slot: { release(): void }): Promise<void> => {
         if (this.#stopping) return settle(false);
         if (await this.#writes.isHandled(eventId)) return settle(true);
@@ -250,7 +270,7 @@ export class TransactionEngine {
           clearTimeout(timer);
         }
         slot.release();
-        await this.#writes.record(eventId);
+        if (!this.#detached) await this.#writes.record(eventId);
         settle(true);
       };
       this.#scheduler
