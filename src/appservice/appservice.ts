@@ -117,18 +117,19 @@ export class Appservice {
     });
   }
 
+  /** Reads and checks the registration; nothing is sent or listened on yet (see {@link Appservice.start}). */
+  static async create(host: AppserviceHost, options: AppserviceOptions, start: AppserviceStartOptions): Promise<Appservice> {
+    const registration = typeof options.registration === "string" ? await loadRegistration(options.registration) : validateRegistration(options.registration);
+    return new Appservice(host, options, registration, start);
+  }
+
   /**
    * Checks the `as_token` (whoami must answer the bot's user id), restores
    * the bot's `m.direct`, listens, and has the homeserver ping the appservice.
+   * Transactions may arrive from the moment it listens: the bot must be able
+   * to handle events before this is called.
    */
-  static async start(host: AppserviceHost, options: AppserviceOptions, start: AppserviceStartOptions): Promise<Appservice> {
-    const registration = typeof options.registration === "string" ? await loadRegistration(options.registration) : validateRegistration(options.registration);
-    const appservice = new Appservice(host, options, registration, start);
-    await appservice.#start();
-    return appservice;
-  }
-
-  async #start(): Promise<void> {
+  async start(): Promise<void> {
     const { user_id } = await this.api.account.whoami();
     if (user_id !== this.#host.userId) throw new AppserviceIdentityError(`the as_token acts as ${user_id}, not as the bot's userId ${this.#host.userId}`);
     // No sync brings account data: the DM layer reads the bot's m.direct from here.

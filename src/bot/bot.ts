@@ -234,6 +234,8 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
   start(credentials: Credentials = {}): Promise<void> {
     this.#starting ??= this.#start(credentials).catch(async (error: unknown) => {
       this.#starting = undefined;
+      await this.#appservice?.stop().catch(() => undefined);
+      this.#appservice = undefined;
       await this.#crypto?.close().catch(() => undefined);
       this.#crypto = undefined;
       await this.store.close().catch(() => undefined);
@@ -301,7 +303,7 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
     const o = this.options;
     if (o.encryption === true) throw new Error("end-to-end encryption is not available in appservice mode yet (leave the encryption option unset)");
     this.rooms.load(await this.store.loadRooms());
-    this.#appservice = await Appservice.start(this, o.appservice!, {
+    const appservice = await Appservice.create(this, o.appservice!, {
       baseUrl,
       http: { fetch: o.fetch, logger: this.log, ...o.retry },
       sink: this.#sink(),
@@ -309,7 +311,10 @@ export class NioBot<E extends CoreBotEvents = CoreBotEvents> {
       handlerTimeoutMs: o.handlerTimeoutMs,
       maxEventAgeMs: o.maxEventAgeMs,
     });
-    this.#api = this.#appservice.api;
+    // Handlers may run as soon as it listens: the API must be in place first.
+    this.#api = appservice.api;
+    this.#appservice = appservice;
+    await appservice.start();
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
     this.log.info({ userId: this.userId, port: this.#appservice.port, rooms: this.rooms.rooms.size }, "appservice is ready");
     await this.emit("ready", ...([] as unknown as E["ready"]));

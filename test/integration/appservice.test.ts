@@ -15,6 +15,7 @@ import { NioBot } from "../../src/bot/bot.js";
 import { consoleLogger } from "../../src/logging/logger.js";
 import { registrationToYaml, startTestHomeserver, testAppserviceRegistration, type TestHomeserver } from "../../src/testing/homeserver.js";
 import { tempStorePath } from "../helpers/matrix.js";
+import { createAppserviceBot } from "../../examples/appservice.js";
 
 const canRunLocal = process.getuid?.() === 0;
 const skip = !canRunLocal && "needs root to start a Synapse with an appservice registration";
@@ -23,6 +24,7 @@ const logger = consoleLogger(process.env.NIOBOT_LOG_LEVEL === undefined ? "silen
 let hs: TestHomeserver | undefined;
 let main: AppserviceRegistration;
 let crash: AppserviceRegistration;
+let example: AppserviceRegistration;
 let bot: NioBot | undefined;
 let pings = 0;
 /** Every request the appservice bot made, for the 429 count. */
@@ -37,8 +39,9 @@ before(async () => {
   if (!canRunLocal) return;
   main = await testAppserviceRegistration({ id: "nbtest", senderLocalpart: "asbot", userPrefixes: ["_nbas_"] });
   crash = await testAppserviceRegistration({ id: "nbcrash", senderLocalpart: "crashbot", userPrefixes: ["_nbcrash_"] });
+  example = await testAppserviceRegistration({ id: "nbex", senderLocalpart: "exbot" });
   hs = await startTestHomeserver({
-    appservices: [{ yaml: registrationToYaml(main) }, { yaml: registrationToYaml(crash) }],
+    appservices: [main, crash, example].map((r) => ({ yaml: registrationToYaml(r) })),
     rateLimits: { rc_message: { per_second: 0.5, burst_count: 5 } },
   });
   bot = new NioBot({
@@ -163,13 +166,13 @@ test("100 sends as virtual users are not rate-limited (while a regular user is)"
 function synapseAppserviceLog(): string {
   const file = hs?.server.logFile;
   if (!file) return "(no log)";
-  return readFileSync(file, "utf8").split("\n").filter((l) => /appservice|recover|retr|transaction|nbcrash/i.test(l)).slice(-40).join("\n");
+  return readFileSync(file, "utf8").split("\n").filter((l) => /appservice|recover|retr|transaction|nbcrash|crashbot/i.test(l)).slice(-60).join("\n");
 }
 
 function startCrashBot(store: string, registrationPath: string, crashInHandler: boolean): { child: ChildProcess; lines: string[]; waitFor: (re: RegExp) => Promise<string> } {
   const child = spawn(process.execPath, ["--import", "tsx", "test/helpers/appservice-crash-bot.ts"], {
-    env: { ...process.env, AS_HOMESERVER: hs!.baseUrl, AS_USER_ID: "@crashbot:localhost", AS_STORE: store, AS_REGISTRATION: registrationPath, AS_CRASH: crashInHandler ? "1" : "0" },
-    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, AS_HOMESERVER: hs!.baseUrl, AS_USER_ID: "@crashbot:localhost", AS_STORE: store, AS_REGISTRATION: registrationPath, AS_CRASH: crashInHandler ? "1" : "0", ...(process.env.AS_CRASH_LOG ? { NIOBOT_LOG_LEVEL: "debug" } : {}) },
+    stdio: ["ignore", "pipe", process.env.AS_CRASH_LOG ? "inherit" : "ignore"],
   });
   const lines: string[] = [];
   let buffered = "";
@@ -232,5 +235,28 @@ test("a transaction cut off by a crash before its acknowledgement is sent again 
     }
   } finally {
     if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill("SIGKILL");
+  }
+});
+
+test("examples/appservice.ts: !ping, !puppet and !dm", { skip, timeout: 180_000 }, async () => {
+  assert.ok(hs);
+  const exampleBot = createAppserviceBot({ MATRIX_HOMESERVER: hs.baseUrl, MATRIX_USER_ID: "@exbot:localhost" }, { registration: example, logger, handleSignals: false });
+  await exampleBot.start();
+  try {
+    const erin = await hs.user("erin");
+    const roomId = await erin.createRoom({ invite: [exampleBot.userId] });
+    await erin.say(roomId, "!ping");
+    await erin.expectReply(roomId, /Pong/);
+    await erin.say(roomId, "!puppet Zed hello, I am Zed");
+    const said = await erin.expectReply(roomId, /hello, I am Zed/);
+    assert.equal(said.sender, "@_nbex_zed:localhost");
+    await erin.say(roomId, "!dm Zed");
+    await erin.expectReply(roomId, /sent you a direct message/);
+    const dmRoom = await (await exampleBot.as("@_nbex_zed:localhost")).dms.resolve(erin.userId);
+    assert.notEqual(dmRoom, roomId);
+    await erin.acceptInvite({ roomId: dmRoom });
+    await erin.expectReply(dmRoom, /this is Zed/);
+  } finally {
+    await exampleBot.stop();
   }
 });
