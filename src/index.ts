@@ -69,6 +69,7 @@ export {
 export * from "./attachments/index.js";
 export * from "./dm/index.js";
 export * from "./kv/index.js";
+export * from "./appservice/index.js";
 export type { MemberStateLike } from "./dm/verdict.js";
 export {
   BotCrypto,
