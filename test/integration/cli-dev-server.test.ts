@@ -87,12 +87,18 @@ test("dev-server: start, status, register, restart with data kept, stop", { skip
   const otherServer = await cli(["register", "@bob:example.org"]);
   assert.equal(otherServer.code, 2);
 
-  // Restart: same URL (the port is remembered), accounts kept.
+  // Restart: same URL (the port is remembered), accounts kept; this time with an appservice registration loaded.
   assert.equal((await cli(["stop"])).code, 0);
-  const restarted = await cli(["start"]);
+  const registration = join(dir, "registration.yaml");
+  const written = await runCli(["appservice", "registration", "--url", "http://127.0.0.1:9", "--server-name", "localhost", "-o", registration], { env });
+  assert.equal(written.code, 0, written.stderr);
+  const restarted = await cli(["start", "--appservice", registration]);
   assert.equal(restarted.code, 0, restarted.stderr);
   assert.equal(readState().baseUrl, state.baseUrl);
   assert.equal(await passwordLogin(state.baseUrl, "root", "admin-pw"), "@root:localhost");
+  const asToken = /as_token: (\S+)/.exec(readFileSync(registration, "utf8"))?.[1];
+  assert.ok(asToken);
+  assert.equal((await new MatrixApi({ baseUrl: state.baseUrl, accessToken: asToken }).account.whoami()).user_id, "@niobot:localhost", "Synapse loaded the registration");
 
   const runner = readState();
   const stopped = await cli(["stop"]);
