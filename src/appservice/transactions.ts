@@ -18,6 +18,7 @@
  */
 import type { ClientEvent, StrippedStateEvent } from "../api/events.js";
 import { isClientEvent } from "../api/events.js";
+import { MatrixError } from "../api/errors.js";
 import type { Logger } from "../logging/logger.js";
 import type { Store } from "../storage/store.js";
 import { DEFAULT_HANDLER_TIMEOUT_MS, DEFAULT_MAX_CONCURRENT_HANDLERS, type SyncSink } from "../sync/engine.js";
@@ -66,6 +67,8 @@ interface Unit {
 const TXN_KEY = "appservice.transactions";
 /** Transaction ids remembered: Synapse resends only its oldest unacknowledged one, so a few suffice; kept generous. */
 const TXNS_KEPT = 1000;
+/** Rooms remembered as not joined before the memory is cleared (a lookup each, again, after that). */
+const NOT_JOINED_KEPT = 10_000;
 /** Most events taken from one transaction (Synapse sends at most 100). */
 const MAX_EVENTS = 10_000;
 
@@ -81,6 +84,8 @@ export class TransactionEngine {
   #detached = false;
   /** Settles of running handlers, so stop can count the stragglers as unfinished. */
   readonly #pending = new Set<(finished: boolean) => void>();
+  /** Rooms a lookup found the bot not joined to (rooms of virtual users only), so each costs one lookup. */
+  readonly #notJoined = new Set<string>();
   /** Transactions in progress: a resend while one is running waits for it instead of running twice. */
   readonly #running = new Map<string, Promise<void>>();
 
@@ -190,6 +195,7 @@ export class TransactionEngine {
       }
       if (membership === "join") {
         const wasJoined = tracker.rooms.get(roomId)?.membership === "join";
+        this.#notJoined.delete(roomId);
         if (wasJoined) return this.#dispatchEvent(tracker.ensureRoom(roomId, "join"), event);
         // Before the room counts as joined: a send into it must know its encryption. A failure leaves the transaction unacknowledged.
         const state = await this.#o.loadRoomState(roomId);
@@ -213,7 +219,7 @@ export class TransactionEngine {
         });
       }
     }
-    const room = tracker.rooms.get(roomId);
+    const room = tracker.rooms.get(roomId) ?? (this.#notJoined.has(roomId) ? undefined : await this.#discover(roomId));
     if (room?.membership === "join") {
       tracker.applyState(room, event);
       return this.#dispatchEvent(room, event);
@@ -222,6 +228,34 @@ export class TransactionEngine {
     if (!other) return undefined;
     // Keyed by room like the rest, so a virtual user's room also sees its events in order.
     return { done: this.#run(roomId, event, undefined, () => other(event)) };
+  }
+
+  /**
+   * A room the store does not know (joined before appservice mode, or the store
+   * was lost): one state lookup tells whether the bot is in it, so its events
+   * are not silently dropped. A definite "not a member" is remembered; any
+   * other failure leaves the transaction unacknowledged.
+   */
+  async #discover(roomId: string): Promise<Room | undefined> {
+    const { tracker } = this.#o;
+    let state: unknown[];
+    try {
+      state = await this.#o.loadRoomState(roomId);
+    } catch (error) {
+      if (!(error instanceof MatrixError && (error.status === 403 || error.status === 404))) throw error;
+      state = [];
+    }
+    const own = state.find((e): e is ClientEvent => isClientEvent(e) && e.type === "m.room.member" && e.state_key === tracker.userId);
+    // A left room still answers with the state at the time of leaving: only a current join counts.
+    if ((own?.content as { membership?: unknown } | undefined)?.membership !== "join") {
+      if (this.#notJoined.size >= NOT_JOINED_KEPT) this.#notJoined.clear();
+      this.#notJoined.add(roomId);
+      return undefined;
+    }
+    const room = tracker.ensureRoom(roomId, "join");
+    for (const item of state) if (isClientEvent(item)) tracker.applyState(room, item);
+    this.#o.log.info({ roomId }, "found a joined room the store did not know");
+    return room;
   }
 
   #dispatchEvent(room: Room, event: ClientEvent): Unit | undefined {
@@ -292,6 +326,8 @@ export class TransactionEngine {
     } catch (error) {
       this.#o.tracker.restoreChanges(changes);
       this.#report(error, { source: "store" });
+      // Not acknowledged: a restart before the next write must not forget the rooms joined here.
+      throw error;
     }
   }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import type { ClientEvent } from "../../src/api/events.js";
+import { MatrixError } from "../../src/api/errors.js";
 import {
   generateRegistration,
   NamespaceMatcher,
@@ -208,4 +209,37 @@ test("any token but the hs_token is refused (property)", async () => {
       { numRuns: 50 },
     );
   });
+});
+
+test("events of a room the store does not know: one state lookup decides, and a room the bot is not in costs one lookup", async () => {
+  const store = new MemoryStore();
+  await store.open();
+  const handled: string[] = [];
+  const lookups: string[] = [];
+  const tracker = new RoomTracker("@bot:s");
+  const engine = new TransactionEngine({
+    store,
+    tracker,
+    sink: sinkRecording(handled),
+    log: silentLogger,
+    loadRoomState: async (roomId) => {
+      lookups.push(roomId);
+      if (roomId === "!known-to-server:s")
+        return [{ type: "m.room.member", state_key: "@bot:s", event_id: "$j", room_id: roomId, sender: "@bot:s", origin_server_ts: 0, content: { membership: "join" } }];
+      if (roomId === "!left:s")
+        return [{ type: "m.room.member", state_key: "@bot:s", event_id: "$l", room_id: roomId, sender: "@bot:s", origin_server_ts: 0, content: { membership: "leave" } }];
+      throw new MatrixError({ method: "GET", path: "/state" }, 403, { errcode: "M_FORBIDDEN", error: "not in room" });
+    },
+  });
+  await engine.start();
+  await engine.handle("1", { events: [event("$a", "!known-to-server:s", "x"), event("$b", "!virtual-only:s", "y"), event("$c", "!virtual-only:s", "z"), event("$d", "!left:s", "w")] });
+  assert.deepEqual(handled, ["$a"]);
+  assert.deepEqual(lookups, ["!known-to-server:s", "!virtual-only:s", "!left:s"]);
+  assert.equal(tracker.rooms.get("!known-to-server:s")?.membership, "join");
+  // A transient failure is not "not a member": the transaction is not acknowledged.
+  const reported: unknown[] = [];
+  const failing = new TransactionEngine({ store, tracker: new RoomTracker("@bot:s"), sink: { ...sinkRecording(handled), onError: (error) => void reported.push(error) }, log: silentLogger, loadRoomState: async () => Promise.reject(new Error("network down")) });
+  await failing.start();
+  await assert.rejects(failing.handle("2", { events: [event("$e", "!other:s", "v")] }), TransactionIncompleteError);
+  assert.match(String(reported[0]), /network down/, "the failure was reported");
 });
