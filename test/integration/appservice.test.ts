@@ -43,6 +43,8 @@ before(async () => {
   hs = await startTestHomeserver({
     appservices: [main, crash, example].map((r) => ({ yaml: registrationToYaml(r) })),
     rateLimits: { rc_message: { per_second: 0.5, burst_count: 5 } },
+    // A Synapse of its own starts beside the shared one: give it time on a loaded machine.
+    startTimeoutMs: 180_000,
   });
   bot = new NioBot({
     homeserver: hs.baseUrl,
