@@ -155,6 +155,19 @@ export { StoreLockedError } from "./storage/sqlite.js";
 export { StoreFencedError, StoreUnavailableError } from "./storage/postgres/errors.js";
 export { PostgresStore, type PostgresStoreOptions } from "./storage/postgres/store.js";
 export { LeaseLostError, type LeaseOptions } from "./replicas/lease.js";
+export {
+  AppserviceIdentityError,
+  RegistrationError,
+  generateRegistration,
+  loadRegistration,
+  registrationToYaml,
+  type AppserviceNamespace,
+  type AppserviceOptions,
+  type AppserviceRegistration,
+  type GenerateRegistrationOptions,
+  type VirtualUser,
+  type VirtualUserProfile,
+} from "./appservice/index.js";
 export type { BotHealth } from "./replicas/gate.js";
 export { OnceInterruptedError, OnceResultError } from "./delivery/index.js";
 export { KvKeyError, KvValueError } from "./kv/index.js";

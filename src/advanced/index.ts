@@ -348,3 +348,28 @@ export {
   type IdentityOutcome,
   type IdentityReport,
 } from "../crypto/index.js";
+
+// Appservice mode: the server, the transaction engine, virtual users.
+export {
+  Appservice,
+  AppserviceServer,
+  NamespaceMatcher,
+  TransactionEngine,
+  TransactionIncompleteError,
+  VirtualUser,
+  escapeRegex,
+  parseRegistration,
+  validateRegistration,
+  type AppserviceHandlers,
+  type AppserviceHost,
+  type AppserviceServerOptions,
+  type AppserviceStartOptions,
+  type ListenOptions,
+  type TransactionBody,
+  type TransactionEngineOptions,
+  type VirtualUserHost,
+} from "../appservice/index.js";
+
+// Replicas and the PostgreSQL store's internals.
+export { Lease } from "../replicas/lease.js";
+export { ReplicaGate } from "../replicas/gate.js";

@@ -61,6 +61,11 @@ export interface HttpClientOptions extends RetryOptions {
   logger?: Logger;
   /** Per-request time limit (default 60 s); long polls add their own timeout to it. */
   requestTimeoutMs?: number;
+  /**
+   * Appservice identity assertion: every request carries `user_id=<this>`, so an
+   * application service's `as_token` acts as this user of its namespace.
+   */
+  assertUserId?: string;
 }
 
 /** One request, as endpoints describe it. */
@@ -134,6 +139,7 @@ export class HttpClient {
   readonly #log: Logger;
   readonly #retry: Required<RetryOptions>;
   readonly #timeoutMs: number;
+  readonly #assertUserId: string | undefined;
 
   constructor(options: HttpClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -143,6 +149,7 @@ export class HttpClient {
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     this.#log = options.logger ?? silentLogger;
     this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
+    this.#assertUserId = options.assertUserId;
     this.#retry = {
       maxRateLimitRetries: options.maxRateLimitRetries ?? 8,
       maxTransientRetries: options.maxTransientRetries ?? 4,
@@ -234,11 +241,13 @@ export class HttpClient {
 
   #url(req: HttpRequest): string {
     let url = this.baseUrl + req.path;
-    if (req.query) {
+    const query = this.#assertUserId === undefined ? req.query : { ...req.query, user_id: this.#assertUserId };
+    if (query) {
       const params = new URLSearchParams();
-      for (const [key, value] of Object.entries(req.query)) if (value !== undefined) params.set(key, String(value));
+      for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
       const qs = params.toString();
-      if (qs) url += `?${qs}`;
+      // Some paths already carry a query (`?via=` of joins).
+      if (qs) url += `${req.path.includes("?") ? "&" : "?"}${qs}`;
     }
     return url;
   }

@@ -40,6 +40,9 @@ import type { CommandRegistry } from "../commands/registry.js";
 import { waitForMessage, type WaitForMessageOptions } from "../commands/conversation.js";
 import { DirectMessages, type CreateDmRoomOptions, type DmRoom } from "../dm/manager.js";
 import { replyMessageOptions } from "../messaging/compose.js";
+import { Appservice } from "../appservice/appservice.js";
+import type { VirtualUser, VirtualUserProfile } from "../appservice/virtual.js";
+import type { SyncSink } from "../sync/engine.js";
 import { MediaClient, isAttachmentMessage, sendAttachment, type Attachment, type AttachmentMessage, type SendAttachmentOptions } from "../attachments/index.js";
 
 export type { NioBotOptions } from "./options.js";
@@ -75,6 +78,7 @@ export class NioBot {
   readonly #events: TypedEmitter<CoreBotEvents>;
   #api: MatrixApi | undefined;
   #sync: SyncEngine | undefined;
+  #appservice: Appservice | undefined;
   #session: Session | undefined;
   #removeSignals: (() => void) | undefined;
   #starting: Promise<void> | undefined;
@@ -119,7 +123,7 @@ export class NioBot {
 
   /** Whether the sync loop is running. */
   get running(): boolean {
-    return this.#sync?.running ?? false;
+    return this.#sync?.running ?? this.#appservice !== undefined;
   }
 
   /** Adds a listener; returns a function that removes it. */
@@ -236,6 +240,8 @@ export class NioBot {
   start(credentials: Credentials = {}): Promise<void> {
     this.#starting ??= this.#start(credentials).catch(async (error: unknown) => {
       this.#starting = undefined;
+      await this.#appservice?.stop().catch(() => undefined);
+      this.#appservice = undefined;
       await this.#crypto?.close().catch(() => undefined);
       this.#crypto = undefined;
       await this.store.close().catch(() => undefined);
@@ -255,6 +261,7 @@ export class NioBot {
     const baseUrl = /^https?:\/\//i.test(o.homeserver)
       ? o.homeserver.replace(/\/+$/, "")
       : (await discoverHomeserver(o.homeserver, { fetch: o.fetch })).baseUrl;
+    if (o.appservice) return this.#startAppservice(baseUrl);
     // With replicas, every request first checks the lease: a replica that lost it sends nothing.
     this.#api = new MatrixApi({ baseUrl, fetch: this.#replicas?.guard(o.fetch) ?? o.fetch, logger: this.log, ...o.retry });
     this.#session = await establishSession(this.#api, this.store, {
@@ -286,19 +293,7 @@ export class NioBot {
       maxEventAgeMs: o.maxEventAgeMs,
       maxConcurrentHandlers: o.maxConcurrentHandlers,
       handlerTimeoutMs: o.handlerTimeoutMs,
-      sink: {
-        beforeBatch: async (response, initial) => {
-          await cryptoReady;
-          await this.#crypto?.beforeBatch(response, initial);
-        },
-        onEvent: (room, event) => this.#onEvent(room, event),
-        onInvite: (room, invite) => this.#onInvite(room, invite),
-        onJoin: (room) => this.emit("join", room),
-        onLeave: (room, event) => this.emit("leave", room, event),
-        onSyncError: (error, attempt) => void this.emit("syncError", error, attempt),
-        onFatal: (error) => this.#onFatal(error),
-        onError: (error, context) => this.reportError(error, context),
-      },
+      sink: this.#sink(cryptoReady),
     });
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
     try {
@@ -313,12 +308,71 @@ export class NioBot {
     await this.emit("ready");
   }
 
+  /** Where the sync engine (or, in appservice mode, the transaction engine) hands events to the bot. */
+  #sink(cryptoReady?: Promise<void>): SyncSink {
+    return {
+      beforeBatch: async (response, initial) => {
+        await cryptoReady;
+        await this.#crypto?.beforeBatch(response, initial);
+      },
+      onEvent: (room, event) => this.#onEvent(room, event),
+      onInvite: (room, invite) => this.#onInvite(room, invite),
+      onJoin: (room) => this.emit("join", room),
+      onLeave: (room, event) => this.emit("leave", room, event),
+      onSyncError: (error, attempt) => void this.emit("syncError", error, attempt),
+      onFatal: (error) => this.#onFatal(error),
+      onError: (error, context) => this.reportError(error, context),
+    };
+  }
+
+  /** Appservice mode (`src/appservice/`): no login, no sync; the homeserver pushes transactions. */
+  async #startAppservice(baseUrl: string): Promise<void> {
+    const o = this.options;
+    if (o.encryption === true) throw new Error("end-to-end encryption is not available in appservice mode yet (leave the encryption option unset)");
+    this.rooms.load(await this.store.loadRooms());
+    const appservice = await Appservice.create(this, o.appservice!, {
+      baseUrl,
+      http: { fetch: o.fetch, logger: this.log, ...o.retry },
+      sink: this.#sink(),
+      maxConcurrentHandlers: o.maxConcurrentHandlers,
+      handlerTimeoutMs: o.handlerTimeoutMs,
+      maxEventAgeMs: o.maxEventAgeMs,
+    });
+    // Handlers may run as soon as it listens: the API must be in place first.
+    this.#api = appservice.api;
+    this.#appservice = appservice;
+    await appservice.start();
+    if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
+    this.log.info({ userId: this.userId, port: this.#appservice.port, rooms: this.rooms.rooms.size }, "appservice is ready");
+    await this.emit("ready");
+  }
+
+  /** The running application service (appservice mode only; see `src/appservice/`). */
+  get appservice(): Appservice {
+    if (!this.#appservice) throw new Error(this.options.appservice ? "the bot has not been started" : "the bot is not in appservice mode (the appservice option)");
+    return this.#appservice;
+  }
+
+  /**
+   * A user of the appservice's namespace, registered (with `profile`) on first use:
+   * send, join and DM as that user. Appservice mode only.
+   *
+   * @example
+   * const alice = await bot.as("@_bridge_alice:example.org", { displayName: "Alice" });
+   * await alice.sendMessage(roomId, "hi");
+   */
+  as(userId: string, profile?: VirtualUserProfile): Promise<VirtualUser> {
+    return this.appservice.as(userId, profile);
+  }
+
   /** Stops syncing (aborting a long poll at once), saves the sync position and closes the store. */
   async stop(): Promise<void> {
     const starting = this.#starting;
     if (!starting) return;
     this.#starting = undefined;
     await this.#sync?.stop();
+    await this.#appservice?.stop();
+    this.#appservice = undefined;
     (this.#api?.http.auth as { close?: () => void } | undefined)?.close?.();
     await this.messaging.close();
     await this.#crypto?.close();
@@ -586,7 +640,7 @@ export class NioBot {
 
   /** Whether end-to-end encryption is on (from the `encryption` option; see `src/crypto/`). */
   get encryptionEnabled(): boolean {
-    return cryptoOptionsOf(this.options).enabled;
+    return cryptoOptionsOf(this.options).enabled && !this.options.appservice;
   }
 
   /**

@@ -10,11 +10,19 @@ import type { AutoJoinPolicy } from "./autojoin.js";
 import type { Authenticate } from "../crypto/identity.js";
 import type { TrustMode } from "../crypto/trust.js";
 import type { LeaseOptions } from "../replicas/lease.js";
+import type { AppserviceOptions } from "../appservice/appservice.js";
 
 /** Options of a {@link NioBot}. */
 export interface NioBotOptions {
   /** Homeserver base URL (`https://matrix.example.org`) or a server name resolved through `.well-known`. */
   homeserver: string;
+  /**
+   * Run as an application service: the homeserver pushes events to an HTTP
+   * server instead of the bot syncing, `userId` must be the registration's
+   * `sender_localpart`, and `bot.as(userId)` speaks as namespace users.
+   * No login: the registration's `as_token` is the credential. See `docs/guides/appservice.md`.
+   */
+  appservice?: AppserviceOptions;
   /** The bot's user id, e.g. `@bot:example.org`. */
   userId: string;
   /** Device to log in as (default: the stored one, or a new one). */

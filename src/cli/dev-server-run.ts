@@ -49,7 +49,12 @@ async function takeLock(lock: string): Promise<boolean> {
 export async function devServerRun(argv: string[], dir: string): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { port: { type: "string" }, "server-name": { type: "string" } },
+    options: {
+      port: { type: "string" },
+      "server-name": { type: "string" },
+      appservice: { type: "string", multiple: true },
+      "appservice-encryption": { type: "boolean" },
+    },
   });
   await ensureDevServerDir(dir);
   const paths = devServerPaths(dir);
@@ -85,6 +90,8 @@ export async function devServerRun(argv: string[], dir: string): Promise<number>
       keepData: true,
       port,
       serverName,
+      appservices: (values.appservice ?? []).map((path) => ({ path })),
+      appserviceEncryption: values["appservice-encryption"] ?? false,
       signal: stopRequested.signal,
       onProgress: (m) => console.log(m),
     });

@@ -7,7 +7,9 @@ import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { loadRegistration } from "../appservice/registration.js";
 import { registerWithSharedSecret, RegistrationError } from "../devserver/register.js";
 import { CliError, EXIT_FAILURE, table, usageError } from "./common.js";
 import { devServerRun } from "./dev-server-run.js";
@@ -23,6 +25,8 @@ Needs Linux and root (Synapse runs in a Debian chroot built on first use).
 
 Commands:
   start [--port <n>] [--server-name <name>]   start it (does nothing if it runs)
+        [--appservice <registration.yaml>]...  load appservice registrations
+        [--appservice-encryption]              with MSC2409/MSC3202 turned on
   stop                                         stop it
   status [--json]                              is it running, and where (exit 1 if not)
   register <user> [--admin] [--password-stdin] create an account; prints the password it set
@@ -68,12 +72,26 @@ function printHowTo(state: DevServerState): void {
 async function start(argv: string[], dir: string): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { port: { type: "string" }, "server-name": { type: "string" } },
+    options: {
+      port: { type: "string" },
+      "server-name": { type: "string" },
+      appservice: { type: "string", multiple: true },
+      "appservice-encryption": { type: "boolean" },
+    },
     allowPositionals: true,
   });
   noPositionals("start", positionals);
+  const appservices = (values.appservice ?? []).map((path) => resolve(path));
+  for (const path of appservices) {
+    try {
+      await loadRegistration(path);
+    } catch (error) {
+      throw new CliError(`--appservice ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
   const running = await runningState(dir);
   if (running) {
+    if (appservices.length > 0) console.error("Note: registrations are loaded at start; stop the dev homeserver first to load them.");
     console.log(`The dev homeserver is already running at ${running.baseUrl} (server name ${running.serverName}).`);
     printHowTo(running);
     return 0;
@@ -87,6 +105,8 @@ async function start(argv: string[], dir: string): Promise<number> {
   const passOn = [
     ...(values.port !== undefined ? ["--port", values.port] : []),
     ...(values["server-name"] !== undefined ? ["--server-name", values["server-name"]] : []),
+    ...appservices.flatMap((path) => ["--appservice", path]),
+    ...(values["appservice-encryption"] ? ["--appservice-encryption"] : []),
   ];
   const log = openSync(paths.log, "w", 0o600);
   // Detached, in its own session, with its output in a file: it outlives this

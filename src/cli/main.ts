@@ -40,6 +40,10 @@ const commands: Record<string, Subcommand> = {
     summary: "run a local Synapse for development (start|stop|status|register)",
     load: async () => import("./dev-server.js").then((m) => ({ help: m.devServerHelp, run: m.devServer })),
   },
+  appservice: {
+    summary: "write an application service registration (registration)",
+    load: async () => import("./appservice.js").then((m) => ({ help: m.appserviceHelp, run: m.appservice })),
+  },
   crypto: {
     summary: "cross-signing identity, secret storage and key backup (status|recovery-key|reset-identity)",
     load: async () => import("./crypto.js").then((m) => ({ help: m.cryptoHelp, run: m.crypto })),

@@ -42,6 +42,17 @@ export interface DevHomeserverOptions {
   tokenLifetimes?: { refreshableAccessToken?: string; refreshToken?: string };
   /** Default "localhost". */
   serverName?: string;
+  /**
+   * Application service registrations to load (`app_service_config_files`): paths of YAML
+   * files or their text. Each is copied into the instance dir, where Synapse (in its chroot)
+   * can read it. Synapse shares the host's network, so a registration `url` on 127.0.0.1 works.
+   */
+  appservices?: { path?: string; yaml?: string }[];
+  /**
+   * Synapse's experimental appservice encryption support: MSC2409 (to-device events in
+   * transactions) and MSC3202 (device lists, one-time key counts). Default off.
+   */
+  appserviceEncryption?: boolean;
   /** Rootfs cache dir, see {@link ensureSynapseRootfs}. */
   cacheDir?: string;
   /** Keep the data dir on stop(). A pre-existing non-empty dataDir is never deleted either way. */
@@ -203,8 +214,17 @@ const RELAXED_RATE_LIMITS = {
 async function writeConfig(
   dataDir: string, inner: string, port: number, serverName: string, s: Secrets, opts: DevHomeserverOptions,
 ): Promise<void> {
+  const appservices: string[] = [];
+  for (const [i, as] of (opts.appservices ?? []).entries()) {
+    const text = as.yaml ?? (as.path !== undefined ? await readFile(as.path, "utf8") : undefined);
+    if (text === undefined) throw new Error("an appservice needs a path or its yaml");
+    await writeFile(join(dataDir, `appservice-${i}.yaml`), text, { mode: 0o600 });
+    appservices.push(`${inner}/appservice-${i}.yaml`);
+  }
   const config = {
     server_name: serverName,
+    ...(appservices.length > 0 ? { app_service_config_files: appservices } : {}),
+    ...(opts.appserviceEncryption ? { experimental_features: { msc2409_to_device_messages_enabled: true, msc3202_transaction_extensions: true } } : {}),
     public_baseurl: `http://127.0.0.1:${port}/`,
     listeners: [{
       port, bind_addresses: ["127.0.0.1"], type: "http", tls: false, x_forwarded: false,

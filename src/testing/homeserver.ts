@@ -5,7 +5,9 @@
 import { randomBytes } from "node:crypto";
 type Json = Record<string, unknown>;
 import { MatrixApi } from "../api/client.js";
-import { connectTestHomeserver } from "../devserver/index.js";
+import { createServer } from "node:net";
+import { connectTestHomeserver, startDevHomeserver } from "../devserver/index.js";
+import { generateRegistration, registrationToYaml, type AppserviceRegistration, type GenerateRegistrationOptions } from "../appservice/registration.js";
 import type { RegisteredUser } from "../devserver/register.js";
 import type { DevHomeserver, DevHomeserverOptions } from "../devserver/synapse.js";
 import { TestPerson, type TestPersonOptions } from "./person.js";
@@ -98,5 +100,30 @@ export class TestHomeserver {
  * else a local Synapse (Linux, root filesystem cached in `~/.cache/niobot`).
  */
 export async function startTestHomeserver(options?: DevHomeserverOptions): Promise<TestHomeserver> {
+  // A registration is read when Synapse starts, so an external server cannot take one: start a local one.
+  if (options?.appservices?.length) return new TestHomeserver(await startDevHomeserver(options));
   return new TestHomeserver(await connectTestHomeserver(options));
 }
+
+/**
+ * A registration for an appservice under test: fresh tokens, and a `url` on a free loopback
+ * port (Synapse shares the host's network). Pass `{ yaml }` of it to {@link startTestHomeserver}'s
+ * `appservices`, and the registration itself to the bot's `appservice.registration`.
+ *
+ * @example
+ * const registration = await testAppserviceRegistration({ senderLocalpart: "mybot" });
+ * const hs = await startTestHomeserver({ appservices: [{ yaml: registrationToYaml(registration) }] });
+ */
+export async function testAppserviceRegistration(options: Partial<GenerateRegistrationOptions> = {}): Promise<AppserviceRegistration> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port"))));
+    });
+  });
+  return generateRegistration({ serverName: "localhost", url: `http://127.0.0.1:${port}`, ...options });
+}
+
+export { registrationToYaml };

@@ -13,6 +13,6 @@
  * await alice.say(room, "!add 2 3");
  * await alice.expectReply(room, /5/);
  */
-export { startTestHomeserver, TestHomeserver, type TestBotAccount } from "./homeserver.js";
+export { registrationToYaml, startTestHomeserver, testAppserviceRegistration, TestHomeserver, type TestBotAccount } from "./homeserver.js";
 export { inReplyToOf, threadRootOf, TestPerson, type ExpectOptions, type SayOptions, type TestFile, type TestPersonOptions } from "./person.js";
 export { describeEvent, formatTranscript, type SeenEvent } from "./transcript.js";

@@ -4,10 +4,11 @@
  * dev homeserver itself.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { MatrixApi } from "../../src/api/client.js";
+import { generateRegistration, registrationToYaml } from "../../src/appservice/registration.js";
 import type { DevServerState } from "../../src/cli/dev-server-state.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 
@@ -87,12 +88,18 @@ test("dev-server: start, status, register, restart with data kept, stop", { skip
   const otherServer = await cli(["register", "@bob:example.org"]);
   assert.equal(otherServer.code, 2);
 
-  // Restart: same URL (the port is remembered), accounts kept.
+  // Restart: same URL (the port is remembered), accounts kept; this time with an appservice registration loaded.
   assert.equal((await cli(["stop"])).code, 0);
-  const restarted = await cli(["start"]);
+  const registration = join(dir, "registration.yaml");
+  // Written in process (the CLI command has its own test): one child process less in a long test.
+  writeFileSync(registration, registrationToYaml(generateRegistration({ url: "http://127.0.0.1:9", serverName: "localhost" })), { mode: 0o600 });
+  const restarted = await cli(["start", "--appservice", registration]);
   assert.equal(restarted.code, 0, restarted.stderr);
   assert.equal(readState().baseUrl, state.baseUrl);
   assert.equal(await passwordLogin(state.baseUrl, "root", "admin-pw"), "@root:localhost");
+  const asToken = /as_token: (\S+)/.exec(readFileSync(registration, "utf8"))?.[1];
+  assert.ok(asToken);
+  assert.equal((await new MatrixApi({ baseUrl: state.baseUrl, accessToken: asToken }).account.whoami()).user_id, "@niobot:localhost", "Synapse loaded the registration");
 
   const runner = readState();
   const stopped = await cli(["stop"]);
