@@ -79,6 +79,7 @@ export {
   type ChoiceOptions,
   type EventReference,
   type IntegerOptions,
+  type ParameterSchema,
   type ParseContext,
   type RangeOptions,
 } from "./commands/index.js";

@@ -336,7 +336,6 @@ export type { MemberStateLike } from "../dm/verdict.js";
 
 // Encryption: the crypto machine wrapper, secret storage, recovery keys.
 export {
-  type BotCrypto,
   DECRYPTED_KEY,
   SecretStorage,
   decodeRecoveryKey,
@@ -373,3 +372,6 @@ export {
 // Replicas and the PostgreSQL store's internals.
 export { Lease } from "../replicas/lease.js";
 export { ReplicaGate } from "../replicas/gate.js";
+
+// The crypto machine wrapper: importing niobot/advanced loads the wasm library with it (the root does not).
+export { BotCrypto } from "../crypto/crypto.js";
