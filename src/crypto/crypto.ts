@@ -300,7 +300,8 @@ export class BotCrypto {
    * milliseconds. Synapse lists the bot itself in `device_lists.changed`
    * after many of its own sends; that alone waits (at most
    * {@link OWN_DEVICE_CHANGE_DELAY_MS}, or until the next batch with news).
-   * Key queries wait for a batch that involves encryption; the machine keeps
+   * Key queries wait for a batch that involves encryption or a device change
+   * of a member of an encrypted room; the machine keeps
    * those users outdated until a query is sent, and `encrypt()` sends every
    * pending query before it shares a room key.
    */
@@ -313,10 +314,12 @@ export class BotCrypto {
     const keyCounts = JSON.stringify([response.device_one_time_keys_count ?? {}, response.device_unused_fallback_key_types ?? null]);
     const own = this.machine.userId.toString();
     if (changed.includes(own)) this.#ownChangedSince ??= Date.now();
+    // A member of an encrypted room changed devices or identity: the machine needs their keys now
+    // (and reports an identity change from the answer), not at the next encrypted message.
+    const trackedChange = changed.some((u) => u !== own && this.#tracked.has(u)) || left.some((u) => this.#tracked.has(u));
     const news =
       initial || this.#firstBatch || encryptedActivity || toDevice.length > 0 || track.length > 0 || this.#pump.failed ||
-      keyCounts !== this.#lastKeyCounts ||
-      changed.some((u) => u !== own && this.#tracked.has(u)) || left.some((u) => this.#tracked.has(u)) ||
+      keyCounts !== this.#lastKeyCounts || trackedChange ||
       (this.#ownChangedSince !== undefined && Date.now() - this.#ownChangedSince >= OWN_DEVICE_CHANGE_DELAY_MS);
     if (news) {
       // A deferred change of the bot's own devices goes along with this batch.
@@ -327,7 +330,7 @@ export class BotCrypto {
       this.#ownChangedSince = undefined;
       this.#lastKeyCounts = keyCounts;
       if (track.length > 0) await this.#trackUsers(track);
-      await this.#pump.pump({ keyQueries: initial || encryptedActivity || toDevice.length > 0 });
+      await this.#pump.pump({ keyQueries: initial || encryptedActivity || toDevice.length > 0 || trackedChange });
       const verifiers = verificationSenders(processed);
       if (verifiers.size > 0) this.#verifications.adoptFrom(verifiers);
     }
