@@ -90,6 +90,9 @@ export class MatrixApi {
     sync: (query: { filter?: string; since?: string; timeout?: number; full_state?: boolean; set_presence?: string }, o: CallOptions = {}) =>
       // The sync engine retries failed polls itself (with backoff and a syncError event).
       this.call(endpoints.sync, { ...o, query, extraTimeoutMs: query.timeout ?? 0, idempotent: false }),
+    /** One simplified sliding sync request (MSC4186); `query.timeout` long-polls when nothing changed. */
+    sliding: (body: T.SlidingSyncRequest, query: { pos?: string; timeout?: number }, o: CallOptions = {}) =>
+      this.call(endpoints.slidingSync, { ...o, body, query, extraTimeoutMs: query.timeout ?? 0, idempotent: false }),
     messages: (roomId: string, query: { from?: string; to?: string; dir: "b" | "f"; limit?: number; filter?: string }, o: CallOptions = {}) =>
       this.call(endpoints.messages, { ...o, path: { roomId }, query }),
   };

@@ -57,6 +57,8 @@ export const endpoints = {
     "GET", `${V3}/sync`),
   messages: def<T.MessagesResponse, undefined, { from?: string; to?: string; dir: "b" | "f"; limit?: number; filter?: string }>()(
     "GET", `${V3}/rooms/{roomId}/messages`),
+  slidingSync: def<T.SlidingSyncResponse, T.SlidingSyncRequest, { pos?: string; timeout?: number }>()(
+    "POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"),
 
   // rooms: membership
   joinedRooms: def<{ joined_rooms: string[] }>()("GET", `${V3}/joined_rooms`),

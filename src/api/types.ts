@@ -214,3 +214,66 @@ export interface RoomIdResponse {
 
 /** An empty JSON object response. */
 export type EmptyResponse = Record<string, never>;
+
+/**
+ * `POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync` (simplified sliding sync,
+ * MSC4186) body: the fields niobot sends. `pos` and `timeout` go in the query.
+ */
+export interface SlidingSyncRequest {
+  /** Names the connection; the server keeps one position per device and `conn_id`. */
+  conn_id?: string;
+  lists?: Record<string, SlidingSyncList>;
+  extensions?: {
+    to_device?: { enabled: boolean; since?: string; limit?: number };
+    e2ee?: { enabled: boolean };
+    account_data?: { enabled: boolean; lists?: string[]; rooms?: string[] };
+  };
+}
+
+/** One sliding window list: the rooms at these positions, ordered by recency. */
+export interface SlidingSyncList {
+  /** Inclusive `[start, end]` positions. */
+  ranges: [number, number][];
+  /** `[type, state_key]` pairs; `"*"` is a wildcard, `$LAZY` and `$ME` are member keys. */
+  required_state: [string, string][];
+  timeline_limit: number;
+  filters?: { is_invite?: boolean; is_dm?: boolean };
+}
+
+/** One room of a sliding sync response (joined, invited or newly left). */
+export interface SlidingSyncRoom {
+  /** True the first time the room is sent on this connection: the timeline is not only news. */
+  initial?: boolean;
+  required_state?: StateEvent[];
+  /** Oldest first, like `/sync`; event ids without `room_id`. */
+  timeline?: ClientEvent[];
+  /** The last `num_live` timeline events happened after the request's `pos`; the others are history. */
+  num_live?: number;
+  limited?: boolean;
+  prev_batch?: string;
+  /** Present for invites (stripped state, the invite event last). */
+  invite_state?: StrippedStateEvent[];
+  joined_count?: number;
+  invited_count?: number;
+  heroes?: { user_id: string; displayname?: string }[];
+  bump_stamp?: number;
+  name?: string;
+  is_dm?: boolean;
+}
+
+/** A simplified sliding sync response. */
+export interface SlidingSyncResponse {
+  /** The position to send next. */
+  pos: string;
+  lists?: Record<string, { count: number; ops?: { op: string; range?: [number, number]; room_ids?: string[] }[] }>;
+  rooms?: Record<string, SlidingSyncRoom>;
+  extensions?: {
+    to_device?: { next_batch?: string; events?: BasicEvent[] };
+    e2ee?: {
+      device_lists?: { changed?: string[]; left?: string[] };
+      device_one_time_keys_count?: Record<string, number>;
+      device_unused_fallback_key_types?: string[];
+    };
+    account_data?: { global?: BasicEvent[]; rooms?: Record<string, BasicEvent[]> };
+  };
+}

@@ -15,6 +15,7 @@ import { storeFromOptions } from "../storage/select.js";
 import type { Store } from "../storage/store.js";
 import { KvSpace, type Kv } from "../kv/kv.js";
 import { SyncEngine } from "../sync/engine.js";
+import { SlidingSyncSource } from "../sync/sliding.js";
 import { parked } from "../sync/scheduler.js";
 import type { Room } from "../sync/room.js";
 import { RoomTracker } from "../sync/tracker.js";
@@ -287,6 +288,7 @@ export class NioBot {
       tracker: this.rooms,
       logger: this.log,
       filter: o.syncFilter,
+      source: o.syncMode === "sliding" ? this.#slidingSource(crypto.enabled) : undefined,
       timeoutMs: o.syncTimeoutMs,
       presence: o.presence,
       ignoreOldEvents: o.ignoreOldEvents,
@@ -306,6 +308,19 @@ export class NioBot {
     }
     this.log.info({ userId: this.userId, deviceId: this.deviceId, rooms: this.rooms.rooms.size }, "bot is ready");
     await this.emit("ready");
+  }
+
+  /** Simplified sliding sync as the engine's source (`syncMode: "sliding"`). */
+  #slidingSource(encryption: boolean): SlidingSyncSource {
+    return new SlidingSyncSource({
+      api: this.api,
+      userId: this.userId,
+      encryption,
+      extraStateTypes: () => this.rooms.extraStateTypes,
+      knownJoined: (roomId) => this.rooms.rooms.get(roomId)?.membership === "join",
+      logger: this.log,
+      ...this.options.slidingSync,
+    });
   }
 
   /** Where the sync engine (or, in appservice mode, the transaction engine) hands events to the bot. */

@@ -92,6 +92,20 @@ export interface NioBotOptions {
   handlerTimeoutMs?: number;
   /** How long a `room` or `event` command argument may spend resolving an alias (default 10 s). */
   aliasLookupTimeoutMs?: number;
+  /**
+   * How the bot syncs: `"sync"` (default) long-polls `/sync`, whose first
+   * answer on a first start (or after long downtime) carries every room the
+   * bot is in; `"sliding"` uses simplified sliding sync (MSC4186, Synapse's
+   * `org.matrix.simplified_msc3575` endpoint), which sends the most recent
+   * rooms first and the others in the background, so a bot in thousands of
+   * rooms answers its first command within seconds. Pick sliding for a bot in
+   * hundreds of rooms or more on a homeserver that serves it; the delivery
+   * guarantees are the same. `syncFilter` and `presence` apply to `/sync`
+   * only. See `docs/guides/deployment.md#sliding-sync`.
+   */
+  syncMode?: "sync" | "sliding";
+  /** Tuning of `syncMode: "sliding"` (window size, growth per request, timeline limit); the defaults suit most bots. */
+  slidingSync?: { window?: number; growBy?: number; timelineLimit?: number };
   /** Sync filter (default: lazy-loaded members, no presence/ephemeral). */
   syncFilter?: SyncFilter;
   /** Long-poll timeout (default 30 s). */

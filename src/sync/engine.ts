@@ -33,6 +33,8 @@ import { HandlerTimeoutError, SyncBatchSkippedError } from "./errors.js";
 import type { Room } from "./room.js";
 import { HandlerScheduler, type SchedulerSlot } from "./scheduler.js";
 import type { RoomTracker } from "./tracker.js";
+import { isSlidingToken } from "./sliding-map.js";
+import { LongPollSource, type RoomHint, type SyncSource } from "./source.js";
 import { sanitizeSyncResponse } from "./validate.js";
 import { StoreWrites } from "./writes.js";
 
@@ -67,6 +69,11 @@ export interface SyncEngineOptions {
   tracker: RoomTracker;
   sink: SyncSink;
   logger?: Logger;
+  /**
+   * Where batches come from (default: `/sync` with `filter` and `presence`); a
+   * {@link SlidingSyncSource} for simplified sliding sync.
+   */
+  source?: SyncSource;
   /** The filter (default: lazy-loaded members, no presence, no ephemeral events). */
   filter?: SyncFilter;
   /** Long-poll duration (default 30 s). */
@@ -135,14 +142,14 @@ export class SyncEngine {
   #savedToken: string | undefined;
   readonly #writes: StoreWrites;
   #batchFailures = 0;
-  #filter: string;
+  readonly #source: SyncSource;
   #stopping = false;
   #detached = false;
 
   constructor(options: SyncEngineOptions) {
     this.#o = options;
     this.#log = options.logger ?? silentLogger;
-    this.#filter = JSON.stringify(options.filter ?? DEFAULT_SYNC_FILTER);
+    this.#source = options.source ?? new LongPollSource({ api: options.api, filter: JSON.stringify(options.filter ?? DEFAULT_SYNC_FILTER), presence: options.presence });
     this.#scheduler = new HandlerScheduler(options.maxConcurrentHandlers ?? DEFAULT_MAX_CONCURRENT_HANDLERS);
     this.#writes = new StoreWrites({
       store: options.store,
@@ -174,6 +181,11 @@ export class SyncEngine {
     this.#stopping = false;
     this.#writes.start();
     this.#since = await this.#o.store.getSyncToken();
+    if (this.#o.source === undefined && isSlidingToken(this.#since)) {
+      // Left by sliding sync mode: `/sync` cannot continue from it, so this start is a first start.
+      this.#log.warn({}, "the stored sync position is a sliding sync one; starting /sync afresh (history is not news)");
+      this.#since = undefined;
+    }
     this.#watermark = this.#savedToken = this.#since;
     const abort = (this.#abort = new AbortController());
     let markReady!: () => void;
@@ -218,12 +230,9 @@ export class SyncEngine {
       try {
         while (this.#inFlight.size >= (this.#o.maxInFlight ?? 200) && !signal.aborted)
           await Promise.race([...this.#inFlight]);
-        const response = await this.#o.api.sync.sync(
-          { filter: this.#filter, since: this.#since, timeout: first ? 0 : this.#o.timeoutMs ?? 30_000, set_presence: this.#o.presence },
-          { signal },
-        );
+        const next = await this.#source.next(this.#since, first ? 0 : this.#o.timeoutMs ?? 30_000, signal);
         failures = 0;
-        await this.#process(response, signal);
+        await this.#process(next.response, signal, next.rooms);
         if (first) {
           first = false;
           markReady();
@@ -246,7 +255,7 @@ export class SyncEngine {
     }
   }
 
-  async #process(response: SyncResponse, signal: AbortSignal): Promise<void> {
+  async #process(response: SyncResponse, signal: AbortSignal, hints: ReadonlyMap<string, RoomHint> | undefined): Promise<void> {
     const cleaned = sanitizeSyncResponse(response);
     if (cleaned.dropped > 0) this.#log.warn({ ...cleaned }, "dropped malformed entries of a sync response");
     try {
@@ -259,7 +268,7 @@ export class SyncEngine {
     this.#batches.push(batch);
     let settle = true;
     try {
-      await this.#apply(response, batch, signal);
+      await this.#apply(response, batch, signal, hints);
     } catch (error) {
       if (signal.aborted || !this.#giveUp(error, response)) {
         // Fetched again from the same position; what started meanwhile is not started twice (#active).
@@ -284,7 +293,7 @@ export class SyncEngine {
     return true;
   }
 
-  async #apply(response: SyncResponse, batch: Batch, signal: AbortSignal): Promise<void> {
+  async #apply(response: SyncResponse, batch: Batch, signal: AbortSignal, hints: ReadonlyMap<string, RoomHint> | undefined): Promise<void> {
     const initial = this.#since === undefined;
     const historical = initial && (this.#o.ignoreOldEvents ?? true);
     const { tracker, sink } = this.#o;
@@ -310,9 +319,11 @@ export class SyncEngine {
         tracker.applyState(room, event);
       }
       tracker.applyAccountData(joined.account_data?.events, room);
-      if (!wasJoined && !initial) this.#dispatch(batch, room, undefined, () => sink.onJoin(room));
-      if (historical) continue;
-      const events = await this.#fillGap(roomId, joined.timeline, signal);
+      const hint = hints?.get(roomId);
+      const events = historical ? [] : hint ? await this.#news(roomId, joined.timeline, hint, signal) : await this.#fillGap(roomId, joined.timeline, this.#since, signal);
+      // A room a source shows for the first time may be an old one: joining is news only when the join is.
+      const joinIsNews = !hint?.firstSight || events.some((e) => e.type === "m.room.member" && e.state_key === tracker.userId);
+      if (!wasJoined && !initial && joinIsNews) this.#dispatch(batch, room, undefined, () => sink.onJoin(room));
       for (const event of events) this.#dispatchEvent(batch, room, event);
     }
 
@@ -333,16 +344,37 @@ export class SyncEngine {
     }
   }
 
-  /** Back-fills a gappy timeline from `/messages` down to the previous token. */
-  async #fillGap(roomId: string, timeline: Timeline | undefined, signal: AbortSignal): Promise<ClientEvent[]> {
+  /**
+   * The news of a room whose source gave a hint: the timeline after its
+   * history (or after the newest handled event), back-filled when all of it
+   * is news and it has a gap.
+   */
+  async #news(roomId: string, timeline: Timeline | undefined, hint: RoomHint, signal: AbortSignal): Promise<ClientEvent[]> {
     const events = timeline?.events ?? [];
-    if (!timeline?.limited || !timeline.prev_batch || this.#since === undefined) return events;
+    let history = Math.min(Math.max(0, hint.history), events.length);
+    if (hint.afterHandled) {
+      for (let i = events.length - 1; i >= 0; i--) {
+        if (!(await this.#writes.isHandled(events[i]!.event_id))) continue;
+        // Everything after a handled event is news; the handled ones are skipped by the dedupe anyway.
+        history = Math.min(history, i + 1);
+        break;
+      }
+    }
+    if (history > 0) return events.slice(history);
+    if (timeline?.limited && hint.gapTo === undefined) this.#log.warn({ roomId }, "gappy timeline with no position to back-fill to; older events skipped");
+    return this.#fillGap(roomId, timeline, hint.gapTo, signal);
+  }
+
+  /** Back-fills a gappy timeline from `/messages` down to the previous token. */
+  async #fillGap(roomId: string, timeline: Timeline | undefined, to: string | undefined, signal: AbortSignal): Promise<ClientEvent[]> {
+    const events = timeline?.events ?? [];
+    if (!timeline?.limited || !timeline.prev_batch || to === undefined) return events;
     const limit = this.#o.gapFillLimit ?? 500;
     const missed: ClientEvent[] = [];
     let from: string | undefined = timeline.prev_batch;
     try {
       while (from && missed.length < limit) {
-        const page = await this.#o.api.sync.messages(roomId, { from, to: this.#since, dir: "b", limit: 100 }, { signal });
+        const page = await this.#o.api.sync.messages(roomId, { from, to, dir: "b", limit: 100 }, { signal });
         for (const event of page.chunk) missed.push({ ...event, room_id: event.room_id ?? roomId });
         if (page.chunk.length === 0 || page.end === undefined || page.end === from) break;
         from = page.end;

@@ -25,6 +25,11 @@ export class RoomTracker {
     this.#extraTypes.add(type);
   }
 
+  /** The state types kept beyond {@link TRACKED_STATE_TYPES} ({@link trackStateType}). */
+  get extraStateTypes(): ReadonlySet<string> {
+    return this.#extraTypes;
+  }
+
   /** Restores what a store remembered. */
   load(stored: StoredRooms): void {
     for (const info of stored.rooms) {
