@@ -2,7 +2,8 @@
  * niobot answering `!ping`, run from the built package (`npm run build`), as
  * users run it. With BENCH_STORE set it has the documented default store:
  * `storePath` (SQLite), which turns encryption on; with BENCH_STORE_URL the
- * PostgreSQL store (`storeUrl`), encryption on as well.
+ * PostgreSQL store (`storeUrl`), encryption on as well. BENCH_SYNC_MODE=sliding
+ * syncs with simplified sliding sync (`syncMode: "sliding"`).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { NioBot, consoleLogger } from "niobot";
@@ -15,6 +16,7 @@ const bot = new NioBot({
   userId: env.userId,
   storePath: env.storePath,
   storeUrl: env.storeUrl,
+  syncMode: env.syncMode,
   // Each run is a new device of the same account: the first store run creates the account's
   // cross-signing identity and writes its recovery key here, the later ones join it with the key.
   recoveryKeyFile: env.recoveryKeyFile,

@@ -25,6 +25,7 @@ export function benchEnv() {
     deviceId: process.env.BENCH_DEVICE ?? "",
     storePath: process.env.BENCH_STORE || undefined,
     storeUrl: process.env.BENCH_STORE_URL || undefined,
+    syncMode: process.env.BENCH_SYNC_MODE || undefined,
     recoveryKeyFile: process.env.BENCH_RECOVERY_KEY_FILE || undefined,
   };
 }

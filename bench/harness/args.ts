@@ -4,7 +4,7 @@
  */
 
 /** The bots the benchmark can run, in table order (the floor first: ratios are to it). */
-export const BOT_KINDS = ["floor", "matrix-bot-sdk", "niobot", "niobot-store", "niobot-pg"] as const;
+export const BOT_KINDS = ["floor", "matrix-bot-sdk", "niobot", "niobot-sliding", "niobot-store", "niobot-pg"] as const;
 /** One of {@link BOT_KINDS}. */
 export type BotKind = (typeof BOT_KINDS)[number];
 
@@ -52,7 +52,8 @@ export const USAGE = `npm run bench [-- key=value ...]
   rooms=N                   the start-up and memory scenario: bot in N rooms, 1 user x 10 pings.
                             Alone, it runs on its own (npm run bench -- rooms=10000)
   users=N pings=N           override users / pings per user of every selected scenario
-  bots=floor,matrix-bot-sdk,niobot,niobot-store,niobot-pg   (default all; "sdk" = matrix-bot-sdk;
+  bots=floor,matrix-bot-sdk,niobot,niobot-sliding,niobot-store,niobot-pg   (default all; "sdk" = matrix-bot-sdk;
+                            niobot-sliding = niobot with syncMode "sliding", no store;
                             niobot-pg = storeUrl on a throwaway PostgreSQL, or BENCH_POSTGRES_URL)
   runs=N                    runs of each bot per scenario, interleaved (default 2)
   out=FILE                  results, one JSON line per run (default bench/results.jsonl)

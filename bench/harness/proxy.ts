@@ -2,7 +2,8 @@
  * A counting HTTP proxy on loopback in front of Synapse. The bot under test
  * talks to it as its homeserver, so every bot is counted the same way,
  * whatever HTTP client it uses. It also tells when the bot is listening:
- * the first `/sync` with a `since` token is the long poll after its initial sync.
+ * the first `/sync` with a `since` token is the long poll after its initial sync
+ * (for sliding sync, the first request with a `pos`).
  */
 import { request as httpRequest, createServer, Agent, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -47,7 +48,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     const url = req.url ?? "/";
     const shape = requestShape(method, url);
     counts.set(shape, (counts.get(shape) ?? 0) + 1);
-    if (!armed.done && method === "GET" && /\/sync$/.test(url.split("?")[0] ?? "") && /[?&]since=/.test(url)) {
+    const path = url.split("?")[0] ?? "";
+    const polling = (method === "GET" && /\/sync$/.test(path) && /[?&]since=/.test(url)) || (method === "POST" && /simplified_msc3575\/sync$/.test(path) && /[?&]pos=/.test(url));
+    if (!armed.done && polling) {
       armed.done = true;
       armed.resolve();
     }

@@ -114,7 +114,7 @@ export async function runBot(
 ): Promise<RunResult> {
   const { client: session, deviceId } = await login(hs.baseUrl, setup.botLocalpart, PASSWORD);
   const storeDir = kind === "niobot-store" ? mkdtempSync(join(tmpdir(), "niobot-bench-")) : undefined;
-  const file = new URL(`../bots/${kind === "niobot-store" || kind === "niobot-pg" ? "niobot" : kind}.mjs`, import.meta.url).pathname;
+  const file = new URL(`../bots/${kind.startsWith("niobot-") ? "niobot" : kind}.mjs`, import.meta.url).pathname;
   // A fresh schema each run, as the SQLite bot gets a fresh file.
   const storeUrl = kind === "niobot-pg" ? `${opts.postgresUrl}${opts.postgresUrl?.includes("?") ? "&" : "?"}schema=bench_${Date.now()}_${process.pid}` : "";
   if (kind === "niobot-pg" && !opts.postgresUrl) throw new Error("niobot-pg needs a PostgreSQL server");
@@ -130,6 +130,7 @@ export async function runBot(
       BENCH_DEVICE: deviceId,
       BENCH_STORE: storeDir ? join(storeDir, "bot.db") : "",
       BENCH_STORE_URL: storeUrl,
+      BENCH_SYNC_MODE: kind === "niobot-sliding" ? "sliding" : "",
       // One per bench invocation and bot account (a fresh Synapse each time): see bots/niobot.mjs.
       BENCH_RECOVERY_KEY_FILE: join(recoveryKeyDir(), `${setup.botLocalpart}.key`),
     },
