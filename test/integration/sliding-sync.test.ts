@@ -41,6 +41,25 @@ async function joinedRoom(human: TestUser, bot: { userId: string; accessToken: s
   return roomId;
 }
 
+
+/** A bare engine on sliding sync for `account`, recording handled event ids (a shared store survives restarts). */
+async function slidingEngine(account: { userId: string; accessToken: string }, store: MemoryStore, handled: string[], tuning: { window: number; growBy: number; timelineLimit?: number }) {
+  const hs = await homeserver();
+  const api = new MatrixApi({ baseUrl: hs.baseUrl, accessToken: account.accessToken });
+  const tracker = new RoomTracker(account.userId);
+  const source = new SlidingSyncSource({ api, userId: account.userId, encryption: false, ...tuning });
+  const engine = new SyncEngine({
+    api, store, tracker, source, timeoutMs: 1_000,
+    sink: {
+      onEvent: (_room, event: ClientEvent) => void handled.push(event.event_id),
+      onInvite: () => undefined, onJoin: () => undefined, onLeave: () => undefined,
+      onSyncError: () => undefined, onFatal: () => undefined,
+    },
+  });
+  await engine.start();
+  return { engine, source, tracker };
+}
+
 describe("sliding sync mode", () => {
   test("a first start treats the room's history as history, then answers commands", async () => {
     const human = await newTestUser();
@@ -131,36 +150,64 @@ describe("sliding sync mode", () => {
   });
 
   test("more rooms with news than the window holds: every message is handled once", async () => {
-    const hs = await homeserver();
     const human = await newTestUser();
     const account = await newUser("slwin");
     const rooms: string[] = [];
     for (let i = 0; i < 7; i++) rooms.push(await joinedRoom(human, account));
     const store = new MemoryStore();
     const handled: string[] = [];
-    const run = async (): Promise<{ engine: SyncEngine; source: SlidingSyncSource }> => {
-      const api = new MatrixApi({ baseUrl: hs.baseUrl, accessToken: account.accessToken });
-      const tracker = new RoomTracker(account.userId);
-      const source = new SlidingSyncSource({ api, userId: account.userId, encryption: false, window: 2, growBy: 0 });
-      const engine = new SyncEngine({
-        api, store, tracker, source, timeoutMs: 1_000,
-        sink: {
-          onEvent: (_room, event: ClientEvent) => void handled.push(event.event_id),
-          onInvite: () => undefined, onJoin: () => undefined, onLeave: () => undefined,
-          onSyncError: () => undefined, onFatal: () => undefined,
-        },
-      });
-      await engine.start();
-      return { engine, source };
-    };
-    const first = await run();
+    const first = await slidingEngine(account, store, handled, { window: 2, growBy: 0 });
     await first.engine.stop();
     const sent: string[] = [];
     for (const roomId of rooms) sent.push(await human.send(roomId, `news in ${roomId}`));
-    const { engine, source } = await run();
-    await until("every message was handled", () => sent.every((id) => handled.includes(id)));
-    assert.ok(source.stats.widened > 0, "the full window was asked again, larger");
-    for (const id of sent) assert.equal(handled.filter((h) => h === id).length, 1);
-    await engine.stop();
+    const { engine, source } = await slidingEngine(account, store, handled, { window: 2, growBy: 0 });
+    try {
+      await until("every message was handled", () => sent.every((id) => handled.includes(id)));
+      assert.ok(source.stats.widened > 0, "the full window was asked again, larger");
+      for (const id of sent) assert.equal(handled.filter((h) => h === id).length, 1);
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  test("the window grows to every room: a reaction (which does not reorder rooms) in the oldest room is delivered", async () => {
+    const human = await newTestUser();
+    const account = await newUser("slgrow");
+    const rooms: string[] = [];
+    for (let i = 0; i < 6; i++) rooms.push(await joinedRoom(human, account));
+    const oldest = rooms[0]!;
+    const target = await human.send(oldest, "react to me");
+    for (const roomId of rooms.slice(1)) await human.send(roomId, "newer");
+    const handled: string[] = [];
+    const { engine, source, tracker } = await slidingEngine(account, new MemoryStore(), handled, { window: 2, growBy: 2 });
+    try {
+      await until("the window covers every room", () => source.complete && tracker.rooms.size === rooms.length);
+      const { event_id: reaction } = await human.api.rooms.send(oldest, "m.reaction", { "m.relates_to": { rel_type: "m.annotation", event_id: target, key: "👍" } });
+      await until("the reaction was handled", () => handled.includes(reaction));
+      assert.equal(handled.includes(target), false, "history stayed history");
+    } finally {
+      await engine.stop();
+    }
+  });
+
+  test("a gappy timeline is back-filled to the previous position: a burst while down is handled whole, in order", async () => {
+    const human = await newTestUser();
+    const account = await newUser("slgap");
+    const roomId = await joinedRoom(human, account);
+    const before = await human.send(roomId, "history");
+    const store = new MemoryStore();
+    const handled: string[] = [];
+    const first = await slidingEngine(account, store, handled, { window: 5, growBy: 5, timelineLimit: 2 });
+    await first.engine.stop();
+    const burst: string[] = [];
+    for (let i = 0; i < 7; i++) burst.push(await human.send(roomId, `burst ${i}`));
+    const { engine } = await slidingEngine(account, store, handled, { window: 5, growBy: 5, timelineLimit: 2 });
+    try {
+      await until("the whole burst was handled", () => burst.every((id) => handled.includes(id)));
+      assert.deepEqual(handled.filter((id) => burst.includes(id)), burst, "in order, once each");
+      assert.equal(handled.includes(before), false);
+    } finally {
+      await engine.stop();
+    }
   });
 });
