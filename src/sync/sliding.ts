@@ -108,7 +108,8 @@ export class SlidingSyncSource implements SyncSource {
       const lost = since !== undefined && (stored === undefined || since === this.#lost);
       if (since !== undefined && stored === undefined && this.#lost !== since) this.#log.warn({}, "the stored sync position is not a sliding sync one; starting a new connection");
       const pos = lost ? undefined : stored?.pos;
-      const replaced = lost || stored?.replaced === true;
+      // Once the window has covered every room, each of them has been sent on this connection: live counts again.
+      const replaced = lost || (stored?.replaced === true && !this.complete);
       const body = this.#request(stored?.toDevice);
       this.stats.requests++;
       let answer;
