@@ -26,6 +26,15 @@ export type CallArgs<P extends string, Q, B> = CallOptions &
     idempotent?: boolean;
   };
 
+/**
+ * Extra time for a sync that does not wait (the first after a start): it
+ * returns every room, or everything since the stored token, and Synapse took
+ * 30 s for 2000 rooms on a quiet machine and over a minute under load. Cut
+ * at the usual request limit, each retry would start the same work again and
+ * the bot would never start.
+ */
+const CATCH_UP_SYNC_EXTRA_MS = 15 * 60_000;
+
 let txnCounter = 0;
 /** A transaction id unique to this process and run, so retried sends are deduplicated by the server. */
 export function newTxnId(): string {
@@ -89,7 +98,7 @@ export class MatrixApi {
   readonly sync = {
     sync: (query: { filter?: string; since?: string; timeout?: number; full_state?: boolean; set_presence?: string }, o: CallOptions = {}) =>
       // The sync engine retries failed polls itself (with backoff and a syncError event).
-      this.call(endpoints.sync, { ...o, query, extraTimeoutMs: query.timeout ?? 0, idempotent: false }),
+      this.call(endpoints.sync, { ...o, query, extraTimeoutMs: query.timeout ? query.timeout : CATCH_UP_SYNC_EXTRA_MS, idempotent: false }),
     /** One simplified sliding sync request (MSC4186); `query.timeout` long-polls when nothing changed. */
     sliding: (body: T.SlidingSyncRequest, query: { pos?: string; timeout?: number }, o: CallOptions = {}) =>
       this.call(endpoints.slidingSync, { ...o, body, query, extraTimeoutMs: query.timeout ?? 0, idempotent: false }),
