@@ -95,6 +95,15 @@ describe("MessageCache", () => {
     assert.equal(currentContent(cache.get(ROOM, "$o") as ClientEvent).body, "second", "a re-put keeps the folded edit");
   });
 
+  it("skips an event nested too deeply to copy instead of throwing (the handler still gets it)", () => {
+    const cache = new MessageCache(3);
+    // JSON.parse reads this (as the HTTP client does); a recursive copy cannot.
+    const content = JSON.parse(`{"msgtype":"m.text","body":"x","deep":${"[".repeat(20_000)}${"]".repeat(20_000)}}`) as Record<string, unknown>;
+    cache.put(ev("$deep", { msgtype: "m.text", body: "old" }));
+    assert.doesNotThrow(() => cache.put(ev("$deep", content)));
+    assert.equal(cache.get(ROOM, "$deep"), undefined, "no stale copy stays behind either");
+  });
+
   it("is bounded", () => {
     const cache = new MessageCache(3);
     for (let i = 0; i < 10; i++) cache.put(ev(`$${i}`, { msgtype: "m.text", body: String(i) }));
