@@ -43,7 +43,9 @@ describe("cloneJson", () => {
     const copy = cloneJson({ deep });
     assert.notEqual(copy.deep, deep);
     assert.equal(JSON.stringify(copy), JSON.stringify({ deep }));
-    const odd = { when: new Date(5), bytes: new Uint8Array([1, 2]), sparse: [1, , 3], missing: undefined };
+    const sparse = [1, 2, 3];
+    delete sparse[1];
+    const odd = { when: new Date(5), bytes: new Uint8Array([1, 2]), sparse, missing: undefined };
     assert.deepStrictEqual(cloneJson(odd), structuredClone(odd));
   });
 });
