@@ -9,6 +9,7 @@
  * previous reply, and `chatter` ordinary messages that are not commands (most traffic in big
  * rooms), like the bench's 20-user load. Prints CPU µs per reply and per event
  * (run it with `node --cpu-prof --import tsx` to see where they go).
+ * `bot=floor` runs the floor bot's loop (`bots/floor.mjs`) against the same script instead, for a ratio.
  * Imports `src/` through tsx by default; `dist=1` imports the built `dist/` instead (as users run it).
  */
 import type { FetchLike } from "../src/api/http.js";
@@ -105,16 +106,41 @@ const fetchScripted: FetchLike = async (input, init) => {
   return new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED", error: url.pathname }), { status: 404 });
 };
 
+/** The in-process floor: what `bots/floor.mjs` does, against the same scripted homeserver. */
+async function floor(): Promise<void> {
+  const headers = { authorization: "Bearer syt_bench", "content-type": "application/json" };
+  const filter = JSON.stringify({ presence: { not_types: ["*"] }, room: { state: { lazy_load_members: true }, timeline: { limit: 50, lazy_load_members: true }, ephemeral: { not_types: ["*"] } } });
+  let since: string | undefined;
+  let txn = 0;
+  for (;;) {
+    const q = new URLSearchParams({ filter, timeout: since ? "30000" : "0", ...(since ? { since } : {}) });
+    const sync = (await (await fetchScripted(`http://localhost:1/_matrix/client/v3/sync?${q}`, { headers })).json()) as { next_batch: string; rooms?: { join?: Record<string, { timeline?: { events?: { type: string; sender: string; event_id: string; content?: { body?: unknown } }[] } }> } };
+    if (since)
+      for (const [roomId, room] of Object.entries(sync.rooms?.join ?? {}))
+        for (const e of room.timeline?.events ?? [])
+          if (e.type === "m.room.message" && e.sender !== USER && e.content?.body === "!ping") {
+            const content = { msgtype: "m.notice", body: "pong", "m.relates_to": { "m.in_reply_to": { event_id: e.event_id } } };
+            await fetchScripted(`http://localhost:1/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/f-${txn++}`, { method: "PUT", headers, body: JSON.stringify(content) });
+          }
+    since = sync.next_batch;
+  }
+}
 
-const bot = new NioBot({ homeserver: "http://localhost:1", userId: USER, fetch: fetchScripted, handleSignals: false });
-bot.command("ping", async (ctx) => {
-  await ctx.respond("pong");
-});
-await bot.start({ accessToken: "syt_bench" });
+let stop = async (): Promise<void> => undefined;
+if (args.bot === "floor") void floor();
+else {
+  const bot = new NioBot({ homeserver: "http://localhost:1", userId: USER, fetch: fetchScripted, handleSignals: false });
+  bot.command("ping", async (ctx) => {
+    await ctx.respond("pong");
+  });
+  await bot.start({ accessToken: "syt_bench" });
+  stop = () => bot.stop();
+}
 await finished;
 const cpu = process.cpuUsage(mark?.cpu);
 const wall = performance.now() - (mark?.t ?? 0);
 const n = replies - WARM;
 const us = (cpu.user + cpu.system) / n;
-console.log(`${n} replies, ${ROOMS} rooms, ${CHATTER} other messages per ping: CPU ${us.toFixed(0)} µs/reply (${(us / (CHATTER + 2)).toFixed(0)} µs/event), wall ${(wall / n).toFixed(2)} ms/reply`);
-await bot.stop();
+console.log(`${args.bot ?? "niobot"}: ${n} replies, ${ROOMS} rooms, ${CHATTER} other messages per ping: CPU ${us.toFixed(0)} µs/reply (${(us / (CHATTER + 2)).toFixed(0)} µs/event), wall ${(wall / n).toFixed(2)} ms/reply`);
+await stop();
+process.exit(0);
