@@ -7,8 +7,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { parse, stringify } from "yaml";
 import { registerSecret } from "../logging/redact.js";
+import { lazyModule } from "../util/lazy.js";
+
+/** The YAML library loads with the first registration read or written, not with niobot (it is most of an import's time). */
+const yaml = lazyModule<typeof import("yaml")>("yaml");
 
 /** One namespace entry: a regular expression and whether the appservice owns it alone. */
 export interface AppserviceNamespace {
@@ -87,7 +90,7 @@ export function validateRegistration(value: unknown): AppserviceRegistration {
 export function parseRegistration(text: string): AppserviceRegistration {
   let value: unknown;
   try {
-    value = parse(text);
+    value = yaml().parse(text);
   } catch (error) {
     throw new RegistrationError(`the registration is not valid YAML: ${(error as Error).message}`);
   }
@@ -101,7 +104,7 @@ export async function loadRegistration(path: string): Promise<AppserviceRegistra
 
 /** The registration as YAML, in the field order people expect. */
 export function registrationToYaml(registration: AppserviceRegistration): string {
-  return stringify(registration, { lineWidth: 0 });
+  return yaml().stringify(registration, { lineWidth: 0 });
 }
 
 /** Options of {@link generateRegistration}. */

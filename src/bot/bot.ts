@@ -265,18 +265,24 @@ export class NioBot {
     if (o.appservice) return this.#startAppservice(baseUrl);
     // With replicas, every request first checks the lease: a replica that lost it sends nothing.
     this.#api = new MatrixApi({ baseUrl, fetch: this.#replicas?.guard(o.fetch) ?? o.fetch, logger: this.log, ...o.retry });
-    this.#session = await establishSession(this.#api, this.store, {
+    const established = await establishSession(this.#api, this.store, {
       homeserver: baseUrl,
       userId: o.userId,
       deviceId: o.deviceId,
       deviceName: o.deviceName ?? "niobot",
       credentials,
       envFile: o.envFile,
+      // Without encryption nothing before the first batch needs the device: whoami runs beside the first sync.
+      checkBeside: cryptoModule === undefined,
     }, this.log);
+    // The first batch (and `ready`) waits for the check; a failed check fails the start.
+    const sessionChecked = established.checked?.then((session) => void (this.#session = session));
+    sessionChecked?.catch(() => undefined);
+    if (sessionChecked === undefined) this.#session = established;
     this.rooms.load(await this.store.loadRooms());
-    let cryptoReady: Promise<void> | undefined;
+    let cryptoReady: Promise<void> | undefined = sessionChecked;
     if (cryptoModule) {
-      const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), this.#session, credentials, crypto);
+      const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), established, credentials, crypto);
       this.#session = opening.session;
       // Keys, identity and backup are set up beside the first /sync, whose batch waits for them.
       cryptoReady = opening.finish().then((c) => void (this.#crypto = c));
@@ -295,11 +301,16 @@ export class NioBot {
       maxEventAgeMs: o.maxEventAgeMs,
       maxConcurrentHandlers: o.maxConcurrentHandlers,
       handlerTimeoutMs: o.handlerTimeoutMs,
-      sink: this.#sink(cryptoReady),
+      sink: this.#sink(cryptoReady, sessionChecked),
     });
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
     try {
-      await Promise.all([cryptoReady, this.#sync.start()]);
+      const syncing = this.#sync.start().catch(async (error: unknown) => {
+        // A sync refused before the session check settled (a rejected token): the check's own error says more.
+        await sessionChecked;
+        throw error;
+      });
+      await Promise.all([cryptoReady, syncing]);
     } catch (error) {
       await this.#sync.stop();
       // Still setting up: wait, so that what it opened is there for start() to close.
@@ -324,7 +335,7 @@ export class NioBot {
   }
 
   /** Where the sync engine (or, in appservice mode, the transaction engine) hands events to the bot. */
-  #sink(cryptoReady?: Promise<void>): SyncSink {
+  #sink(cryptoReady?: Promise<void>, sessionChecked?: Promise<void>): SyncSink {
     return {
       beforeBatch: async (response, initial) => {
         await cryptoReady;
@@ -335,7 +346,8 @@ export class NioBot {
       onJoin: (room) => this.emit("join", room),
       onLeave: (room, event) => this.emit("leave", room, event),
       onSyncError: (error, attempt) => void this.emit("syncError", error, attempt),
-      onFatal: (error) => this.#onFatal(error),
+      // While the token is still being checked, a failed check is what ends the start, not this.
+      onFatal: (error) => (sessionChecked ? void sessionChecked.then(() => this.#onFatal(error), () => undefined) : this.#onFatal(error)),
       onError: (error, context) => this.reportError(error, context),
     };
   }

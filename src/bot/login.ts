@@ -33,7 +33,16 @@ export interface SessionOptions {
   /** An env file holding the token pair, kept up to date on refresh (see `tokenPersister`). */
   envFile?: string;
   signal?: AbortSignal;
+  /**
+   * With a given access token, return as soon as the token is in place and leave the whoami
+   * check to `checked`, so it runs beside the first sync instead of before it. Only where nothing
+   * before the first batch needs the device id (no encryption); the first batch waits for it.
+   */
+  checkBeside?: boolean;
 }
+
+/** What {@link establishSession} returns: the session, or with `checkBeside` the check to wait for. */
+export type EstablishedSession = Session & { checked?: Promise<Session> };
 
 type Base = Omit<StoredLogin, "accessToken" | "refreshToken" | "expiresAt">;
 
@@ -43,7 +52,7 @@ type Base = Omit<StoredLogin, "accessToken" | "refreshToken" | "expiresAt">;
  * user and homeserver (checked with whoami, refreshed if expired); else a
  * password login that reuses the stored device id and asks for a refresh token.
  */
-export async function establishSession(api: MatrixApi, store: Store, o: SessionOptions, log: Logger): Promise<Session> {
+export async function establishSession(api: MatrixApi, store: Store, o: SessionOptions, log: Logger): Promise<EstablishedSession> {
   if ("password" in o.credentials) registerSecret(o.credentials.password);
   const stored = await store.getLogin();
   const storedMatches = stored !== undefined && stored.userId === o.userId && stored.homeserver === o.homeserver;
@@ -68,18 +77,31 @@ export async function establishSession(api: MatrixApi, store: Store, o: SessionO
     let deviceId = candidate.base.deviceId ?? o.deviceId;
     const auth = sessionAuth(api, store, o, log, candidate.tokens, { ...candidate.base, userId: o.userId, homeserver: o.homeserver }, () => deviceId, password);
     api.http.setAuth(auth.auth);
-    try {
-      const session = await whoami(api, o, candidate.what, o.signal);
+    const what = candidate.what;
+    const check = async (): Promise<Session> => {
+      const session = await whoami(api, o, what, o.signal);
       deviceId = session.deviceId ?? deviceId;
       if (!deviceId) throw new LoginError("the homeserver did not say which device the access token belongs to; pass deviceId");
       auth.setDevice(deviceId);
       // Written once the device is known; later pairs are written by the session itself.
       await store.setLogin({ ...auth.base(), ...auth.auth.tokens });
-      log.info({ userId: session.userId, deviceId }, candidate.what === "the access token" ? "using the given access token" : "reusing stored login");
+      log.info({ userId: session.userId, deviceId }, what === "the access token" ? "using the given access token" : "reusing stored login");
       return { userId: session.userId, deviceId };
+    };
+    // A given token has no fallback (a failed check ends the start), so nothing waits for the check.
+    if (o.checkBeside && what === "the access token") {
+      const checked = check().catch((error: unknown) => {
+        auth.auth.close();
+        throw error;
+      });
+      checked.catch(() => undefined);
+      return { userId: o.userId, deviceId: deviceId ?? "", checked };
+    }
+    try {
+      return await check();
     } catch (error) {
       auth.auth.close();
-      if (!(error instanceof LoginError) || password === undefined || candidate.what === "the access token") throw error;
+      if (!(error instanceof LoginError) || password === undefined || what === "the access token") throw error;
       log.warn("stored access token no longer valid; logging in again with the password");
     }
   }

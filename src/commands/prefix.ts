@@ -30,8 +30,9 @@ export interface PrefixOptions {
   /**
    * The bot's display name, also accepted as the plain-body text of a pill when the formatted
    * body starts with a pill to the bot (in case the client wrote the name differently there).
+   * A function is called only then, so most messages skip the lookup.
    */
-  readonly botDisplayName?: string;
+  readonly botDisplayName?: string | (() => string | undefined);
   /** The message's `formatted_body`, reply fallback stripped: used to recognise a mention pill. */
   readonly formattedBody?: string;
   /** Match prefixes and mentions regardless of case. Never affects the returned `rest`. */
@@ -114,7 +115,8 @@ export function matchPrefix(
   const pill = leadingPillText(opts.formattedBody, opts.botUserId);
   // The display name only counts when the formatted body proves a pill: plain text that
   // merely starts with the bot's name ("Helper is broken") is not an invocation.
-  const names = pill === undefined ? [opts.botUserId] : [opts.botUserId, pill, opts.botDisplayName];
+  const display = opts.botDisplayName;
+  const names = pill === undefined ? [opts.botUserId] : [opts.botUserId, pill, typeof display === "function" ? display() : display];
   for (const name of names) {
     const m = name === undefined ? null : mentionMatch(body, name, opts.caseInsensitive);
     if (m !== null) found.push({ prefix: m, rest: body.slice(m.length), mention: true });

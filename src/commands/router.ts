@@ -167,7 +167,8 @@ export class CommandRouter {
     }
     const match = matchPrefix(text.body, this.#prefix, {
       botUserId: this.bot.userId,
-      botDisplayName: room.member(this.bot.userId)?.displayName,
+      // Looked up only for a message that starts with a pill to the bot.
+      botDisplayName: () => room.member(this.bot.userId)?.displayName,
       formattedBody: text.html,
       caseInsensitive: this.#caseInsensitive,
     });

@@ -6,6 +6,7 @@
  * from `/event` look the same.
  */
 import type { ClientEvent } from "../api/events.js";
+import { cloneJson } from "../util/record.js";
 import { LruMap } from "./lru.js";
 import { isValidEditOf } from "./relations.js";
 
@@ -28,7 +29,7 @@ export class MessageCache {
   /** A copy of a cached event (copies keep callers from altering the cache), or undefined. */
   get(roomId: string, eventId: string): ClientEvent | undefined {
     const event = this.#events.get(eventId);
-    return event !== undefined && event.room_id === roomId ? structuredClone(event) : undefined;
+    return event !== undefined && event.room_id === roomId ? cloneJson(event) : undefined;
   }
 
   /**
@@ -37,7 +38,14 @@ export class MessageCache {
    */
   put(event: ClientEvent): void {
     const known = this.#events.peek(event.event_id);
-    const copy = structuredClone(event);
+    let copy: ClientEvent;
+    try {
+      copy = cloneJson(event);
+    } catch {
+      // Nested deeper than a copy can go (JSON.parse reads what no copy can): not cached, not fatal.
+      this.#events.delete(event.event_id);
+      return;
+    }
     const edit = known?.unsigned?.["m.relations"]?.["m.replace"];
     if (edit !== undefined && copy.unsigned?.["m.relations"]?.["m.replace"] === undefined) {
       copy.unsigned = { ...copy.unsigned, "m.relations": { ...copy.unsigned?.["m.relations"], "m.replace": edit } };
@@ -59,7 +67,7 @@ export class MessageCache {
     const newer = previous === undefined || edit.origin_server_ts > previous.origin_server_ts ||
       (edit.origin_server_ts === previous.origin_server_ts && edit.event_id > previous.event_id);
     if (newer) {
-      original.unsigned = { ...original.unsigned, "m.relations": { ...original.unsigned?.["m.relations"], "m.replace": structuredClone(edit) } };
+      original.unsigned = { ...original.unsigned, "m.relations": { ...original.unsigned?.["m.relations"], "m.replace": cloneJson(edit) } };
     }
     return true;
   }

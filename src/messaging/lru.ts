@@ -12,6 +12,13 @@
  */
 export class LruMap<K, V> {
   readonly #map = new Map<K, V>();
+  /**
+   * A long-lived iterator over the keys: its next key is always the oldest, since every key before
+   * it was evicted or moved to the end. A fresh `keys()` per eviction would walk over the deleted
+   * slots at the front of the map's table again each time (up to `capacity` of them until the
+   * table is rebuilt), which made every `set` on a full map cost a scan.
+   */
+  #oldest: IterableIterator<K> | undefined;
 
   /** @param capacity - most entries kept; 0 keeps nothing. */
   constructor(readonly capacity: number) {
@@ -43,7 +50,9 @@ export class LruMap<K, V> {
     if (this.capacity === 0) return this;
     this.#map.set(key, value);
     while (this.#map.size > this.capacity) {
-      const oldest = this.#map.keys().next();
+      let oldest = this.#oldest?.next();
+      // A finished iterator stays finished (the spec says so), even if keys are added later.
+      if (oldest === undefined || oldest.done === true) oldest = (this.#oldest = this.#map.keys()).next();
       if (oldest.done === true) break;
       this.#map.delete(oldest.value);
     }
@@ -56,6 +65,7 @@ export class LruMap<K, V> {
 
   clear(): void {
     this.#map.clear();
+    this.#oldest = undefined;
   }
 
   get size(): number {

@@ -21,6 +21,7 @@ import { ReadReceipts, type AutoReadReceipts, type MarkReadOptions } from "./rec
 import { OwnReactions, findReaction } from "./reactions.js";
 import { currentContent, editOf, reactionOf, redactedIdOf, relationType, threadRootOf, type RelationEmit } from "./relations.js";
 import { TypingIndicator, type TypingOptions } from "./typing.js";
+import { cloneJson } from "../util/record.js";
 
 /** Thrown by `edit` for an event the bot may not (or cannot) edit. */
 export class EditRefusedError extends Error {
@@ -238,7 +239,7 @@ export class Messenger {
     if (cached !== undefined) return cached;
     const event = await this.host.api.rooms.event(roomId, eventId);
     this.cache.put(event);
-    return structuredClone(event);
+    return cloneJson(event);
   }
 
   // ---- hooks the bot calls ----------------------------------------------

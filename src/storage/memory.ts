@@ -20,6 +20,7 @@ export class MemoryStore implements Store {
   #token: string | undefined;
   #login: StoredLogin | undefined;
   readonly #handled = new Set<string>();
+  #oldestHandled: IterableIterator<string> | undefined;
   readonly #values = new Map<string, string>();
   readonly #pending = new Map<string, StoredPendingEvent>();
   readonly #effects = new Map<string, string>();
@@ -69,9 +70,11 @@ export class MemoryStore implements Store {
   async markHandled(eventId: string): Promise<void> {
     this.#handled.add(eventId);
     if (this.#handled.size > HANDLED_EVENTS_KEPT) {
-      // Sets iterate in insertion order, so the first one is the oldest.
-      const oldest = this.#handled.values().next().value;
-      if (oldest !== undefined) this.#handled.delete(oldest);
+      // Sets iterate in insertion order, so the next one is the oldest. One long-lived iterator:
+      // a fresh one would walk over every slot deleted so far at the front of the table.
+      let oldest = this.#oldestHandled?.next();
+      if (oldest === undefined || oldest.done === true) oldest = (this.#oldestHandled = this.#handled.values()).next();
+      if (oldest.done !== true) this.#handled.delete(oldest.value);
     }
   }
 

@@ -135,7 +135,7 @@ export class SyncEngine {
   /** Events being handled, so a response fetched again does not start them twice. */
   readonly #active = new Map<string, Promise<void>>();
   /** Signals of running handlers, aborted at stop. */
-  readonly #controllers = new Set<AbortController>();
+  readonly #controllers = new Set<LazyAbort>();
   readonly #scheduler: HandlerScheduler;
   #persist: Promise<void> = Promise.resolve();
   #commitQueued = false;
@@ -424,7 +424,8 @@ export class SyncEngine {
     };
     this.#inFlight.add(done);
     if (eventId !== undefined) this.#active.set(eventId, done);
-    const controller = new AbortController();
+    // Most handlers (every message that is not a command) never ask for their signal: made on demand.
+    const controller = new LazyAbort();
     this.#controllers.add(controller);
     let counts = true;
     const task = async (slot: SchedulerSlot): Promise<void> => {
@@ -443,7 +444,7 @@ export class SyncEngine {
       try {
         await run();
       } catch (error) {
-        if (this.#stopping && controller.signal.aborted) return void (counts = false);
+        if (this.#stopping && controller.aborted) return void (counts = false);
         // Sinks route handler errors themselves; this is a last resort.
         this.#report(error, { source: "dispatch", room, event });
       } finally {
@@ -454,7 +455,7 @@ export class SyncEngine {
       if (eventId !== undefined && !this.#detached) await this.#writes.record(eventId);
     };
     this.#scheduler
-      .run(room.roomId, task, controller.signal)
+      .run(room.roomId, task, () => controller.signal)
       .catch((error: unknown) => this.#log.error({ error, eventId }, "unexpected error while dispatching"))
       .finally(() => {
         this.#controllers.delete(controller);
@@ -500,5 +501,22 @@ export class SyncEngine {
       this.#o.tracker.restoreChanges(changes);
       this.#writes.failed(error);
     }
+  }
+}
+
+/** An `AbortController` made only when its signal is first asked for (or it is aborted). */
+class LazyAbort {
+  #controller: AbortController | undefined;
+
+  get signal(): AbortSignal {
+    return (this.#controller ??= new AbortController()).signal;
+  }
+
+  get aborted(): boolean {
+    return this.#controller?.signal.aborted ?? false;
+  }
+
+  abort(reason: unknown): void {
+    (this.#controller ??= new AbortController()).abort(reason);
   }
 }

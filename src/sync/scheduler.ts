@@ -93,9 +93,9 @@ export class HandlerScheduler {
 
   /**
    * Queues `work` behind earlier work of `key`; settles as `work` does.
-   * `signal` is what {@link handlerSignal} gives inside `work`.
+   * `signal` is what {@link handlerSignal} gives inside `work` (a function: asked for only then).
    */
-  run<T>(key: string, work: (slot: SchedulerSlot) => Promise<T>, signal: AbortSignal): Promise<T> {
+  run<T>(key: string, work: (slot: SchedulerSlot) => Promise<T>, signal: AbortSignal | (() => AbortSignal)): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       let queue = this.#queues.get(key);
       if (!queue) this.#queues.set(key, (queue = { key, tasks: [], busy: false, ready: false }));
@@ -114,7 +114,8 @@ export class HandlerScheduler {
         q.busy = true;
         const slot: SchedulerSlot = { release };
         // A synchronous throw becomes a rejection, like an async one.
-        new Promise<T>((res) => res(current.run({ signal, release }, () => work(slot))))
+        const running: RunningHandler = { get signal() { return typeof signal === "function" ? signal() : signal; }, release };
+        new Promise<T>((res) => res(current.run(running, () => work(slot))))
           .then(resolve, reject)
           .finally(release);
       });

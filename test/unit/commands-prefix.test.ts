@@ -80,6 +80,16 @@ describe("matchPrefix with the bot's mention", () => {
     assert.equal(matchPrefix("Helper: ping", "!", { ...opts, botDisplayName: "Helper", formattedBody: "Helper: ping" }), null);
   });
 
+  test("a display name given as a function is looked up only for a message starting with a pill to the bot", () => {
+    let lookups = 0;
+    const lookup = (): string => (lookups++, "Helper");
+    assert.equal(matchPrefix("just chatting", "!", { ...opts, botDisplayName: lookup }), null);
+    assert.deepEqual(matchPrefix("!ping", "!", { ...opts, botDisplayName: lookup })?.rest, "ping");
+    assert.equal(lookups, 0);
+    assert.deepEqual(matchPrefix("Helper ping", "!", { ...opts, botDisplayName: lookup, formattedBody: `${pill("@bot")} ping` })?.rest, "ping");
+    assert.equal(lookups, 1);
+  });
+
   test("a pill to someone else, or not at the start, is no prefix", () => {
     assert.equal(matchPrefix("Alice ping", "!", { ...opts, formattedBody: `${pill("Alice", "@alice:x.org")} ping` }), null);
     assert.equal(matchPrefix("hi Helper ping", "!", { ...opts, formattedBody: `hi ${pill("Helper")} ping` }), null);

@@ -17,7 +17,11 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "niobot-lazy-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const HEAVY = ["@matrix-org/matrix-sdk-crypto-wasm", "fake-indexeddb", "better-sqlite3", "marked", "sanitize-html", "htmlparser2", "sharp", "file-type", "music-metadata", "blurhash"];
+const HEAVY = [
+  "@matrix-org/matrix-sdk-crypto-wasm", "fake-indexeddb", "better-sqlite3", "marked", "sanitize-html", "htmlparser2", "sharp", "file-type", "music-metadata", "blurhash",
+  // Only appservice registrations (YAML) and OAuth sessions need these.
+  "yaml", "oauth4webapi",
+];
 
 /** Runs `body` (ES module code with `src(path)` to import a source file) in a fresh process; returns the packages it loaded. */
 function packagesLoadedBy(body: string): Set<string> {
@@ -44,7 +48,7 @@ appendFileSync(${JSON.stringify(log)}, Object.keys(createRequire(import.meta.url
 }
 
 describe("lazy loading", () => {
-  test("importing niobot loads no crypto, SQLite, markdown, HTML or media library", () => {
+  test("importing niobot loads no crypto, SQLite, markdown, HTML, media, YAML or OAuth library", () => {
     assert.deepEqual([...packagesLoadedBy(`await src("src/index.ts");`)], []);
   });
 
@@ -61,6 +65,16 @@ const { buildMessageContent } = await src("src/index.ts");
 if (buildMessageContent("**pong**").formatted_body !== "<strong>pong</strong>") throw new Error("not rendered");
 `);
     assert.ok(formatted.has("marked") && formatted.has("sanitize-html"), `loaded: ${[...formatted].join(", ")}`);
+  });
+
+  test("YAML loads with the first registration parsed, oauth4webapi with the first OAuth request", () => {
+    const loaded = packagesLoadedBy(`
+const { parseRegistration } = await src("src/appservice/registration.ts");
+const { requestOptions } = await src("src/auth/oauth/issuer.ts");
+if (parseRegistration("id: x\\nurl: null\\nas_token: a\\nhs_token: b\\nsender_localpart: bot\\nnamespaces: {users: [], aliases: [], rooms: []}\\n").id !== "x") throw new Error("not parsed");
+if (Object.getOwnPropertySymbols(requestOptions("https://example.org", { fetch })).length !== 1) throw new Error("no custom fetch");
+`);
+    assert.ok(loaded.has("yaml") && loaded.has("oauth4webapi"), `loaded: ${[...loaded].join(", ")}`);
   });
 
   test("the crypto layer brings the wasm library with it (the detector sees ES modules)", () => {

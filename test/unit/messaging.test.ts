@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import type { ClientEvent } from "../../src/api/events.js";
 import { MessageCache } from "../../src/messaging/cache.js";
 import { composeMessage, replyMessageOptions } from "../../src/messaging/compose.js";
@@ -32,6 +33,39 @@ describe("LruMap", () => {
     lru.set("c", 3);
     assert.deepEqual([...lru.keys()], ["a", "c"]);
     assert.equal(lru.peek("b"), undefined);
+  });
+
+  it("behaves like a plain least-recently-used model under any sequence of operations", () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("set" as const), key: fc.integer({ min: 0, max: 12 }) }),
+      fc.record({ kind: fc.constant("get" as const), key: fc.integer({ min: 0, max: 12 }) }),
+      fc.record({ kind: fc.constant("delete" as const), key: fc.integer({ min: 0, max: 12 }) }),
+      fc.record({ kind: fc.constant("clear" as const) }),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.array(op, { maxLength: 200 }), (capacity, ops) => {
+        const lru = new LruMap<number, number>(capacity);
+        let model: number[] = []; // keys, least recently used first
+        let n = 0;
+        for (const o of ops) {
+          if (o.kind === "clear") {
+            lru.clear();
+            model = [];
+          } else if (o.kind === "delete") {
+            lru.delete(o.key);
+            model = model.filter((k) => k !== o.key);
+          } else if (o.kind === "get") {
+            const had = model.includes(o.key);
+            assert.equal(lru.get(o.key) !== undefined, had);
+            if (had) model = [...model.filter((k) => k !== o.key), o.key];
+          } else {
+            lru.set(o.key, n++);
+            model = [...model.filter((k) => k !== o.key), o.key].slice(-capacity);
+          }
+          assert.deepEqual([...lru.keys()], model);
+        }
+      }),
+    );
   });
 
   it("capacity 0 keeps nothing; bad capacities are refused", () => {
@@ -93,6 +127,15 @@ describe("MessageCache", () => {
 
     cache.put(ev("$o", { msgtype: "m.text", body: "a" }));
     assert.equal(currentContent(cache.get(ROOM, "$o") as ClientEvent).body, "second", "a re-put keeps the folded edit");
+  });
+
+  it("skips an event nested too deeply to copy instead of throwing (the handler still gets it)", () => {
+    const cache = new MessageCache(3);
+    // JSON.parse reads this (as the HTTP client does); a recursive copy cannot.
+    const content = JSON.parse(`{"msgtype":"m.text","body":"x","deep":${"[".repeat(20_000)}${"]".repeat(20_000)}}`) as Record<string, unknown>;
+    cache.put(ev("$deep", { msgtype: "m.text", body: "old" }));
+    assert.doesNotThrow(() => cache.put(ev("$deep", content)));
+    assert.equal(cache.get(ROOM, "$deep"), undefined, "no stale copy stays behind either");
   });
 
   it("is bounded", () => {

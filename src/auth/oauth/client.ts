@@ -3,8 +3,12 @@
  * device ids, and dynamic client registration of niobot as a public client.
  */
 import { randomBytes } from "node:crypto";
-import * as oauth from "oauth4webapi";
+import type * as OAuth from "oauth4webapi";
+import { lazyModule } from "../../util/lazy.js";
 import { requestOptions, type AuthServer, type OAuthRequestOptions } from "./issuer.js";
+
+/** oauth4webapi loads with the first OAuth request, not with niobot: most bots never use it. */
+const oauth = lazyModule<typeof OAuth>("oauth4webapi");
 
 /** Full client-server API access (spec: "Allocated scope tokens"). */
 export const MATRIX_API_SCOPE = "urn:matrix:client:api:*";
@@ -54,7 +58,7 @@ export async function registerClient(as: AuthServer, reg: ClientRegistration, o:
     response_types: [],
     redirect_uris: [],
   };
-  const response = await oauth.dynamicClientRegistrationRequest(as, metadata as Partial<oauth.OmitSymbolProperties<oauth.Client>>, requestOptions(as.registration_endpoint, o));
-  const client = await oauth.processDynamicClientRegistrationResponse(response);
+  const response = await oauth().dynamicClientRegistrationRequest(as, metadata as Partial<OAuth.OmitSymbolProperties<OAuth.Client>>, requestOptions(as.registration_endpoint, o));
+  const client = await oauth().processDynamicClientRegistrationResponse(response);
   return client.client_id;
 }

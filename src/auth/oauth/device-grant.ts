@@ -3,11 +3,15 @@
  * flow"): for an operator at a terminal. niobot shows a URL and a code, the
  * operator approves in any browser, and niobot polls the token endpoint.
  */
-import * as oauth from "oauth4webapi";
+import type * as OAuth from "oauth4webapi";
+import { lazyModule } from "../../util/lazy.js";
 import { sleep } from "../../util/async.js";
 import { matrixScope } from "./client.js";
 import { requestOptions, type AuthServer, type OAuthRequestOptions } from "./issuer.js";
 import { oauthTokenSet, type OAuthTokens } from "./refresh.js";
+
+/** oauth4webapi loads with the first OAuth request, not with niobot: most bots never use it. */
+const oauth = lazyModule<typeof OAuth>("oauth4webapi");
 
 /** What to show the operator, and how to wait for their approval. */
 export interface DeviceAuthorization {
@@ -30,10 +34,10 @@ export interface DeviceAuthorization {
  */
 export async function startDeviceAuthorization(as: AuthServer, clientId: string, deviceId: string, o: OAuthRequestOptions = {}): Promise<DeviceAuthorization> {
   if (!as.device_authorization_endpoint) throw new Error(`${as.issuer} does not offer the device authorization grant`);
-  const client: oauth.Client = { client_id: clientId, token_endpoint_auth_method: "none" };
-  const auth = oauth.None();
-  const response = await oauth.deviceAuthorizationRequest(as, client, auth, { scope: matrixScope(deviceId) }, requestOptions(as.device_authorization_endpoint, o));
-  const started = await oauth.processDeviceAuthorizationResponse(as, client, response);
+  const client: OAuth.Client = { client_id: clientId, token_endpoint_auth_method: "none" };
+  const auth = oauth().None();
+  const response = await oauth().deviceAuthorizationRequest(as, client, auth, { scope: matrixScope(deviceId) }, requestOptions(as.device_authorization_endpoint, o));
+  const started = await oauth().processDeviceAuthorizationResponse(as, client, response);
   return {
     userCode: started.user_code,
     verificationUri: started.verification_uri,
@@ -45,11 +49,11 @@ export async function startDeviceAuthorization(as: AuthServer, clientId: string,
       const deadline = Date.now() + started.expires_in * 1000;
       for (;;) {
         await sleep(interval, signal);
-        const poll = await oauth.deviceCodeGrantRequest(as, client, auth, started.device_code, requestOptions(as.token_endpoint ?? "", { ...o, signal }));
+        const poll = await oauth().deviceCodeGrantRequest(as, client, auth, started.device_code, requestOptions(as.token_endpoint ?? "", { ...o, signal }));
         try {
-          return oauthTokenSet(await oauth.processDeviceCodeResponse(as, client, poll), Date.now());
+          return oauthTokenSet(await oauth().processDeviceCodeResponse(as, client, poll), Date.now());
         } catch (error) {
-          if (!(error instanceof oauth.ResponseBodyError)) throw error;
+          if (!(error instanceof oauth().ResponseBodyError)) throw error;
           if (error.error === "authorization_pending") {
             if (Date.now() > deadline) throw new Error("the device code expired before it was approved");
             continue;

@@ -4,12 +4,16 @@
  * itself (RFC 8414, then OpenID Connect discovery). Parsing and checks are
  * oauth4webapi's.
  */
-import * as oauth from "oauth4webapi";
+import type * as OAuth from "oauth4webapi";
+import { lazyModule } from "../../util/lazy.js";
 import { MatrixError, MatrixNetworkError } from "../../api/errors.js";
 import type { FetchLike } from "../../api/http.js";
 
+/** oauth4webapi loads with the first OAuth request, not with niobot: most bots never use it. */
+const oauth = lazyModule<typeof OAuth>("oauth4webapi");
+
 /** The authorization server metadata niobot uses (oauth4webapi's type). */
-export type AuthServer = oauth.AuthorizationServer;
+export type AuthServer = OAuth.AuthorizationServer;
 
 /** Options of every OAuth request: a transport, and cancellation. */
 export interface OAuthRequestOptions {
@@ -25,8 +29,8 @@ export function requestOptions<T extends object>(url: string, o: OAuthRequestOpt
   const loopback = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?(\/|$)/i.test(url);
   return {
     ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.fetch ? { [oauth.customFetch]: (input: string, init: RequestInit) => o.fetch!(input, init) } : {}),
-    ...(loopback ? { [oauth.allowInsecureRequests]: true } : {}),
+    ...(o.fetch ? { [oauth().customFetch]: (input: string, init: RequestInit) => o.fetch!(input, init) } : {}),
+    ...(loopback ? { [oauth().allowInsecureRequests]: true } : {}),
   } as T;
 }
 
@@ -62,8 +66,8 @@ export async function discoverIssuer(issuer: string, o: OAuthRequestOptions = {}
   let lastError: unknown;
   for (const algorithm of ["oauth2", "oidc"] as const) {
     try {
-      const response = await oauth.discoveryRequest(url, { ...requestOptions<oauth.DiscoveryRequestOptions>(issuer, o), algorithm });
-      return await oauth.processDiscoveryResponse(url, response);
+      const response = await oauth().discoveryRequest(url, { ...requestOptions<OAuth.DiscoveryRequestOptions>(issuer, o), algorithm });
+      return await oauth().processDiscoveryResponse(url, response);
     } catch (error) {
       lastError = error;
     }

@@ -4,11 +4,15 @@
  * `SessionAuth` treats them like `/refresh` failures: 4xx means the session is
  * over, network and 5xx mean "try again later".
  */
-import * as oauth from "oauth4webapi";
+import type * as OAuth from "oauth4webapi";
+import { lazyModule } from "../../util/lazy.js";
 import { MatrixError, MatrixNetworkError } from "../../api/errors.js";
 import type { TokenSet } from "../tokens.js";
 import { deviceIdOfScope } from "./client.js";
 import { discoverIssuer, requestOptions, type AuthServer, type OAuthRequestOptions } from "./issuer.js";
+
+/** oauth4webapi loads with the first OAuth request, not with niobot: most bots never use it. */
+const oauth = lazyModule<typeof OAuth>("oauth4webapi");
 
 /** A token pair from the token endpoint, with the scope it was granted. */
 export interface OAuthTokens extends TokenSet {
@@ -18,7 +22,7 @@ export interface OAuthTokens extends TokenSet {
 }
 
 /** The token set of a token endpoint response. */
-export function oauthTokenSet(response: oauth.TokenEndpointResponse, now: number, previousRefreshToken?: string): OAuthTokens {
+export function oauthTokenSet(response: OAuth.TokenEndpointResponse, now: number, previousRefreshToken?: string): OAuthTokens {
   const refreshToken = response.refresh_token ?? previousRefreshToken;
   return {
     accessToken: response.access_token,
@@ -34,19 +38,19 @@ export function oauthTokenSet(response: oauth.TokenEndpointResponse, now: number
  * revoked, or reused after rotation) becomes a 4xx {@link MatrixError}.
  */
 export async function refreshAt(as: AuthServer, clientId: string, refreshToken: string, o: OAuthRequestOptions = {}): Promise<OAuthTokens> {
-  const client: oauth.Client = { client_id: clientId, token_endpoint_auth_method: "none" };
+  const client: OAuth.Client = { client_id: clientId, token_endpoint_auth_method: "none" };
   const info = { method: "POST", path: new URL(as.token_endpoint ?? as.issuer).pathname };
   let response: Response;
   try {
-    response = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), refreshToken, requestOptions(as.token_endpoint ?? "", o));
+    response = await oauth().refreshTokenGrantRequest(as, client, oauth().None(), refreshToken, requestOptions(as.token_endpoint ?? "", o));
   } catch (error) {
     if (o.signal?.aborted) throw error;
     throw new MatrixNetworkError(info, error);
   }
   try {
-    return oauthTokenSet(await oauth.processRefreshTokenResponse(as, client, response), Date.now(), refreshToken);
+    return oauthTokenSet(await oauth().processRefreshTokenResponse(as, client, response), Date.now(), refreshToken);
   } catch (error) {
-    if (error instanceof oauth.ResponseBodyError)
+    if (error instanceof oauth().ResponseBodyError)
       throw new MatrixError(info, error.status, { errcode: error.status >= 500 ? "M_UNKNOWN" : "M_UNKNOWN_TOKEN", error: `${error.error}${error.error_description ? `: ${error.error_description}` : ""}` });
     if (response.status >= 500) throw new MatrixError(info, response.status, { errcode: "M_UNKNOWN", error: "token endpoint failed" });
     throw error;
