@@ -64,6 +64,16 @@ for (const [name, make] of kinds) {
       await store.close();
     });
 
+    test("handled ids recorded together (one turn, duplicates included) are all kept", async () => {
+      const store = make();
+      await store.open();
+      const ids = Array.from({ length: 30 }, (_, i) => `$together${i % 25}`);
+      await Promise.all(ids.map((id) => store.markHandled(id)));
+      for (const id of ids) assert.equal(await store.isHandled(id), true);
+      assert.equal(await store.isHandled("$together25"), false);
+      await store.close();
+    });
+
     test("handled ids are bounded: the oldest are forgotten, the newest kept", async () => {
       const store = make();
       await store.open();
