@@ -298,7 +298,7 @@ export class NioBot {
     });
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
     try {
-      await Promise.all([cryptoReady?.then(() => this.#crypto?.settled), this.#sync.start()]);
+      await Promise.all([cryptoReady, this.#sync.start()]);
     } catch (error) {
       await this.#sync.stop();
       // Still setting up: wait, so that what it opened is there for start() to close.

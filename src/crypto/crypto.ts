@@ -113,8 +113,6 @@ export class BotCrypto {
   #ownChangedSince: number | undefined;
   #identity: IdentityReport | undefined;
   #backup: KeyBackup | undefined;
-  /** The key backup's set-up, which runs on after `finish` returned (it never rejects). */
-  #backupSetUp: Promise<void> = Promise.resolve();
   readonly #verifications: Verifications;
 
   private constructor(
@@ -152,9 +150,7 @@ export class BotCrypto {
    */
   static async open(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ crypto: BotCrypto; session: Session }> {
     const opening = await BotCrypto.begin(host, session, credentials, o);
-    const crypto = await opening.finish();
-    await crypto.settled;
-    return { crypto, session: opening.session };
+    return { crypto: await opening.finish(), session: opening.session };
   }
 
   /**
@@ -196,9 +192,7 @@ export class BotCrypto {
           machine.close();
           throw error;
         });
-        // The key backup (a few requests) is set up beside the first batches: nothing in them waits
-        // for it (uploads start once it is on); `start()` still waits for it through `settled`.
-        if (o.identity) crypto.#backupSetUp = crypto.#setUpBackup(!usable);
+        if (o.identity) await crypto.#setUpBackup(!usable);
         host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
         return crypto;
       } catch (error) {
@@ -260,11 +254,6 @@ export class BotCrypto {
     }
     // A new device has none of the old room keys; a restart never waits for them.
     if (newDevice && backup.enabled) this.#track(backup.restoreAll());
-  }
-
-  /** Resolves once the set-up that runs on after opening (the key backup) is done; never rejects. */
-  get settled(): Promise<void> {
-    return this.#backupSetUp;
   }
 
   /** The key backup (uploads, restore, stats). */
@@ -579,7 +568,6 @@ export class BotCrypto {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#backupSetUp;
     await this.#backup?.close();
     await Promise.allSettled([...this.#retries]);
     await this.#verifications.close();
