@@ -255,7 +255,8 @@ export class NioBot {
     const o = this.options;
     const crypto = cryptoOptionsOf(o);
     // Loaded only when encryption is on (the wasm library, fake-indexeddb, SQLite), while the bot logs in.
-    const cryptoModule = crypto.enabled ? import("../crypto/crypto.js").then(async (m) => (await m.BotCrypto.load(), m)) : undefined;
+    // The wasm compile is started, not awaited: nothing before the machine needs it (see BotCrypto.begin).
+    const cryptoModule = crypto.enabled ? import("../crypto/crypto.js").then((m) => (m.BotCrypto.load().catch(() => undefined), m)) : undefined;
     cryptoModule?.catch(() => undefined);
     await this.store.open();
     if (o.replicas) await this.#enterReplicas();

@@ -213,8 +213,9 @@ export class KeyBackup {
   async #versionGone(): Promise<void> {
     const old = this.stats.version;
     this.stats.version = undefined;
-    await this.machine.disableBackup();
+    // Said as soon as `enabled` turns false, so whoever sees it false also finds the line.
     this.log.warn({ version: old }, "the key backup version was deleted or replaced on the server; stopped uploading");
+    await this.machine.disableBackup();
     const info = await this.serverVersion();
     if (!info) return;
     if (await this.#adopt(info)) return;

@@ -164,7 +164,10 @@ export class BotCrypto {
    * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
    */
   static async begin(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ session: Session; finish: () => Promise<BotCrypto> }> {
-    await initAsync();
+    // The wasm library compiles while the store opens and the device is settled (none of which
+    // touches it); the machine waits for it in `finish`, beside the first /sync.
+    const wasm = initAsync();
+    wasm.catch(() => undefined);
     // Without a file, a store that keeps the crypto snapshot itself (PostgreSQL) holds it.
     const file = new CryptoStoreFile(o.storePath, o.storePath === undefined ? host.store.cryptoSnapshots?.() : undefined);
     let current: Session;
@@ -181,6 +184,7 @@ export class BotCrypto {
     }
     const finish = async (): Promise<BotCrypto> => {
       try {
+        await wasm;
         const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
         const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust, o.autoVerify?.users);
         await crypto.#startup(crashed);
@@ -199,7 +203,7 @@ export class BotCrypto {
     return { session: current, finish };
   }
 
-  /** Loads and compiles the wasm library (the bot does it while it logs in). */
+  /** Loads and compiles the wasm library (the bot starts it while it logs in, without waiting). */
   static async load(): Promise<void> {
     await initAsync();
   }

@@ -56,6 +56,11 @@ export class SqliteStore implements Store {
   #db: Database.Database | undefined;
   readonly #statements = new Map<string, Database.Statement>();
   #statementsOf: Database.Database | undefined;
+  /** Writes waiting for the next group commit (see {@link SqliteStore.#enqueue}). */
+  #queued: QueuedWrite[] = [];
+  /** Event ids whose handled record is queued, so `isHandled` sees them before the commit. */
+  readonly #queuedHandled = new Set<string>();
+  #flushScheduled = false;
 
   constructor(readonly path: string) {}
 
@@ -85,6 +90,8 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    // Queued writes were promised: they commit before the connection goes.
+    if (this.#db) this.#flush();
     this.#db?.close();
     this.#db = undefined;
   }
@@ -92,6 +99,10 @@ export class SqliteStore implements Store {
   get #conn(): Database.Database {
     if (!this.#db) throw new Error("store is not open");
     return this.#db;
+  }
+
+  #assertOpen(): void {
+    if (!this.#db) throw new Error("store is not open");
   }
 
   /** A prepared statement, compiled once per connection: the per-batch writes reuse theirs. */
@@ -104,6 +115,51 @@ export class SqliteStore implements Store {
     let statement = this.#statements.get(sql);
     if (!statement) this.#statements.set(sql, (statement = db.prepare(sql)));
     return statement;
+  }
+
+  /**
+   * Group commit: a write queued here runs in one transaction with every other
+   * write queued in the same turn of the event loop, and its promise resolves
+   * only once that transaction committed, exactly as if it had committed alone.
+   * Each commit appends to the WAL (and every thousand pages or so checkpoints
+   * with an fsync), so a batch whose events finish together costs one commit,
+   * not one per event. If the group fails, each write is retried in its own
+   * transaction, so one failing write cannot fail the others.
+   */
+  #enqueue(run: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queued.push({ run, resolve, reject });
+      if (this.#flushScheduled) return;
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const writes = this.#queued;
+    if (writes.length === 0) return;
+    this.#queued = [];
+    try {
+      const db = this.#conn;
+      db.transaction(() => {
+        for (const write of writes) write.run();
+      })();
+      for (const write of writes) write.resolve();
+    } catch (error) {
+      if (writes.length === 1) writes[0]!.reject(error);
+      else
+        for (const write of writes) {
+          try {
+            this.#conn.transaction(write.run)();
+            write.resolve();
+          } catch (alone) {
+            write.reject(alone);
+          }
+        }
+    } finally {
+      this.#queuedHandled.clear();
+    }
   }
 
   #meta(key: string): string | undefined {
@@ -121,13 +177,18 @@ export class SqliteStore implements Store {
   }
 
   async commitSync(token: string | undefined, changes: readonly StoreChange[]): Promise<void> {
-    const db = this.#conn;
+    this.#assertOpen();
+    // Written with the handled records of the same turn: one commit for a settled batch.
+    return this.#enqueue(() => this.#writeSync(token, changes));
+  }
+
+  #writeSync(token: string | undefined, changes: readonly StoreChange[]): void {
     const putRoom = this.#prepare("INSERT OR REPLACE INTO rooms (room_id, info) VALUES (?, ?)");
     const putState = this.#prepare("INSERT OR REPLACE INTO room_state (room_id, type, state_key, event) VALUES (?, ?, ?, ?)");
     const delState = this.#prepare("DELETE FROM room_state WHERE room_id = ? AND type = ? AND state_key = ?");
     const putData = this.#prepare("INSERT OR REPLACE INTO account_data (room_id, type, content) VALUES (?, ?, ?)");
     const delData = this.#prepare("DELETE FROM account_data WHERE room_id = ? AND type = ?");
-    db.transaction(() => {
+    {
       for (const change of changes) {
         if (change.kind === "room") {
           if (change.info) putRoom.run(change.roomId, JSON.stringify(change.info));
@@ -143,7 +204,7 @@ export class SqliteStore implements Store {
         else delData.run(change.roomId ?? "", change.type);
       }
       if (token !== undefined) this.#setMeta("sync_token", token);
-    })();
+    }
   }
 
   async loadRooms(): Promise<StoredRooms> {
@@ -159,14 +220,19 @@ export class SqliteStore implements Store {
   }
 
   async isHandled(eventId: string): Promise<boolean> {
+    if (this.#queuedHandled.has(eventId)) return true;
     return this.#prepare("SELECT 1 FROM handled WHERE event_id = ?").get(eventId) !== undefined;
   }
 
   async markHandled(eventId: string): Promise<void> {
-    const info = this.#prepare("INSERT OR IGNORE INTO handled (event_id) VALUES (?)").run(eventId);
-    // Prune in steps rather than per insert: one cheap range delete every 500 events.
-    if (info.changes > 0 && Number(info.lastInsertRowid) % 500 === 0)
-      this.#prepare("DELETE FROM handled WHERE seq <= ?").run(Number(info.lastInsertRowid) - HANDLED_EVENTS_KEPT);
+    this.#assertOpen();
+    this.#queuedHandled.add(eventId);
+    return this.#enqueue(() => {
+      const info = this.#prepare("INSERT OR IGNORE INTO handled (event_id) VALUES (?)").run(eventId);
+      // Prune in steps rather than per insert: one cheap range delete every 500 events.
+      if (info.changes > 0 && Number(info.lastInsertRowid) % 500 === 0)
+        this.#prepare("DELETE FROM handled WHERE seq <= ?").run(Number(info.lastInsertRowid) - HANDLED_EVENTS_KEPT);
+    });
   }
 
   async getLogin(): Promise<StoredLogin | undefined> {
@@ -266,6 +332,13 @@ export class SqliteStore implements Store {
     const seq = Number(info.lastInsertRowid);
     if (info.changes > 0 && seq % 500 === 0) this.#prepare("DELETE FROM effects WHERE seq <= ?").run(seq - EFFECTS_KEPT);
   }
+}
+
+/** One write waiting for a group commit. */
+interface QueuedWrite {
+  run(): void;
+  resolve(): void;
+  reject(error: unknown): void;
 }
 
 interface KvRow {

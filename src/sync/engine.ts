@@ -106,6 +106,9 @@ export const DEFAULT_MAX_CONCURRENT_HANDLERS = 32;
 /** Default {@link SyncEngineOptions.handlerTimeoutMs}: longer than `waitForMessage`'s 5 minutes, so a conversation times out on its own first. */
 export const DEFAULT_HANDLER_TIMEOUT_MS = 10 * 60_000;
 
+/** Longest the next long poll waits for the handlers of the last batch (see `#settling`). */
+const SYNC_COALESCE_MS = 500;
+
 /** The default sync filter: what a bot needs and no more. */
 export const DEFAULT_SYNC_FILTER: SyncFilter = {
   presence: { not_types: ["*"] },
@@ -145,12 +148,14 @@ export class SyncEngine {
   readonly #source: SyncSource;
   #stopping = false;
   #detached = false;
+  /** Resolves the wait of {@link SyncEngine.#settling} once no handler runs. */
+  #drained: (() => void) | undefined;
 
   constructor(options: SyncEngineOptions) {
     this.#o = options;
     this.#log = options.logger ?? silentLogger;
     this.#source = options.source ?? new LongPollSource({ api: options.api, filter: JSON.stringify(options.filter ?? DEFAULT_SYNC_FILTER), presence: options.presence });
-    this.#scheduler = new HandlerScheduler(options.maxConcurrentHandlers ?? DEFAULT_MAX_CONCURRENT_HANDLERS);
+    this.#scheduler = new HandlerScheduler(options.maxConcurrentHandlers ?? DEFAULT_MAX_CONCURRENT_HANDLERS, () => this.#drained?.());
     this.#writes = new StoreWrites({
       store: options.store,
       log: this.#log,
@@ -236,7 +241,7 @@ export class SyncEngine {
         if (first) {
           first = false;
           markReady();
-        }
+        } else await this.#settling(signal);
       } catch (error) {
         if (signal.aborted || isAbortError(error)) return;
         if (error instanceof MatrixError && (error.errcode === "M_UNKNOWN_TOKEN" || error.status === 401)) {
@@ -474,6 +479,30 @@ export class SyncEngine {
     batch.pending--;
     while (this.#batches[0] && this.#batches[0].pending === 0) this.#watermark = this.#batches.shift()?.token;
     this.#scheduleCommit();
+  }
+
+  /**
+   * Before the next long poll, gives running handlers a moment (at most
+   * {@link SYNC_COALESCE_MS}) to finish. A reply's own echo otherwise ends
+   * the poll sent while the reply was on its way, one poll per echo; after
+   * the wait the echoes and whatever else arrived meanwhile come in one
+   * response, as they do for a loop that handles a batch before it syncs
+   * again. A parked handler (a conversation waiting for the next event) does
+   * not count, and the bound keeps a slow handler from holding up the others
+   * for long.
+   */
+  async #settling(signal: AbortSignal): Promise<void> {
+    if (this.#scheduler.idle || signal.aborted) return;
+    let timer: NodeJS.Timeout | undefined;
+    let wake!: () => void;
+    await new Promise<void>((resolve) => {
+      this.#drained = wake = resolve;
+      timer = setTimeout(resolve, SYNC_COALESCE_MS);
+      signal.addEventListener("abort", wake, { once: true });
+    });
+    clearTimeout(timer);
+    signal.removeEventListener("abort", wake);
+    this.#drained = undefined;
   }
 
   /** Queues one write; everything that changed until it runs goes into it. */

@@ -74,9 +74,18 @@ export class HandlerScheduler {
   /** Keys whose next task may start, oldest first (round-robin over rooms). */
   readonly #ready: KeyQueue[] = [];
 
-  constructor(limit: number) {
+  /**
+   * @param limit pieces of work running at once.
+   * @param onIdle called whenever the last running piece of work finishes or parks with nothing queued.
+   */
+  constructor(limit: number, private readonly onIdle?: () => void) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`the handler concurrency limit must be a positive integer, not ${limit}`);
     this.#limit = limit;
+  }
+
+  /** Whether no work holds a slot and none waits for one (parked work does not count). */
+  get idle(): boolean {
+    return this.#running === 0 && this.#ready.length === 0;
   }
 
   /** Pieces of work holding a slot now. */
@@ -109,6 +118,7 @@ export class HandlerScheduler {
           q.busy = false;
           this.#enqueue(q);
           this.#pump();
+          if (this.idle) this.onIdle?.();
         };
         this.#running++;
         q.busy = true;

@@ -58,6 +58,20 @@ describe("request cost with the default store", () => {
         { "PUT /_matrix/client/v3/rooms/*/send/m.room.message/*": replies },
         `unexpected requests for ${replies} replies; keys/query bodies: ${bodies.join(" | ")}`,
       );
+      // Each ping ends one long poll and the reply's echo at most one more; each new device of a
+      // member may end one (Synapse wakes the bot for device list changes). Anything that wakes the
+      // bot on its own (its key uploads, a sync per send, a short timeout) shows up beyond that.
+      const logins = rounds * humans.length;
+      const syncs = counter.counts.get("GET /_matrix/client/v3/sync") ?? 0;
+      assert.ok(syncs <= 2 * replies + logins, `${syncs} syncs for ${replies} replies and ${logins} new devices`);
+
+      // Without new devices: at most two syncs per reply.
+      counter.reset();
+      for (let round = 0; round < rounds; round++) for (let i = 0; i < humans.length; i++) await ping(i);
+      const quiet = counter.counts.get("GET /_matrix/client/v3/sync") ?? 0;
+      assert.deepEqual(nonSync(counter.counts), { "PUT /_matrix/client/v3/rooms/*/send/m.room.message/*": replies });
+      assert.ok(quiet <= 2 * replies, `${quiet} syncs for ${replies} replies`);
+      console.log(`syncs: ${syncs} for ${replies} replies and ${logins} new devices; ${quiet} for ${replies} replies without`);
     } finally {
       await bot.stop();
     }

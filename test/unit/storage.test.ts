@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -64,6 +64,16 @@ for (const [name, make] of kinds) {
       await store.close();
     });
 
+    test("handled ids recorded together (one turn, duplicates included) are all kept", async () => {
+      const store = make();
+      await store.open();
+      const ids = Array.from({ length: 30 }, (_, i) => `$together${i % 25}`);
+      await Promise.all(ids.map((id) => store.markHandled(id)));
+      for (const id of ids) assert.equal(await store.isHandled(id), true);
+      assert.equal(await store.isHandled("$together25"), false);
+      await store.close();
+    });
+
     test("handled ids are bounded: the oldest are forgotten, the newest kept", async () => {
       const store = make();
       await store.open();
@@ -89,6 +99,44 @@ test("SqliteStore survives reopening", async () => {
   assert.equal(await b.getSyncToken(), "tok");
   assert.equal(await b.isHandled("$x"), true);
   await b.close();
+});
+
+test("SqliteStore commits the handled records of one turn, with the sync position, in one transaction", async () => {
+  const path = join(dir, "group.db");
+  const store = new SqliteStore(path);
+  await store.open();
+  await store.commitSync("s0", []);
+  // Each commit appends the pages it changed to the write-ahead log: count its frames.
+  const frames = (): number => Math.max(0, (statSync(`${path}-wal`).size - 32) / (4096 + 24));
+  const before = frames();
+  const ids = Array.from({ length: 50 }, (_, i) => `$group${i}`);
+  await Promise.all([...ids.map((id) => store.markHandled(id)), store.commitSync("s1", [])]);
+  const written = frames() - before;
+  assert.ok(written < 10, `50 handled records and a token took ${written} WAL frames: one commit each?`);
+  for (const id of ids) assert.equal(await store.isHandled(id), true);
+  await store.close();
+  const reopened = new SqliteStore(path);
+  await reopened.open();
+  assert.equal(await reopened.getSyncToken(), "s1");
+  assert.equal(await reopened.isHandled("$group49"), true);
+  await reopened.close();
+});
+
+test("SqliteStore: a write that fails in a group commit fails alone; the others commit", async () => {
+  const store = new SqliteStore(join(dir, "group-fail.db"));
+  await store.open();
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const results = await Promise.allSettled([
+    store.markHandled("$a"),
+    store.commitSync("bad", [{ kind: "accountData", roomId: undefined, type: "x", content: cyclic }]),
+    store.markHandled("$b"),
+  ]);
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.equal(await store.isHandled("$a"), true);
+  assert.equal(await store.isHandled("$b"), true);
+  assert.equal(await store.getSyncToken(), undefined);
+  await store.close();
 });
 
 test("RoomTracker tracks only the state a bot needs, summaries and membership", () => {

@@ -105,6 +105,40 @@ describe("SyncEngine (recording transport)", () => {
     await e.stop();
   });
 
+  test("the next long poll waits for the handlers of the last batch, so their echoes come in one response", async () => {
+    const store = new WatchedStore();
+    await store.open();
+    const started = gate();
+    const release = gate();
+    const polled = gate();
+    const { engine: e, requests } = engine(
+      store,
+      {
+        sync: (since) => {
+          if (since === null) return { body: batch("t1", []) };
+          if (since === "t1") return { body: batch("t2", [message("$ping")]) };
+          polled.open();
+          return forever();
+        },
+      },
+      {
+        onEvent: async () => {
+          started.open();
+          await release.promise;
+        },
+      },
+    );
+    await e.start();
+    await started.promise;
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setImmediate(resolve));
+    const since = (): (string | null)[] => requests.filter((r) => r.path.endsWith("/sync")).map((r) => r.query.get("since"));
+    assert.deepEqual(since(), [null, "t1"], "no poll from t2 while the handler of $ping runs");
+    release.open();
+    await polled.promise;
+    assert.deepEqual(since(), [null, "t1", "t2"]);
+    await e.stop();
+  });
+
   test("events handled before a restart are not run again; the one cut off is", async () => {
     const store = new WatchedStore();
     await store.open();

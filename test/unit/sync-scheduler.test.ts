@@ -99,6 +99,23 @@ describe("HandlerScheduler", () => {
     assert.equal(seen, controller.signal);
   });
 
+  test("idle: no work running or queued; parked work does not count, and onIdle tells when it becomes so", async () => {
+    let idleCalls = 0;
+    const scheduler = new HandlerScheduler(1, () => idleCalls++);
+    assert.equal(scheduler.idle, true);
+    let finish!: () => void;
+    const busy = scheduler.run("!a", () => new Promise<void>((resolve) => (finish = resolve)), never);
+    const waiting = scheduler.run("!b", async () => parked(new Promise<void>(() => undefined)), never);
+    assert.equal(scheduler.idle, false);
+    finish();
+    await busy;
+    await tick();
+    // The work of !b has started and parked: nothing holds a slot although it never finishes.
+    assert.equal(scheduler.idle, true);
+    assert.ok(idleCalls >= 1);
+    void waiting;
+  });
+
   test("a handler that throws synchronously rejects its run and frees its slot", async () => {
     const scheduler = new HandlerScheduler(1);
     await assert.rejects(scheduler.run("!a", () => { throw new Error("boom"); }, never), /boom/);

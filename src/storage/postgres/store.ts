@@ -79,6 +79,8 @@ export class PostgresStore implements Store {
   #fence: number | null = null;
   #closing = new AbortController();
   #nextHandledPrune = 0;
+  /** Handled records waiting for the next statement (see `markHandled`). */
+  #handledQueue: { eventId: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
   #nextEffectPrune = 0;
   #crypto: PostgresCryptoSnapshots | undefined;
 
@@ -231,15 +233,39 @@ export class PostgresStore implements Store {
   }
 
   async isHandled(eventId: string): Promise<boolean> {
+    if (this.#handledQueue.some((q) => q.eventId === eventId)) return true;
     const rows = await this.#query((sql) => sql`SELECT 1 FROM handled WHERE event_id = ${eventId}`);
     return rows.length > 0;
   }
 
-  async markHandled(eventId: string): Promise<void> {
+  /**
+   * Records a handled event. The records of one turn of the event loop go in one statement
+   * (one round trip instead of one per event); each call resolves only once the statement
+   * holding its id committed, as if it had been written alone.
+   */
+  markHandled(eventId: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#handledQueue.push({ eventId, resolve, reject });
+      if (this.#handledQueue.length === 1) setImmediate(() => void this.#flushHandled());
+    });
+  }
+
+  async #flushHandled(): Promise<void> {
+    const queued = this.#handledQueue;
+    this.#handledQueue = [];
+    try {
+      await this.#writeHandled(queued.map((q) => q.eventId));
+      for (const q of queued) q.resolve();
+    } catch (error) {
+      for (const q of queued) q.reject(error);
+    }
+  }
+
+  async #writeHandled(eventIds: string[]): Promise<void> {
     const rows = await this.#query(
-      (sql) => sql<{ seq: string }[]>`INSERT INTO handled (event_id) SELECT ${eventId} WHERE fence_check(${this.#fence}::bigint) ON CONFLICT (event_id) DO NOTHING RETURNING seq`,
+      (sql) => sql<{ seq: string }[]>`INSERT INTO handled (event_id) SELECT unnest(${eventIds}::text[]) WHERE fence_check(${this.#fence}::bigint) ON CONFLICT (event_id) DO NOTHING RETURNING seq`,
     );
-    const seq = rows[0] === undefined ? undefined : Number(rows[0].seq);
+    const seq = rows.length === 0 ? undefined : Math.max(...rows.map((r) => Number(r.seq)));
     // Pruned in steps: one range delete per 500 ids (sequence numbers may have gaps, so not `seq % 500`).
     if (seq !== undefined && seq >= this.#nextHandledPrune) {
       this.#nextHandledPrune = seq + 500;
