@@ -218,12 +218,7 @@ export class SyncEngine {
       try {
         while (this.#inFlight.size >= (this.#o.maxInFlight ?? 200) && !signal.aborted)
           await Promise.race([...this.#inFlight]);
-        const response = await this.#o.api.sync.sync(
-          { filter: this.#filter, since: this.#since, timeout: first ? 0 : this.#o.timeoutMs ?? 30_000, set_presence: this.#o.presence },
-          { signal },
-        );
-        failures = 0;
-        await this.#process(response, signal);
+        await this.#fetchAndProcess(first, signal, () => (failures = 0));
         if (first) {
           first = false;
           markReady();
@@ -244,6 +239,20 @@ export class SyncEngine {
         }
       }
     }
+  }
+
+  /**
+   * One sync request and its processing, in a frame of its own: a suspended async function keeps
+   * its locals, so a response held by the loop itself would stay alive through the next long poll
+   * (the whole initial sync, at 10 000 rooms tens of MB, for 30 s or until the next event).
+   */
+  async #fetchAndProcess(first: boolean, signal: AbortSignal, fetched: () => void): Promise<void> {
+    const response = await this.#o.api.sync.sync(
+      { filter: this.#filter, since: this.#since, timeout: first ? 0 : this.#o.timeoutMs ?? 30_000, set_presence: this.#o.presence },
+      { signal },
+    );
+    fetched();
+    await this.#process(response, signal);
   }
 
   async #process(response: SyncResponse, signal: AbortSignal): Promise<void> {
