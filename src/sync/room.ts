@@ -46,14 +46,19 @@ export class Room {
   summary: { heroes?: string[]; joined?: number; invited?: number } = {};
   /** @internal state by type, then state key. */
   readonly state = new Map<string, Map<string, StoredStateEvent>>();
-  /** @internal room account data by type. */
-  readonly accountData = new Map<string, Record<string, unknown>>();
+  /** Room account data by type, made on first use: most rooms never have any. */
+  #accountData: Map<string, Record<string, unknown>> | undefined;
 
   constructor(
     readonly roomId: string,
     membership: StoredRoomInfo["membership"],
   ) {
     this.membership = membership;
+  }
+
+  /** @internal room account data by type. */
+  get accountData(): Map<string, Record<string, unknown>> {
+    return (this.#accountData ??= new Map());
   }
 
   /** A tracked state event's content, or undefined. */
@@ -137,6 +142,6 @@ export class Room {
 
   /** Room account data content of a type, if any. */
   getAccountData<C = Record<string, unknown>>(type: string): C | undefined {
-    return this.accountData.get(type) as C | undefined;
+    return this.#accountData?.get(type) as C | undefined;
   }
 }
