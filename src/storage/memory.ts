@@ -1,6 +1,7 @@
 import {
   EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
+  stateRecordKey,
   type Store,
   type KvListOptions,
   type StoreChange,
@@ -47,7 +48,7 @@ export class MemoryStore implements Store {
         if (change.info) this.#room(change.roomId).info = change.info;
         else this.#rooms.delete(change.roomId);
       } else if (change.kind === "state") {
-        const key = stateKey(change.type, change.stateKey);
+        const key = stateRecordKey(change.type, change.stateKey);
         if (change.event) (this.#room(change.roomId).state ??= new Map()).set(key, change.event);
         else this.#rooms.get(change.roomId)?.state?.delete(key);
       } else if (change.roomId === undefined) {
@@ -182,11 +183,6 @@ interface MemoryRoom {
   info?: StoredRoomInfo;
   state?: Map<string, StoredStateEvent>;
   accountData?: Map<string, Record<string, unknown>>;
-}
-
-/** A state event's key within its room: the type alone for the empty state key (no string built), else type and key. */
-function stateKey(type: string, key: string): string {
-  return key === "" ? type : `${type}\u0000${key}`;
 }
 
 /** Orders keys as SQLite's BINARY collation does (UTF-8 bytes, which is code point order). */

@@ -130,9 +130,7 @@ export class RoomTracker {
   }
 
   #putState(room: Room, event: { type: string; stateKey: string; sender: string; eventId: string; content: Record<string, unknown> }): void {
-    let byKey = room.state.get(event.type);
-    if (!byKey) room.state.set(event.type, (byKey = new Map()));
-    byKey.set(event.stateKey, event);
+    room.putState(event);
   }
 
   #recordRoom(room: Room): void {

@@ -8,6 +8,7 @@ import fc from "fast-check";
 import type { StateEvent } from "../../src/api/events.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import type { StoreChange, StoredRooms } from "../../src/storage/store.js";
+import { Room } from "../../src/sync/room.js";
 import { RoomTracker } from "../../src/sync/tracker.js";
 
 const ME = "@bot:x.org";
@@ -32,8 +33,9 @@ describe("state kept per room", () => {
     const tracker = new RoomTracker(ME);
     const room = tracker.ensureRoom("!a:x.org", "join");
     for (const event of createdRoom("!a:x.org")) tracker.applyState(room, event);
-    assert.deepEqual([...room.state.keys()].sort(), ["m.room.create", "m.room.join_rules", "m.room.member", "m.room.power_levels"]);
-    assert.deepEqual([...(room.state.get("m.room.member")?.keys() ?? [])], [ME]);
+    assert.deepEqual(room.stateTypes().sort(), ["m.room.create", "m.room.join_rules", "m.room.member", "m.room.power_levels"]);
+    assert.deepEqual([...room.stateOfType("m.room.member").keys()], [ME]);
+    assert.deepEqual(room.members().map((m) => m.userId), [ME]);
     // Kept as the compact record the store writes, not the event as parsed (no unsigned, no room id, no timestamp).
     assert.deepEqual(Object.keys(room.getStateEvent("m.room.member", ME) ?? {}).sort(), ["content", "eventId", "sender", "stateKey", "type"]);
     assert.equal(room.getAccountData("m.tag"), undefined);
@@ -98,6 +100,28 @@ describe("MemoryStore's per-room records", () => {
         await store.open();
         for (const [i, b] of batches.entries()) await store.commitSync(`s${i}`, b);
         assert.deepEqual(sorted(await store.loadRooms()), sorted(reference(batches.flat())));
+      }),
+    );
+  });
+});
+
+describe("Room's one state map", () => {
+  test("reads back what a map per type and key would, for any sequence of puts", () => {
+    const type = fc.constantFrom("m.room.member", "m.room.name", "m.room", "m.room.member.x");
+    const stateKey = fc.constantFrom("", "@u:x", "@v:x", ".member", "x");
+    fc.assert(
+      fc.property(fc.array(fc.tuple(type, stateKey, fc.nat(5))), (puts) => {
+        const room = new Room("!a:x", "join");
+        const model = new Map<string, Map<string, number>>();
+        for (const [t, k, n] of puts) {
+          room.putState({ type: t, stateKey: k, sender: "@u:x", eventId: `$${n}`, content: { n } });
+          (model.get(t) ?? model.set(t, new Map()).get(t))?.set(k, n);
+        }
+        for (const t of ["m.room.member", "m.room.name", "m.room", "m.room.member.x"])
+          for (const k of ["", "@u:x", "@v:x", ".member", "x"]) assert.deepEqual(room.getState(t, k), model.get(t)?.has(k) ? { n: model.get(t)?.get(k) } : undefined);
+        assert.deepEqual(room.stateTypes().sort(), [...model.keys()].sort());
+        for (const [t, byKey] of model) assert.deepEqual([...room.stateOfType(t).keys()].sort(), [...byKey.keys()].sort());
+        assert.deepEqual(room.members().map((m) => m.userId).sort(), [...(model.get("m.room.member")?.keys() ?? [])].sort());
       }),
     );
   });
