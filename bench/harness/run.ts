@@ -43,7 +43,7 @@ function writeKept(dir: string | undefined, tag: string, kept: KeptScenario): vo
 }
 
 /**
- * Registers the bot, the users and a filler account, and joins the bot to `scenario.rooms` rooms.
+ * Registers the bot and the users, and puts the bot in `scenario.rooms` rooms.
  * With `keptDir` (the homeserver's kept data dir, `hsdata=`) it is idempotent: accounts already
  * recorded there are logged in instead of registered, their rooms reused, and only the rooms the
  * bot still lacks are created (so an interrupted set-up resumes).
@@ -83,9 +83,9 @@ export async function setupScenario(
     const s = (performance.now() - started) / 1000;
     log(`${scenario.name}: ${done} of ${missing} rooms (${(done / s).toFixed(1)} rooms/s)`);
   };
-  // The bot creates these itself: one request per room, about three times as fast as the filler
-  // inviting and the bot joining (10 000 rooms take Synapse long enough as it is). The rooms are
-  // alike for the bot: its own membership, the creation state, nobody else talking.
+  // The bot creates these itself: one request per room instead of a filler's createRoom, its invite
+  // and the bot's join (10 000 rooms take Synapse long enough as it is). The rooms are alike for
+  // the bot: its own membership, the creation state, nobody else talking.
   await pool(Array.from({ length: missing }, (_, i) => i), concurrency, async () => void (await bot.createRoom([])), progress);
   log(`${scenario.name}: bot in ${scenario.rooms} rooms, set up in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   // The set-up's own sessions are not the measured ones: each run logs the bot in afresh.
