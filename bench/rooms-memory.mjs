@@ -1,4 +1,4 @@
-/* global process, Response, URL, setTimeout */
+/* global console, clearTimeout, process, Response, URL, setTimeout */
 /**
  * Memory per room without Synapse: niobot (from dist/, no store, as in
  * bots/niobot.mjs) takes an initial sync of N rooms shaped like Synapse's
