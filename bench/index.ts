@@ -11,7 +11,7 @@
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { startDevHomeserver } from "../src/devserver/index.js";
 import { postgresUnavailable, startTestPostgres, type TestPostgres } from "../test/helpers/postgres.js";
 import { USAGE, parseBenchArgs, runOrder, type BotKind } from "./harness/args.js";
@@ -79,12 +79,12 @@ if (opts.bots.includes("niobot-pg") && !postgresUrl) {
     postgresUrl = postgres.url;
   }
 }
-const hs = await startDevHomeserver({ onProgress: log });
+const hs = await startDevHomeserver({ onProgress: log, ...(opts.hsData ? { dataDir: resolve(opts.hsData), keepData: true } : {}) });
 const proxy = await startCountingProxy(hs.baseUrl);
 try {
   log(`Synapse at ${hs.baseUrl}; ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   for (const scenario of opts.scenarios) {
-    const setup = await setupScenario(hs, scenario, opts.concurrency, log);
+    const setup = await setupScenario(hs, scenario, opts.concurrency, log, hs.dataDir && opts.hsData ? hs.dataDir : undefined);
     const results = new Map<BotKind, RunResult[]>(opts.bots.map((b) => [b, []]));
     const requestsByBot = new Map<BotKind, Record<string, number>[]>(opts.bots.map((b) => [b, []]));
     // Start-up grows with rooms: Synapse's initial sync alone took ~30 s at 2000 rooms on this machine.
@@ -96,7 +96,7 @@ try {
           time: new Date().toISOString(), commit, scenario, bot, run: run + 1, cpus: cpus().length, loadavg1: load,
         };
         try {
-          const r = await runBot(hs, proxy, setup, bot, { profDir: opts.profDir, startTimeoutMs, postgresUrl });
+          const r = await runBot(hs, proxy, setup, bot, { profDir: opts.profDir, startTimeoutMs, postgresUrl, keptDir: opts.hsData ? hs.dataDir : undefined });
           results.get(bot)?.push(r);
           requestsByBot.get(bot)?.push(r.requests);
           Object.assign(record, { replies: r.replies, metrics: r.metrics, requests: r.requests });

@@ -40,6 +40,11 @@ export interface BenchOptions {
   profDir?: string;
   /** Measure the time to import each bot's package in a fresh process (the `import` scenario). */
   imports: boolean;
+  /**
+   * Keep the homeserver's data here and reuse it: accounts and rooms made by an earlier run with the
+   * same DIR are logged in and reused, not made again (a 10 000-room set-up takes many minutes).
+   */
+  hsData?: string;
   /** Print usage and stop. */
   help: boolean;
 }
@@ -58,7 +63,10 @@ export const USAGE = `npm run bench [-- key=value ...]
   runs=N                    runs of each bot per scenario, interleaved (default 2)
   out=FILE                  results, one JSON line per run (default bench/results.jsonl)
   concurrency=N             parallel createRoom/join calls during set-up (default 8)
-  prof=DIR                  write --cpu-prof profiles of the bots to DIR`;
+  prof=DIR                  write --cpu-prof profiles of the bots to DIR
+  hsdata=DIR                keep Synapse's data in DIR and reuse it: a later run with the same DIR
+                            logs the scenario's accounts in and reuses their rooms (a 10000-room
+                            set-up is made once). Run on a copy (cp -a) to keep a data set pristine`;
 
 const BOT_ALIASES: Record<string, BotKind> = { sdk: "matrix-bot-sdk", bare: "floor" };
 
@@ -80,7 +88,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     if (eq <= 0) throw new Error(`expected key=value, got "${word}"`);
     kv.set(word.slice(0, eq), word.slice(eq + 1));
   }
-  const known = new Set(["scenarios", "rooms", "users", "pings", "bots", "runs", "out", "concurrency", "prof"]);
+  const known = new Set(["scenarios", "rooms", "users", "pings", "bots", "runs", "out", "concurrency", "prof", "hsdata"]);
   for (const key of kv.keys()) if (!known.has(key)) throw new Error(`unknown option "${key}="`);
 
   const rooms = kv.has("rooms") ? positiveInt("rooms", kv.get("rooms") ?? "") : undefined;
@@ -115,6 +123,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     out: kv.get("out") || "bench/results.jsonl",
     concurrency: kv.has("concurrency") ? positiveInt("concurrency", kv.get("concurrency") ?? "") : 8,
     profDir: kv.get("prof") || undefined,
+    hsData: kv.get("hsdata") || undefined,
     imports,
     help,
   };

@@ -1,6 +1,6 @@
 /** Setting up a scenario on the homeserver, and one measured run of one bot in it. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DevHomeserver } from "../../src/devserver/index.js";
@@ -21,35 +21,75 @@ export interface ScenarioSetup {
   users: PingUser[];
 }
 
-/** Registers the bot, the users and a filler account, and joins the bot to `scenario.rooms` rooms. */
-export async function setupScenario(hs: DevHomeserver, scenario: Scenario, concurrency: number, log: (m: string) => void): Promise<ScenarioSetup> {
+/** What a kept data set (`hsdata=DIR`) remembers of a scenario, in DIR/bench-scenarios.json. */
+interface KeptScenario {
+  bot: string;
+  /** Each user's localpart and their room with the bot. */
+  users: { localpart: string; roomId: string }[];
+}
+
+const keptFile = (dir: string): string => join(dir, "bench-scenarios.json");
+
+function readKept(dir: string | undefined): Record<string, KeptScenario> {
+  if (!dir || !existsSync(keptFile(dir))) return {};
+  return JSON.parse(readFileSync(keptFile(dir), "utf8")) as Record<string, KeptScenario>;
+}
+
+function writeKept(dir: string | undefined, tag: string, kept: KeptScenario): void {
+  if (!dir) return;
+  const all = readKept(dir);
+  all[tag] = kept;
+  writeFileSync(keptFile(dir), `${JSON.stringify(all, null, 2)}\n`);
+}
+
+/**
+ * Registers the bot and the users, and puts the bot in `scenario.rooms` rooms.
+ * With `keptDir` (the homeserver's kept data dir, `hsdata=`) it is idempotent: accounts already
+ * recorded there are logged in instead of registered, their rooms reused, and only the rooms the
+ * bot still lacks are created (so an interrupted set-up resumes).
+ */
+export async function setupScenario(
+  hs: DevHomeserver, scenario: Scenario, concurrency: number, log: (m: string) => void, keptDir?: string,
+): Promise<ScenarioSetup> {
   const tag = scenario.name.toLowerCase().replace(/[^a-z0-9]/g, "");
   const botLocalpart = `bench-${tag}-bot`;
-  const botReg = await hs.registerUser(botLocalpart, PASSWORD);
-  const bot = new Client(hs.baseUrl, botReg.accessToken, botReg.userId);
-  const filler = await hs.registerUser(`bench-${tag}-filler`, PASSWORD);
-  const fillerClient = new Client(hs.baseUrl, filler.accessToken, filler.userId);
-  const regs = await pool(Array.from({ length: scenario.users }, (_, i) => i), concurrency, (i) => hs.registerUser(`bench-${tag}-user${i}`, PASSWORD));
+  const prior = readKept(keptDir)[tag];
+  const account = async (localpart: string): Promise<Client> => {
+    if (prior) return (await login(hs.baseUrl, localpart, PASSWORD)).client;
+    const reg = await hs.registerUser(localpart, PASSWORD);
+    return new Client(hs.baseUrl, reg.accessToken, reg.userId);
+  };
+  const bot = await account(botLocalpart);
+  const kept: KeptScenario = { bot: botLocalpart, users: [...(prior?.users ?? [])] };
 
   const started = performance.now();
-  const progress = (done: number): void => {
-    const s = (performance.now() - started) / 1000;
-    log(`${scenario.name}: ${done} of ${scenario.rooms} rooms (${(done / s).toFixed(1)} rooms/s)`);
-  };
-  // Each user's own room with the bot, then rooms the bot is in and never hears from.
-  const userRooms = await pool(regs, concurrency, async (reg) => {
+  // Each user's own room with the bot (reused when kept), then rooms the bot is in and never hears from.
+  const userRooms = await pool(Array.from({ length: scenario.users }, (_, i) => i), concurrency, async (i) => {
+    const localpart = `bench-${tag}-user${i}`;
+    const known = kept.users.find((u) => u.localpart === localpart);
+    if (known) return { c: (await login(hs.baseUrl, localpart, PASSWORD)).client, roomId: known.roomId };
+    const reg = await hs.registerUser(localpart, PASSWORD);
     const c = new Client(hs.baseUrl, reg.accessToken, reg.userId);
     const roomId = await c.createRoom([bot.userId]);
     await bot.join(roomId);
+    kept.users.push({ localpart, roomId });
     return { c, roomId };
   });
-  await pool(
-    Array.from({ length: scenario.rooms - scenario.users }, (_, i) => i),
-    concurrency,
-    async () => bot.join(await fillerClient.createRoom([bot.userId])),
-    (done) => progress(done + scenario.users),
-  );
+  writeKept(keptDir, tag, kept);
+  const joined = prior ? (await bot.call<{ joined_rooms: string[] }>("GET", "/_matrix/client/v3/joined_rooms")).joined_rooms.length : scenario.users;
+  const missing = Math.max(0, scenario.rooms - joined);
+  if (prior) log(`${scenario.name}: reusing the kept accounts; the bot is in ${joined} rooms, ${missing} to create`);
+  const progress = (done: number): void => {
+    const s = (performance.now() - started) / 1000;
+    log(`${scenario.name}: ${done} of ${missing} rooms (${(done / s).toFixed(1)} rooms/s)`);
+  };
+  // The bot creates these itself: one request per room instead of a filler's createRoom, its invite
+  // and the bot's join (10 000 rooms take Synapse long enough as it is). The rooms are alike for
+  // the bot: its own membership, the creation state, nobody else talking.
+  await pool(Array.from({ length: missing }, (_, i) => i), concurrency, async () => void (await bot.createRoom([])), progress);
   log(`${scenario.name}: bot in ${scenario.rooms} rooms, set up in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // The set-up's own sessions are not the measured ones: each run logs the bot in afresh.
+  if (keptDir) await bot.logout().catch(() => {});
 
   const users = userRooms.map(({ c, roomId }) => {
     const u = new PingUser(c, roomId);
@@ -98,8 +138,15 @@ function diff(after: Record<string, number>, before: Record<string, number>): Re
 }
 
 let recoveryKeys: string | undefined;
-/** Where the store bots keep their account's recovery key during this bench invocation. */
-function recoveryKeyDir(): string {
+/**
+ * Where the store bots keep their account's recovery key: for this bench invocation, or beside a
+ * kept data set (`hsdata=`), whose accounts keep the cross-signing identity made by the first run.
+ */
+function recoveryKeyDir(keptDir?: string): string {
+  if (keptDir) {
+    mkdirSync(join(keptDir, "bench-recovery-keys"), { recursive: true });
+    return join(keptDir, "bench-recovery-keys");
+  }
   recoveryKeys ??= mkdtempSync(join(tmpdir(), "niobot-bench-keys-"));
   return recoveryKeys;
 }
@@ -110,7 +157,7 @@ export async function runBot(
   proxy: CountingProxy,
   setup: ScenarioSetup,
   kind: BotKind,
-  opts: { profDir?: string; startTimeoutMs: number; postgresUrl?: string },
+  opts: { profDir?: string; startTimeoutMs: number; postgresUrl?: string; keptDir?: string },
 ): Promise<RunResult> {
   const { client: session, deviceId } = await login(hs.baseUrl, setup.botLocalpart, PASSWORD);
   const storeDir = kind === "niobot-store" ? mkdtempSync(join(tmpdir(), "niobot-bench-")) : undefined;
@@ -132,7 +179,7 @@ export async function runBot(
       BENCH_STORE_URL: storeUrl,
       BENCH_SYNC_MODE: kind === "niobot-sliding" ? "sliding" : "",
       // One per bench invocation and bot account (a fresh Synapse each time): see bots/niobot.mjs.
-      BENCH_RECOVERY_KEY_FILE: join(recoveryKeyDir(), `${setup.botLocalpart}.key`),
+      BENCH_RECOVERY_KEY_FILE: join(recoveryKeyDir(opts.keptDir), `${setup.botLocalpart}.key`),
     },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });

@@ -1,6 +1,7 @@
 import {
   EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
+  stateRecordKey,
   type Store,
   type KvListOptions,
   type StoreChange,
@@ -24,11 +25,16 @@ export class MemoryStore implements Store {
   readonly #values = new Map<string, string>();
   readonly #pending = new Map<string, StoredPendingEvent>();
   readonly #effects = new Map<string, string>();
-  readonly #rooms = new Map<string, StoredRoomInfo>();
-  readonly #state = new Map<string, StoredStateEvent & { roomId: string }>();
+  /**
+   * Per room: its info, state and account data. The records are the very objects the room
+   * tracker holds (never mutated, only replaced), not copies, so a bot without a store keeps
+   * each state event once; keys are the event type alone for the usual empty state key.
+   */
+  readonly #rooms = new Map<string, MemoryRoom>();
   /** Bot data: namespace → key → entry. */
   readonly #kv = new Map<string, Map<string, StoredKvEntry>>();
-  readonly #accountData = new Map<string, { roomId: string | undefined; type: string; content: Record<string, unknown> }>();
+  /** Global account data by type. */
+  readonly #accountData = new Map<string, Record<string, unknown>>();
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
@@ -40,27 +46,38 @@ export class MemoryStore implements Store {
   async commitSync(token: string | undefined, changes: readonly StoreChange[]): Promise<void> {
     for (const change of changes) {
       if (change.kind === "room") {
-        if (change.info) this.#rooms.set(change.roomId, change.info);
-        else {
-          this.#rooms.delete(change.roomId);
-          for (const [key, value] of this.#state) if (value.roomId === change.roomId) this.#state.delete(key);
-          for (const [key, value] of this.#accountData) if (value.roomId === change.roomId) this.#accountData.delete(key);
-        }
+        if (change.info) this.#room(change.roomId).info = change.info;
+        else this.#rooms.delete(change.roomId);
       } else if (change.kind === "state") {
-        const key = JSON.stringify([change.roomId, change.type, change.stateKey]);
-        if (change.event) this.#state.set(key, { ...change.event, roomId: change.roomId });
-        else this.#state.delete(key);
+        const key = stateRecordKey(change.type, change.stateKey);
+        if (change.event) (this.#room(change.roomId).state ??= new Map()).set(key, change.event);
+        else this.#rooms.get(change.roomId)?.state?.delete(key);
+      } else if (change.roomId === undefined) {
+        if (change.content) this.#accountData.set(change.type, change.content);
+        else this.#accountData.delete(change.type);
       } else {
-        const key = JSON.stringify([change.roomId ?? "", change.type]);
-        if (change.content) this.#accountData.set(key, { roomId: change.roomId, type: change.type, content: change.content });
-        else this.#accountData.delete(key);
+        if (change.content) (this.#room(change.roomId).accountData ??= new Map()).set(change.type, change.content);
+        else this.#rooms.get(change.roomId)?.accountData?.delete(change.type);
       }
     }
     if (token !== undefined) this.#token = token;
   }
 
+  #room(roomId: string): MemoryRoom {
+    let room = this.#rooms.get(roomId);
+    if (room === undefined) this.#rooms.set(roomId, (room = {}));
+    return room;
+  }
+
   async loadRooms(): Promise<StoredRooms> {
-    return { rooms: [...this.#rooms.values()], state: [...this.#state.values()], accountData: [...this.#accountData.values()] };
+    const out: StoredRooms = { rooms: [], state: [], accountData: [] };
+    for (const [type, content] of this.#accountData) out.accountData.push({ roomId: undefined, type, content });
+    for (const [roomId, room] of this.#rooms) {
+      if (room.info) out.rooms.push(room.info);
+      for (const event of room.state?.values() ?? []) out.state.push({ ...event, roomId });
+      for (const [type, content] of room.accountData ?? []) out.accountData.push({ roomId, type, content });
+    }
+    return out;
   }
 
   async isHandled(eventId: string): Promise<boolean> {
@@ -162,6 +179,13 @@ export class MemoryStore implements Store {
       if (oldest !== undefined) this.#effects.delete(oldest);
     }
   }
+}
+
+/** What a {@link MemoryStore} keeps of one room; each part only once it has something. */
+interface MemoryRoom {
+  info?: StoredRoomInfo;
+  state?: Map<string, StoredStateEvent>;
+  accountData?: Map<string, Record<string, unknown>>;
 }
 
 /** Orders keys as SQLite's BINARY collation does (UTF-8 bytes, which is code point order). */

@@ -37,6 +37,15 @@ export interface StoredStateEvent {
   content: Record<string, unknown>;
 }
 
+/**
+ * A state event's key within its room, for one flat map per room: the type alone for the
+ * empty state key (the usual case; no string is built), else type, NUL and key. Tracked types
+ * contain no NUL, so two events never share a key.
+ */
+export function stateRecordKey(type: string, stateKey: string): string {
+  return stateKey === "" ? type : `${type}\u0000${stateKey}`;
+}
+
 /** The bot's own membership of a room, plus the lazy-loading summary. */
 export interface StoredRoomInfo {
   roomId: string;

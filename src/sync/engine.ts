@@ -235,9 +235,7 @@ export class SyncEngine {
       try {
         while (this.#inFlight.size >= (this.#o.maxInFlight ?? 200) && !signal.aborted)
           await Promise.race([...this.#inFlight]);
-        const next = await this.#source.next(this.#since, first ? 0 : this.#o.timeoutMs ?? 30_000, signal);
-        failures = 0;
-        await this.#process(next.response, signal, next.rooms);
+        await this.#fetchAndProcess(first, signal, () => (failures = 0));
         if (first) {
           first = false;
           markReady();
@@ -258,6 +256,17 @@ export class SyncEngine {
         }
       }
     }
+  }
+
+  /**
+   * One sync request and its processing, in a frame of its own: a suspended async function keeps
+   * its locals, so a response held by the loop itself would stay alive through the next long poll
+   * (the whole initial sync, at 10 000 rooms tens of MB, for 30 s or until the next event).
+   */
+  async #fetchAndProcess(first: boolean, signal: AbortSignal, fetched: () => void): Promise<void> {
+    const next = await this.#source.next(this.#since, first ? 0 : this.#o.timeoutMs ?? 30_000, signal);
+    fetched();
+    await this.#process(next.response, signal, next.rooms);
   }
 
   async #process(response: SyncResponse, signal: AbortSignal, hints: ReadonlyMap<string, RoomHint> | undefined): Promise<void> {

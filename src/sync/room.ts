@@ -11,7 +11,7 @@ import type {
   PowerLevelsContent,
   TombstoneContent,
 } from "../api/events.js";
-import type { StoredRoomInfo, StoredStateEvent } from "../storage/store.js";
+import { stateRecordKey, type StoredRoomInfo, type StoredStateEvent } from "../storage/store.js";
 
 /** State event types the bot tracks; everything else is passed through to handlers only. */
 export const TRACKED_STATE_TYPES: ReadonlySet<string> = new Set([
@@ -44,10 +44,14 @@ export class Room {
   membership: StoredRoomInfo["membership"];
   /** Lazy-loading summary from sync (counts over the whole room, not just loaded members). */
   summary: { heroes?: string[]; joined?: number; invited?: number } = {};
-  /** @internal state by type, then state key. */
-  readonly state = new Map<string, Map<string, StoredStateEvent>>();
-  /** @internal room account data by type. */
-  readonly accountData = new Map<string, Record<string, unknown>>();
+  /**
+   * Tracked state in one map per room (not a map per type: most types hold one event, and a
+   * map costs about 200 bytes, times every room): by type for the empty state key, by type and
+   * key otherwise ({@link stateRecordKey}).
+   */
+  readonly #state = new Map<string, StoredStateEvent>();
+  /** Room account data by type, made on first use: most rooms never have any. */
+  #accountData: Map<string, Record<string, unknown>> | undefined;
 
   constructor(
     readonly roomId: string,
@@ -56,14 +60,36 @@ export class Room {
     this.membership = membership;
   }
 
+  /** @internal room account data by type. */
+  get accountData(): Map<string, Record<string, unknown>> {
+    return (this.#accountData ??= new Map());
+  }
+
+  /** @internal Stores a tracked state event (the tracker's job: it also records the change for the store). */
+  putState(event: StoredStateEvent): void {
+    this.#state.set(stateRecordKey(event.type, event.stateKey), event);
+  }
+
+  /** @internal The tracked state events of one type, by state key. */
+  stateOfType(type: string): Map<string, StoredStateEvent> {
+    const out = new Map<string, StoredStateEvent>();
+    for (const event of this.#state.values()) if (event.type === type) out.set(event.stateKey, event);
+    return out;
+  }
+
+  /** @internal The types with tracked state, each once. */
+  stateTypes(): string[] {
+    return [...new Set([...this.#state.values()].map((e) => e.type))];
+  }
+
   /** A tracked state event's content, or undefined. */
   getState<C = Record<string, unknown>>(type: string, stateKey = ""): C | undefined {
-    return this.state.get(type)?.get(stateKey)?.content as C | undefined;
+    return this.#state.get(stateRecordKey(type, stateKey))?.content as C | undefined;
   }
 
   /** The full stored state event (sender, event id), or undefined. */
   getStateEvent(type: string, stateKey = ""): StoredStateEvent | undefined {
-    return this.state.get(type)?.get(stateKey);
+    return this.#state.get(stateRecordKey(type, stateKey));
   }
 
   /** The room's name, if it has one. */
@@ -123,8 +149,9 @@ export class Room {
   /** Every loaded member (optionally only those with the given memberships). */
   members(...memberships: Membership[]): RoomMember[] {
     const out: RoomMember[] = [];
-    for (const userId of this.state.get("m.room.member")?.keys() ?? []) {
-      const member = this.member(userId);
+    for (const event of this.#state.values()) {
+      if (event.type !== "m.room.member") continue;
+      const member = this.member(event.stateKey);
       if (member && (memberships.length === 0 || memberships.includes(member.membership))) out.push(member);
     }
     return out;
@@ -137,6 +164,6 @@ export class Room {
 
   /** Room account data content of a type, if any. */
   getAccountData<C = Record<string, unknown>>(type: string): C | undefined {
-    return this.accountData.get(type) as C | undefined;
+    return this.#accountData?.get(type) as C | undefined;
   }
 }

@@ -20,6 +20,11 @@ describe("bench arguments", () => {
     assert.equal(o.profDir, undefined);
   });
 
+  test("hsdata=DIR keeps the homeserver's data there; absent, nothing is kept", () => {
+    assert.equal(parseBenchArgs(["rooms=10000", "hsdata=/tmp/x"]).hsData, "/tmp/x");
+    assert.equal(parseBenchArgs(["rooms=10000"]).hsData, undefined);
+  });
+
   test("rooms=N alone runs only the rooms scenario; with scenarios= it is added", () => {
     assert.deepEqual(parseBenchArgs(["rooms=10000"]).scenarios, [{ name: "rooms10000", users: 1, pingsPerUser: 10, rooms: 10000 }]);
     assert.equal(parseBenchArgs(["rooms=10000"]).imports, false);

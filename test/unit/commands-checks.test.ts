@@ -38,9 +38,7 @@ const BOB = "@bob:x.org";
 const CAROL = "@carol:x.org";
 
 function setState(room: Room, type: string, stateKey: string, sender: string, content: Record<string, unknown>): void {
-  let byKey = room.state.get(type);
-  if (byKey === undefined) room.state.set(type, (byKey = new Map()));
-  byKey.set(stateKey, { type, stateKey, sender, eventId: `$${type}${stateKey}`, content });
+  room.putState({ type, stateKey, sender, eventId: `$${type}${stateKey}`, content });
 }
 
 function makeRoom(opts: { version?: string; creator?: string; additional?: string[]; levels?: Record<string, unknown> } = {}): Room {

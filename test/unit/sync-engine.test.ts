@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { MatrixApi } from "../../src/api/client.js";
 import type { ClientEvent } from "../../src/api/events.js";
 import type { SyncResponse } from "../../src/api/types.js";
@@ -236,5 +238,30 @@ describe("SyncEngine (recording transport)", () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(requests.length, count, "no sync after stop");
     assert.equal(await store.getSyncToken(), "t1");
+  });
+
+  test("a processed response is not kept alive through the next long poll (the initial sync of 10 000 rooms is tens of MB)", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const store = new WatchedStore();
+    await store.open();
+    const polling = gate();
+    let first: WeakRef<SyncResponse> | undefined;
+    const { engine: e } = engine(store, {
+      sync: (since) => {
+        if (since === null) return { body: batch("t1", [message("$old")]) };
+        polling.open();
+        return forever();
+      },
+    }, { beforeBatch: (response) => void (first ??= new WeakRef(response)) });
+    await e.start();
+    await polling.promise;
+    await store.savedToken("t1");
+    // A WeakRef's target survives until the current job ends: collect from a later one.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    assert.ok(first, "the engine saw the first response");
+    assert.equal(first.deref(), undefined, "the first response was collected while the next poll waits");
+    await e.stop();
   });
 });

@@ -186,7 +186,7 @@ export class CommandPublisher {
       return;
     }
     const desired = (this.#desired ??= describeCommands(this.#registry, bot.userId));
-    const current = room.state.get(COMMAND_DESCRIPTION_EVENT_TYPE);
+    const current = room.stateOfType(COMMAND_DESCRIPTION_EVENT_TYPE);
     const sends: [string, Record<string, unknown>][] = [];
     for (const [key, content] of desired) {
       const existing = current?.get(key);
