@@ -324,6 +324,7 @@ export class NioBot {
 
   /** Simplified sliding sync as the engine's source (`syncMode: "sliding"`). */
   #slidingSource(encryption: boolean): SlidingSyncSource {
+    this.rooms.partial = true;
     return new SlidingSyncSource({
       api: this.api,
       userId: this.userId,

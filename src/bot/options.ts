@@ -96,16 +96,22 @@ export interface NioBotOptions {
    * How the bot syncs: `"sync"` (default) long-polls `/sync`, whose first
    * answer on a first start (or after long downtime) carries every room the
    * bot is in; `"sliding"` uses simplified sliding sync (MSC4186, Synapse's
-   * `org.matrix.simplified_msc3575` endpoint), which sends the most recent
-   * rooms first and the others in the background, so a bot in thousands of
-   * rooms answers its first command within seconds. Pick sliding for a bot in
+   * `org.matrix.simplified_msc3575` endpoint), which sends only a window of
+   * the most recently active rooms (a room with news moves into it), so a bot
+   * in thousands of rooms answers its first command within seconds and each
+   * answer costs what the rooms with news cost. The bot learns about a room
+   * when it first has news; what it needs about another room (encryption,
+   * members, direct rooms) is fetched when needed. Pick sliding for a bot in
    * hundreds of rooms or more on a homeserver that serves it; the delivery
    * guarantees are the same. `syncFilter` and `presence` apply to `/sync`
    * only. See `docs/guides/deployment.md#sliding-sync`.
    */
   syncMode?: "sync" | "sliding";
-  /** Tuning of `syncMode: "sliding"` (window size, growth per request, timeline limit); the defaults suit most bots. */
-  slidingSync?: { window?: number; growBy?: number; timelineLimit?: number };
+  /**
+   * Tuning of `syncMode: "sliding"`: the window size (default 32 rooms; more rooms with news in one
+   * batch cost one more request) and the timeline events per room (default 10; more are back-filled).
+   */
+  slidingSync?: { window?: number; timelineLimit?: number };
   /** Sync filter (default: lazy-loaded members, no presence/ephemeral). */
   syncFilter?: SyncFilter;
   /** Long-poll timeout (default 30 s). */

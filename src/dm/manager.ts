@@ -62,6 +62,8 @@ export interface DmRoom {
 const ORPHAN_WAIT_MS = 3_000;
 /** How long a room the bot just created counts as valid before sync shows the invite. */
 const FRESH_TRUST_MS = 30_000;
+/** The fingerprint of a room sync has not shown (no local state to compare). */
+const UNSEEN = "unseen";
 /** Most upgrades followed from one tombstoned room. */
 const MAX_TOMBSTONE_HOPS = 5;
 
@@ -210,16 +212,23 @@ export class DirectMessages {
     }
     if (room?.membership !== "join") {
       if (this.#joining.has(roomId)) return this.#askServer(roomId, userId);
+      // Sliding sync shows a room once it has news: one it has not shown may well be joined. Any
+      // membership change would show it, so the server's verdict stands until then.
+      if (room === undefined && this.#host.rooms.partial) return this.#serverVerdict(roomId, userId, UNSEEN, "not shown by sliding sync yet");
       return { kind: "invalid", reason: "the bot is not joined" };
     }
     this.#joining.delete(roomId);
     const local = localVerdict(snapshotOf(room, userId));
     if (local.kind !== "unknown") return local;
+    return this.#serverVerdict(roomId, userId, fingerprintOf(room), local.reason);
+  }
+
+  /** The server's verdict, asked once per fingerprint of what the bot knows about the room. */
+  async #serverVerdict(roomId: string, userId: string, fingerprint: string, reason: string): Promise<DmVerdict> {
     const key = `${roomId}\n${userId}`;
-    const fingerprint = fingerprintOf(room);
     const known = this.#verdicts.get(key);
     if (known?.fingerprint === fingerprint) return known.verdict;
-    this.#host.log.debug({ roomId, userId, reason: local.reason }, "asking the server about a direct room");
+    this.#host.log.debug({ roomId, userId, reason }, "asking the server about a direct room");
     const verdict = await this.#askServer(roomId, userId);
     this.#verdicts.set(key, { fingerprint, verdict });
     return verdict;

@@ -10,15 +10,22 @@
  * (`TRACKED_STATE_TYPES` plus `$LAZY`/`$ME` members), a small timeline, and
  * the account data, to-device and e2ee extensions.
  *
- * The window: the first request covers the {@link DEFAULT_SLIDING_WINDOW} most
- * recent rooms, so the first answer is small; each later request widens it by
- * {@link DEFAULT_SLIDING_GROW_BY} without waiting (the rooms it reaches arrive
- * as `initial`, their timelines history) until it covers every room; from then
- * on it long-polls and every room with news is sent. A room with new messages
- * moves to the top, so it is in the window even while the window grows. When
- * more rooms have news than the window holds, the answer is not processed: the
- * same position is asked again with a window twice as large, so no room is
- * starved and its news is still measured from the same position.
+ * The window: every request covers the {@link DEFAULT_SLIDING_WINDOW} most
+ * recent rooms, and it does not grow. Synapse orders the list by each room's
+ * latest event (any event, not only messages), so a room with news since the
+ * last position is above every room without: a fixed window sees every room
+ * with news as long as fewer rooms than it holds get news between two
+ * requests. When the window is full of news, rooms below it may have news
+ * too: the answer is not processed, the same position is asked again with a
+ * window twice as large (so their news is still measured from that position),
+ * and the window shrinks back once the answer is processed. A room that was
+ * never in the window arrives, when it gets news, `initial` with its state and
+ * `num_live` marking which timeline events are new; one that left the window
+ * comes back with what happened since it was last sent. So a room outside the
+ * window is unknown to the bot until it has news; what the bot needs about
+ * such a room (encryption, members, direct rooms) is fetched when needed.
+ * Growing the window to every room made Synapse list and check every room on
+ * each request (about 1.5 s a request at 10 000 rooms).
  *
  * An unknown position (`M_UNKNOWN_POS`: the server expired the connection)
  * starts a new connection. Its rooms come `initial` with nothing marked live,
@@ -35,20 +42,45 @@ import { TRACKED_STATE_TYPES } from "./room.js";
 import { encodeSlidingToken, mapSlidingResponse, parseSlidingToken } from "./sliding-map.js";
 import type { SourceBatch, SyncSource } from "./source.js";
 
-/** Rooms in the first request's window. */
-export const DEFAULT_SLIDING_WINDOW = 20;
 /**
- * Rooms added to the window per request until it covers every room. Small on
- * purpose: a command waits for the growing request in flight and the next one,
- * and the server's time for one grows with the rooms it sends for the first
- * time (500 per step made a first answer wait 53 s at 1500 rooms on a loaded server).
+ * Rooms in the window. A batch with news in more rooms than this costs one
+ * more request (the same position asked with a larger window); a larger window
+ * makes the first answer of a new connection larger (each of its rooms comes
+ * with state and timeline).
  */
-export const DEFAULT_SLIDING_GROW_BY = 100;
+export const DEFAULT_SLIDING_WINDOW = 32;
 /** Timeline events per room and response (more is back-filled from `/messages`). */
 export const DEFAULT_SLIDING_TIMELINE_LIMIT = 10;
 /** The connection id niobot uses, so another client of the same device does not share its position. */
 export const SLIDING_CONN_ID = "niobot";
 const LIST = "rooms";
+
+/** Where the window stands when an answer came, and what the answer held. */
+export interface WindowState {
+  /** The last position of the window the answer is for (inclusive). */
+  end: number;
+  /** The last position of the usual window (inclusive). */
+  baseEnd: number;
+  /** Rooms in the list, as the server last counted them. */
+  count: number | undefined;
+  /** Rooms the answer sent with news (live events, an invite, a leave). */
+  roomsWithNews: number;
+  /** The request carried a position (a new connection's first answer has no news to miss). */
+  hadPos: boolean;
+}
+
+/**
+ * What follows an answer: ask the same position again with a window twice as
+ * large when the window was full of news and rooms lie below it (the list is
+ * ordered by latest event, so only then can a room below have news), or
+ * process it and go back to the usual window.
+ */
+export function windowStep(state: WindowState): { askAgain: boolean; end: number } {
+  const size = state.end + 1;
+  if (state.hadPos && state.count !== undefined && state.count > size && state.roomsWithNews >= size)
+    return { askAgain: true, end: Math.min(state.count - 1, 2 * size - 1) };
+  return { askAgain: false, end: state.baseEnd };
+}
 
 /** Options of a {@link SlidingSyncSource}. */
 export interface SlidingSyncSourceOptions {
@@ -63,8 +95,6 @@ export interface SlidingSyncSourceOptions {
   logger?: Logger;
   /** See {@link DEFAULT_SLIDING_WINDOW}. */
   window?: number;
-  /** See {@link DEFAULT_SLIDING_GROW_BY}; 0 keeps the window at its size (tests of a full window). */
-  growBy?: number;
   timelineLimit?: number;
 }
 
@@ -72,7 +102,9 @@ export interface SlidingSyncSourceOptions {
 export class SlidingSyncSource implements SyncSource {
   readonly #o: SlidingSyncSourceOptions;
   readonly #log: Logger;
-  /** The last position of the window (inclusive). */
+  /** The last position of the window (inclusive) when no answer overflowed it. */
+  readonly #baseEnd: number;
+  /** The last position of the window of the next request (inclusive): larger than {@link #baseEnd} while a full window is asked again. */
   #end: number;
   /** The rooms in the list at the last answer. */
   #count: number | undefined;
@@ -84,7 +116,8 @@ export class SlidingSyncSource implements SyncSource {
   constructor(options: SlidingSyncSourceOptions) {
     this.#o = options;
     this.#log = options.logger ?? silentLogger;
-    this.#end = Math.max(1, options.window ?? DEFAULT_SLIDING_WINDOW) - 1;
+    this.#baseEnd = Math.max(1, Math.floor(options.window ?? DEFAULT_SLIDING_WINDOW)) - 1;
+    this.#end = this.#baseEnd;
   }
 
   /** The list's required state: the tracked types, lazily loaded members and the bot's own. */
@@ -96,14 +129,14 @@ export class SlidingSyncSource implements SyncSource {
     return out;
   }
 
-  /** Whether the window covers every room (then requests long-poll). */
+  /** Whether the window covers every room (every room has been sent on this connection). */
   get complete(): boolean {
     return this.#count !== undefined && this.#end >= this.#count - 1;
   }
 
-  /** Whether the next request widens the window (and so does not wait for news). */
-  get #growing(): boolean {
-    return (this.#o.growBy ?? DEFAULT_SLIDING_GROW_BY) > 0 && !this.complete;
+  /** The size of the next request's window. */
+  get window(): number {
+    return this.#end + 1;
   }
 
   async next(since: string | undefined, timeoutMs: number, signal: AbortSignal): Promise<SourceBatch> {
@@ -119,7 +152,7 @@ export class SlidingSyncSource implements SyncSource {
       this.stats.requests++;
       let answer;
       try {
-        answer = await this.#o.api.sync.sliding(body, { ...(pos !== undefined ? { pos } : {}), timeout: this.#growing || pos === undefined ? 0 : timeoutMs }, { signal });
+        answer = await this.#o.api.sync.sliding(body, { ...(pos !== undefined ? { pos } : {}), timeout: pos === undefined ? 0 : timeoutMs }, { signal });
       } catch (error) {
         if (pos !== undefined && error instanceof MatrixError && error.errcode === "M_UNKNOWN_POS") {
           this.#log.warn({}, "the server no longer knows the sliding sync position; starting a new connection");
@@ -138,17 +171,17 @@ export class SlidingSyncSource implements SyncSource {
         knownJoined: this.#o.knownJoined ?? (() => false),
       });
       const count = answer.lists?.[LIST]?.count;
-      const size = this.#end + 1;
       if (typeof count === "number" && count >= 0) this.#count = count;
-      if (pos !== undefined && this.#count !== undefined && this.#count > size && mapped.roomsWithNews >= size) {
+      const step = windowStep({ end: this.#end, baseEnd: this.#baseEnd, count: this.#count, roomsWithNews: mapped.roomsWithNews, hadPos: pos !== undefined });
+      if (step.askAgain) {
         // Rooms below the window may have news too: ask the same position again with a larger window,
         // so their news is measured from it (a later position would count it as history).
-        this.#end = Math.min(this.#count - 1, 2 * size - 1);
         this.stats.widened++;
-        this.#log.debug({ rooms: mapped.roomsWithNews, window: size }, "sliding window full; asking again with a larger one");
+        this.#log.debug({ rooms: mapped.roomsWithNews, window: this.#end + 1 }, "sliding window full; asking again with a larger one");
+        this.#end = step.end;
         continue;
       }
-      this.#grow();
+      this.#end = step.end;
       const toDevice = answer.extensions?.to_device?.next_batch;
       mapped.response.next_batch = encodeSlidingToken({
         pos: answer.pos,
@@ -157,13 +190,6 @@ export class SlidingSyncSource implements SyncSource {
       });
       return { response: mapped.response, rooms: mapped.rooms };
     }
-  }
-
-  /** Widens the window for the next request, until it holds every room (with room to spare for new ones). */
-  #grow(): void {
-    const growBy = this.#o.growBy ?? DEFAULT_SLIDING_GROW_BY;
-    if (growBy <= 0 || this.#count === undefined) return;
-    this.#end = this.#end >= this.#count - 1 ? Math.max(this.#end, this.#count - 1 + growBy) : Math.min(this.#count - 1, this.#end + growBy);
   }
 
   #request(toDeviceSince: string | undefined): SlidingSyncRequest {

@@ -17,6 +17,12 @@ export class RoomTracker {
   readonly accountData = new Map<string, Record<string, unknown>>();
   #changes: StoreChange[] = [];
   readonly #extraTypes = new Set<string>();
+  /**
+   * Whether sync shows only some of the bot's rooms (sliding sync sends a room once it has news):
+   * then a room missing from {@link rooms} may still be one the bot is in, and what a feature
+   * needs about it is asked from the server instead of read as "not joined".
+   */
+  partial = false;
 
   constructor(readonly userId: string) {}
 
