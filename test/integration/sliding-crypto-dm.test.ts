@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { EncryptedHuman } from "../helpers/e2ee-human.js";
-import { countingFetch, newBot, newTestUser, stopHomeserver, tempStorePath } from "../helpers/matrix.js";
+import { MatrixApi } from "../../src/api/client.js";
+import { countingFetch, homeserver, newBot, newTestUser, stopHomeserver, tempStorePath } from "../helpers/matrix.js";
 
 after(() => stopHomeserver());
 
@@ -34,10 +35,17 @@ describe("sliding sync mode: DMs and encryption", () => {
     } finally {
       await bot.stop();
     }
+    // Newer rooms push the DM out of a window of 2: the fresh start never sees it.
+    const api = new MatrixApi({ baseUrl: (await homeserver()).baseUrl, accessToken: account.accessToken });
+    for (let i = 0; i < 3; i++) {
+      const { room_id } = await api.rooms.create({ preset: "private_chat" });
+      await api.rooms.send(room_id, "m.room.message", { msgtype: "m.text", body: "newer" });
+    }
     const counter = countingFetch();
-    const { bot: fresh } = await newBot({ encryption: false, syncMode: "sliding", fetch: counter.fetch }, account);
+    const { bot: fresh } = await newBot({ encryption: false, syncMode: "sliding", slidingSync: { window: 2 }, fetch: counter.fetch }, account);
     await fresh.start({ password: account.password });
     try {
+      assert.equal(fresh.getRoom(roomId), undefined, "the DM is outside the window");
       assert.deepEqual(await fresh.getDmRooms(human.userId), [roomId]);
       counter.reset();
       await fresh.sendMessage(human.userId, "again");
@@ -61,6 +69,30 @@ describe("sliding sync mode: DMs and encryption", () => {
       const reply = await human.waitForMessage(roomId, bot.userId, (body) => body.includes("pong"));
       assert.equal(reply.getWireType(), "m.room.encrypted");
       assert.equal(reply.isDecryptionFailure(), false);
+    } finally {
+      human.stop();
+      await bot.stop();
+    }
+  });
+
+  test("an encrypted room outside the window: a new device's send is encrypted for its members and readable", async () => {
+    const human = await EncryptedHuman.create();
+    const { bot, account } = await newBot({ storePath: tempStorePath(), syncMode: "sliding", slidingSync: { window: 2 } });
+    const api = new MatrixApi({ baseUrl: (await homeserver()).baseUrl, accessToken: account.accessToken });
+    const roomId = await human.createEncryptedDm(bot.userId);
+    await api.rooms.join(roomId);
+    await human.waitForJoin(roomId, bot.userId);
+    for (let i = 0; i < 3; i++) {
+      const { room_id } = await api.rooms.create({ preset: "private_chat" });
+      await api.rooms.send(room_id, "m.room.message", { msgtype: "m.text", body: "newer" });
+    }
+    await bot.start({ password: account.password });
+    try {
+      assert.equal(bot.getRoom(roomId), undefined, "the encrypted room is outside the window");
+      await bot.sendMessage(roomId, "secret");
+      const message = await human.waitForMessage(roomId, bot.userId, (body) => body === "secret");
+      assert.equal(message.getWireType(), "m.room.encrypted");
+      assert.equal(message.isDecryptionFailure(), false);
     } finally {
       human.stop();
       await bot.stop();

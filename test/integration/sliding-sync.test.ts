@@ -15,6 +15,8 @@ import { encodeSlidingToken, parseSlidingToken } from "../../src/sync/sliding-ma
 import { RoomTracker } from "../../src/sync/tracker.js";
 import { homeserver, newBot, newTestUser, newUser, stopHomeserver, tempStorePath, type TestUser } from "../helpers/matrix.js";
 import type { NioBot } from "../../src/bot/bot.js";
+import { EncryptionRequiredError, EncryptionStateUnknownError } from "../../src/crypto/errors.js";
+import { faultyFetch, type FaultRule } from "../helpers/faults.js";
 
 after(() => stopHomeserver());
 
@@ -43,7 +45,7 @@ async function joinedRoom(human: TestUser, bot: { userId: string; accessToken: s
 
 
 /** A bare engine on sliding sync for `account`, recording handled event ids (a shared store survives restarts). */
-async function slidingEngine(account: { userId: string; accessToken: string }, store: MemoryStore, handled: string[], tuning: { window: number; growBy: number; timelineLimit?: number }) {
+async function slidingEngine(account: { userId: string; accessToken: string }, store: MemoryStore, handled: string[], tuning: { window: number; timelineLimit?: number }) {
   const hs = await homeserver();
   const api = new MatrixApi({ baseUrl: hs.baseUrl, accessToken: account.accessToken });
   const tracker = new RoomTracker(account.userId);
@@ -156,37 +158,83 @@ describe("sliding sync mode", () => {
     for (let i = 0; i < 7; i++) rooms.push(await joinedRoom(human, account));
     const store = new MemoryStore();
     const handled: string[] = [];
-    const first = await slidingEngine(account, store, handled, { window: 2, growBy: 0 });
+    const first = await slidingEngine(account, store, handled, { window: 2 });
     await first.engine.stop();
     const sent: string[] = [];
     for (const roomId of rooms) sent.push(await human.send(roomId, `news in ${roomId}`));
-    const { engine, source } = await slidingEngine(account, store, handled, { window: 2, growBy: 0 });
+    const { engine, source } = await slidingEngine(account, store, handled, { window: 2 });
     try {
       await until("every message was handled", () => sent.every((id) => handled.includes(id)));
       assert.ok(source.stats.widened > 0, "the full window was asked again, larger");
+      assert.equal(source.window, 2, "and went back to its size");
       for (const id of sent) assert.equal(handled.filter((h) => h === id).length, 1);
     } finally {
       await engine.stop();
     }
   });
 
-  test("the window grows to every room: a reaction (which does not reorder rooms) in the oldest room is delivered", async () => {
+  test("the window stays fixed: a reaction in a room outside it since the start is delivered, with the room's state", async () => {
     const human = await newTestUser();
-    const account = await newUser("slgrow");
+    const account = await newUser("slfix");
     const rooms: string[] = [];
     for (let i = 0; i < 6; i++) rooms.push(await joinedRoom(human, account));
     const oldest = rooms[0]!;
     const target = await human.send(oldest, "react to me");
     for (const roomId of rooms.slice(1)) await human.send(roomId, "newer");
     const handled: string[] = [];
-    const { engine, source, tracker } = await slidingEngine(account, new MemoryStore(), handled, { window: 2, growBy: 2 });
+    const { engine, source, tracker } = await slidingEngine(account, new MemoryStore(), handled, { window: 2 });
     try {
-      await until("the window covers every room", () => source.complete && tracker.rooms.size === rooms.length);
+      await until("the two newest rooms are known", () => tracker.rooms.size === 2);
+      assert.equal(tracker.rooms.has(oldest), false, "the oldest room is outside the window");
+      const requests = source.stats.requests;
+      await until("the next long poll is running", () => source.stats.requests > requests);
       const { event_id: reaction } = await human.api.rooms.send(oldest, "m.reaction", { "m.relates_to": { rel_type: "m.annotation", event_id: target, key: "👍" } });
       await until("the reaction was handled", () => handled.includes(reaction));
       assert.equal(handled.includes(target), false, "history stayed history");
+      const room = tracker.rooms.get(oldest);
+      assert.equal(room?.membership, "join");
+      assert.equal(room?.create?.sender, human.userId, "the room came with its state");
+      assert.equal(source.window, 2, "the window did not grow");
+      assert.equal(source.complete, false);
+      assert.equal(tracker.rooms.size, 3, "only rooms with news were sent");
     } finally {
       await engine.stop();
+    }
+  });
+
+  test("a bot in more rooms than its window answers in a room outside it, sends into rooms it has not seen, and never plaintext where it cannot tell", async () => {
+    const human = await newTestUser();
+    const account = await newUser("slout");
+    const quiet = await joinedRoom(human, account);
+    const plain = await joinedRoom(human, account);
+    const unsure = await joinedRoom(human, account);
+    const encrypted = await human.createRoom([account.userId], { initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] });
+    await new MatrixApi({ baseUrl: (await homeserver()).baseUrl, accessToken: account.accessToken }).rooms.join(encrypted);
+    for (let i = 0; i < 3; i++) await human.send(await joinedRoom(human, account), "newer");
+    // Armed later: the encryption lookup of `unsure` is refused (a 5xx would be retried), so the bot cannot tell.
+    const lookupFails: FaultRule = { method: "GET", path: /\/state\/m\.room\.encryption\/?$/, times: 0, fault: { kind: "status", status: 403, body: { errcode: "M_FORBIDDEN", error: "injected" } } };
+    const faults = faultyFetch([lookupFails]);
+    const { bot } = await newBot({ encryption: false, syncMode: "sliding", slidingSync: { window: 2 }, fetch: faults.fetch }, account);
+    bot.command("ping", (ctx) => ctx.respond("pong"));
+    await bot.start({ password: account.password });
+    try {
+      for (const roomId of [quiet, plain, unsure, encrypted]) assert.equal(bot.getRoom(roomId), undefined, "outside the window since the start");
+      await human.send(quiet, "!ping");
+      await human.waitForEvent((e) => e.room_id === quiet && e.sender === bot.userId && e.content.body === "pong");
+      assert.equal(bot.getRoom(quiet)?.membership, "join");
+
+      await bot.sendMessage(plain, "hello, unseen room");
+      await human.waitForEvent((e) => e.room_id === plain && e.sender === bot.userId && e.content.body === "hello, unseen room");
+
+      await assert.rejects(bot.sendMessage(encrypted, "secret"), EncryptionRequiredError);
+      lookupFails.times = 1;
+      await assert.rejects(bot.sendMessage(unsure, "maybe secret"), EncryptionStateUnknownError);
+      for (const roomId of [encrypted, unsure]) {
+        const { chunk } = await human.api.sync.messages(roomId, { dir: "b", limit: 50 });
+        assert.equal(chunk.filter((e) => e.sender === bot.userId && e.type !== "m.room.member").length, 0, "nothing was sent");
+      }
+    } finally {
+      await bot.stop();
     }
   });
 
@@ -197,11 +245,11 @@ describe("sliding sync mode", () => {
     const before = await human.send(roomId, "history");
     const store = new MemoryStore();
     const handled: string[] = [];
-    const first = await slidingEngine(account, store, handled, { window: 5, growBy: 5, timelineLimit: 2 });
+    const first = await slidingEngine(account, store, handled, { window: 5, timelineLimit: 2 });
     await first.engine.stop();
     const burst: string[] = [];
     for (let i = 0; i < 7; i++) burst.push(await human.send(roomId, `burst ${i}`));
-    const { engine } = await slidingEngine(account, store, handled, { window: 5, growBy: 5, timelineLimit: 2 });
+    const { engine } = await slidingEngine(account, store, handled, { window: 5, timelineLimit: 2 });
     try {
       await until("the whole burst was handled", () => burst.every((id) => handled.includes(id)));
       assert.deepEqual(handled.filter((id) => burst.includes(id)), burst, "in order, once each");
