@@ -10,15 +10,7 @@
  *
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks";
-
-/** The handler running in the current async context. */
-interface RunningHandler {
-  readonly signal: AbortSignal;
-  release(): void;
-}
-
-const current = new AsyncLocalStorage<RunningHandler>();
+import { currentHandler, runAsHandler, type RunningHandler } from "../delivery/context.js";
 
 /**
  * The abort signal of the event handler running in the current async context,
@@ -31,7 +23,7 @@ const current = new AsyncLocalStorage<RunningHandler>();
  * });
  */
 export function handlerSignal(): AbortSignal | undefined {
-  return current.getStore()?.signal;
+  return currentHandler()?.signal;
 }
 
 /**
@@ -40,7 +32,7 @@ export function handlerSignal(): AbortSignal | undefined {
  * not take its turn back when the wait ends, so it can never wait for itself.
  */
 export function parked<T>(work: Promise<T>): Promise<T> {
-  current.getStore()?.release();
+  currentHandler()?.release();
   return work;
 }
 
@@ -133,7 +125,7 @@ export class HandlerScheduler {
       const running: RunningHandler = { get signal() { return typeof signal === "function" ? signal() : signal; }, release };
       let result: Promise<T>;
       try {
-        result = Promise.resolve(current.run(running, work, running));
+        result = Promise.resolve(runAsHandler(running, work, running));
       } catch (error) {
         // A synchronous throw settles like an async one, after the current task.
         result = Promise.reject(error);
