@@ -340,7 +340,8 @@ export class SyncEngine {
       }
       tracker.applyAccountData(joined.account_data?.events, room);
       const hint = hints?.get(roomId);
-      const events = historical ? [] : hint ? await this.#news(roomId, joined.timeline, hint, signal) : await this.#fillGap(roomId, joined.timeline, this.#since, signal);
+      // A timeline without a gap (nearly every one) needs no back-fill, nor the promise of one.
+      const events = historical ? [] : hint ? await this.#news(roomId, joined.timeline, hint, signal) : joined.timeline?.limited ? await this.#fillGap(roomId, joined.timeline, this.#since, signal) : timeline;
       // A room a source shows for the first time may be an old one: joining is news only when the join is.
       const joinIsNews = !hint?.firstSight || events.some((e) => e.type === "m.room.member" && e.state_key === tracker.userId);
       if (!wasJoined && !initial && joinIsNews) this.#dispatch(batch, room, undefined, () => sink.onJoin(room));
