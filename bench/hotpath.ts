@@ -11,10 +11,8 @@
  * (run it with `node --cpu-prof --import tsx` to see where they go).
  * `bot=floor` runs the floor bot's loop (`bots/floor.mjs`) against the same script instead, for a ratio.
  * `count=1` also counts, per reply, what load noise cannot blur: promises created (through an
- * `async_hooks` init hook, which itself costs CPU, so the µs are not comparable then), timers
- * started, and bytes allocated (heap growth with GC held off: run it as
- * `node --expose-gc --max-semi-space-size=1024 --import tsx bench/hotpath.ts count=1 replies=1000`;
- * the line says when a GC ran anyway and the byte count is void).
+ * `async_hooks` init hook, which itself costs CPU, so the µs are not comparable then) and timers
+ * started.
  * Imports `src/` through tsx by default; `dist=1` imports the built `dist/` instead (as users run it).
  */
 import type { FetchLike } from "../src/api/http.js";
@@ -56,16 +54,14 @@ const initial = {
   device_one_time_keys_count: { signed_curve25519: 0 },
 };
 
-/** `count=1`: promises and timers created since the warm-up ended, and GCs that ran then. */
-const counts = { promises: 0, timers: 0, gcs: 0, heap: 0 };
+/** `count=1`: promises and timers created since the warm-up ended. */
+const counts = { promises: 0, timers: 0 };
 let counting = false;
 if (args.count === "1") {
   const { createHook } = await import("node:async_hooks");
   createHook({ init: (_id, type) => void (counting && type === "PROMISE" && counts.promises++) }).enable();
   const { setTimeout: st } = globalThis;
   globalThis.setTimeout = ((...a: Parameters<typeof st>) => (counting && counts.timers++, st(...a))) as typeof st;
-  const { PerformanceObserver } = await import("node:perf_hooks");
-  new PerformanceObserver((list) => void (counting && (counts.gcs += list.getEntries().length))).observe({ entryTypes: ["gc"] });
 }
 
 let batches = 0;
@@ -114,18 +110,13 @@ const fetchScripted: FetchLike = async (input, init) => {
   if (send && init.method === "PUT") {
     replies++;
     if (replies === WARM) {
-      if (counting || args.count === "1") {
-        (globalThis as { gc?: () => void }).gc?.();
-        counts.heap = process.memoryUsage().heapUsed;
-        counting = true;
-      }
+      counting = args.count === "1";
       mark = { cpu: process.cpuUsage(), t: performance.now() };
     }
     lastReply = { room: decodeURIComponent(send[1] as string), body: JSON.parse(String(init.body)) as Record<string, unknown> };
     waiting?.();
     waiting = undefined;
     if (replies >= REPLIES) {
-      if (counting) counts.heap = process.memoryUsage().heapUsed - counts.heap;
       counting = false;
       done();
     }
@@ -170,9 +161,6 @@ const wall = performance.now() - (mark?.t ?? 0);
 const n = replies - WARM;
 const us = (cpu.user + cpu.system) / n;
 console.log(`${args.bot ?? "niobot"}: ${n} replies, ${ROOMS} rooms, ${CHATTER} other messages per ping: CPU ${us.toFixed(0)} µs/reply (${(us / (CHATTER + 2)).toFixed(0)} µs/event), wall ${(wall / n).toFixed(2)} ms/reply`);
-if (args.count === "1") {
-  const gcNote = counts.gcs > 0 ? ` (${counts.gcs} GCs ran: bytes void; raise --max-semi-space-size or lower replies=)` : "";
-  console.log(`per reply: ${(counts.promises / n).toFixed(1)} promises, ${(counts.timers / n).toFixed(2)} timers, ${(counts.heap / n / 1024).toFixed(1)} KB allocated${gcNote}`);
-}
+if (args.count === "1") console.log(`per reply: ${(counts.promises / n).toFixed(1)} promises, ${(counts.timers / n).toFixed(2)} timers`);
 await stop();
 process.exit(0);
