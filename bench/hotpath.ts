@@ -10,6 +10,9 @@
  * rooms), like the bench's 20-user load. Prints CPU µs per reply and per event
  * (run it with `node --cpu-prof --import tsx` to see where they go).
  * `bot=floor` runs the floor bot's loop (`bots/floor.mjs`) against the same script instead, for a ratio.
+ * `count=1` also counts, per reply, what load noise cannot blur: promises created (through an
+ * `async_hooks` init hook, which itself costs CPU, so the µs are not comparable then) and timers
+ * started.
  * Imports `src/` through tsx by default; `dist=1` imports the built `dist/` instead (as users run it).
  */
 import type { FetchLike } from "../src/api/http.js";
@@ -50,6 +53,16 @@ const initial = {
   account_data: { events: [] },
   device_one_time_keys_count: { signed_curve25519: 0 },
 };
+
+/** `count=1`: promises and timers created since the warm-up ended. */
+const counts = { promises: 0, timers: 0 };
+let counting = false;
+if (args.count === "1") {
+  const { createHook } = await import("node:async_hooks");
+  createHook({ init: (_id, type) => void (counting && type === "PROMISE" && counts.promises++) }).enable();
+  const { setTimeout: st } = globalThis;
+  globalThis.setTimeout = ((...a: Parameters<typeof st>) => (counting && counts.timers++, st(...a))) as typeof st;
+}
 
 let batches = 0;
 let replies = 0;
@@ -96,11 +109,17 @@ const fetchScripted: FetchLike = async (input, init) => {
   const send = /\/rooms\/([^/]+)\/send\/m\.room\.message\//.exec(url.pathname);
   if (send && init.method === "PUT") {
     replies++;
-    if (replies === WARM) mark = { cpu: process.cpuUsage(), t: performance.now() };
+    if (replies === WARM) {
+      counting = args.count === "1";
+      mark = { cpu: process.cpuUsage(), t: performance.now() };
+    }
     lastReply = { room: decodeURIComponent(send[1] as string), body: JSON.parse(String(init.body)) as Record<string, unknown> };
     waiting?.();
     waiting = undefined;
-    if (replies >= REPLIES) done();
+    if (replies >= REPLIES) {
+      counting = false;
+      done();
+    }
     return json({ event_id: `$reply${replies}:localhost` });
   }
   return new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED", error: url.pathname }), { status: 404 });
@@ -142,5 +161,6 @@ const wall = performance.now() - (mark?.t ?? 0);
 const n = replies - WARM;
 const us = (cpu.user + cpu.system) / n;
 console.log(`${args.bot ?? "niobot"}: ${n} replies, ${ROOMS} rooms, ${CHATTER} other messages per ping: CPU ${us.toFixed(0)} µs/reply (${(us / (CHATTER + 2)).toFixed(0)} µs/event), wall ${(wall / n).toFixed(2)} ms/reply`);
+if (args.count === "1") console.log(`per reply: ${(counts.promises / n).toFixed(1)} promises, ${(counts.timers / n).toFixed(2)} timers`);
 await stop();
 process.exit(0);

@@ -17,8 +17,11 @@ export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
  * `src/auth/` for niobot's implementation.
  */
 export interface HttpAuth {
-  /** The access token to send now; may wait for a refresh that is due or in flight. */
-  accessToken(signal?: AbortSignal): Promise<string | undefined>;
+  /**
+   * The access token to send now; may wait for a refresh that is due or in flight (a plain
+   * value when nothing is to wait for: once per request, a promise would be garbage).
+   */
+  accessToken(signal?: AbortSignal): Promise<string | undefined> | string | undefined;
   /**
    * A request sent with `used` was answered 401 `M_UNKNOWN_TOKEN`. Resolves
    * once a newer token is in place (the request is then repeated once), or
@@ -210,7 +213,8 @@ export class HttpClient {
     let transient = 0;
     let reauthorized = false;
     for (;;) {
-      const token = req.auth === false ? undefined : await this.#token(req.signal);
+      let token = req.auth === false ? undefined : this.#token(req.signal);
+      if (token instanceof Promise) token = await token;
       try {
         return await this.#once(req, url, info, token);
       } catch (error) {

@@ -114,12 +114,16 @@ export class SessionAuth implements HttpAuth {
     this.#closed.abort(new DOMException("the session was closed", "AbortError"));
   }
 
-  async accessToken(signal?: AbortSignal): Promise<string | undefined> {
-    if (this.#lost) throw this.#lost;
+  accessToken(signal?: AbortSignal): Promise<string | undefined> | string | undefined {
+    if (this.#lost) return Promise.reject(this.#lost);
     if (!this.#renewal && this.#due()) this.#start(undefined);
-    const running = this.#renewal;
+    // The common case, once per request: nothing to wait for, no promise.
+    return this.#renewal ? this.#renewed(this.#renewal, signal) : this.#tokens.accessToken;
+  }
+
+  async #renewed(running: Renewal, signal: AbortSignal | undefined): Promise<string | undefined> {
     // Ahead of expiry the old token still works, so a failed refresh only delays.
-    if (running) await waitFor(running.promise.catch(() => undefined), signal);
+    await waitFor(running.promise.catch(() => undefined), signal);
     if (this.#lost) throw this.#lost;
     return this.#tokens.accessToken;
   }

@@ -467,7 +467,7 @@ export class NioBot {
     if (this.#crypto && isVerificationEvent(event)) await this.#crypto.receiveVerificationEvent(room.roomId, event);
     const incoming = this.messaging.incoming(room, event);
     try {
-      await this.emit("event", room, event);
+      if (this.listenerCount("event") > 0) await this.emit("event", room, event);
       if (isMessageEvent(event)) await this.emit("message", room, event);
       else if (event.type === "m.room.message") this.log.debug({ roomId: room.roomId, eventId: event.event_id }, "skipping malformed m.room.message");
       if (incoming.related) await this.#emitRelated(room, incoming.related);

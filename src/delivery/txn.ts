@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks";
 import { createHash } from "node:crypto";
+import { currentSends, runWithSends, type SendScope } from "./context.js";
 
 /** Separates the namespace from ids of any other scheme (and versions this derivation). */
 const NAMESPACE = "niobot.txn.v1";
@@ -49,25 +49,17 @@ export class SendSequence {
    * the event and this call's index (a second send inside the same call gets a sub-index).
    */
   run<T>(work: () => Promise<T>): Promise<T> {
-    const scope: Scope = { eventId: this.eventId, index: this.take(), sends: 0 };
-    return storage.run(scope, work);
+    const scope: SendScope = { eventId: this.eventId, index: this.take(), sends: 0 };
+    return runWithSends(scope, work);
   }
 }
-
-interface Scope {
-  readonly eventId: string;
-  readonly index: number;
-  sends: number;
-}
-
-const storage = new AsyncLocalStorage<Scope>();
 
 /**
  * The transaction id the current send should use: deterministic inside
  * {@link SendSequence.run}, `undefined` (meaning "a fresh random one") anywhere else.
  */
 export function scopedTxnId(): string | undefined {
-  const scope = storage.getStore();
+  const scope = currentSends();
   if (scope === undefined) return undefined;
   const n = scope.sends++;
   return deterministicTxnId(scope.eventId, n === 0 ? [scope.index] : [scope.index, n]);

@@ -25,6 +25,10 @@ export class WaitTimeoutError extends Error {
   }
 }
 
+/** What `emit` returns when no listener is async. */
+const DONE: Promise<void> = Promise.resolve();
+const noop = (): void => undefined;
+
 /**
  * @example
  * type Events = { greet: [name: string] };
@@ -70,19 +74,28 @@ export class TypedEmitter<E extends EventMap<E>> {
    * Calls every listener of `name` with `args` and waits for all of them.
    * Errors go to the error sink; `emit` itself never rejects.
    */
-  async emit<K extends keyof E>(name: K, ...args: E[K]): Promise<void> {
+  emit<K extends keyof E>(name: K, ...args: E[K]): Promise<void> {
     const set = this.#listeners.get(name);
-    if (!set || set.size === 0) return;
+    // Most events of a busy bot have no listener, or one: no promise of their own for those.
+    if (!set || set.size === 0) return DONE;
+    if (set.size === 1) return this.#call(set.values().next().value as Listener<E, keyof E>, name, args) ?? DONE;
     const runs: Promise<unknown>[] = [];
     for (const listener of [...set]) {
-      try {
-        const result = listener(...args);
-        if (result instanceof Promise) runs.push(result.catch((error: unknown) => this.onListenerError(error, String(name), args)));
-      } catch (error) {
-        this.onListenerError(error, String(name), args);
-      }
+      const run = this.#call(listener, name, args);
+      if (run) runs.push(run);
     }
-    if (runs.length > 0) await Promise.all(runs);
+    return runs.length > 0 ? Promise.all(runs).then(noop) : DONE;
+  }
+
+  /** Calls one listener; a promise (that never rejects) when it is async. */
+  #call<K extends keyof E>(listener: Listener<E, keyof E>, name: K, args: E[K]): Promise<void> | undefined {
+    try {
+      const result = listener(...args);
+      if (result instanceof Promise) return result.then(noop, (error: unknown) => this.onListenerError(error, String(name), args));
+    } catch (error) {
+      this.onListenerError(error, String(name), args);
+    }
+    return undefined;
   }
 
   /**

@@ -28,6 +28,7 @@ import type { SyncFilter, SyncResponse, Timeline } from "../api/types.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import type { Store } from "../storage/store.js";
 import { backoffDelay, isAbortError, sleep } from "../util/async.js";
+import { DeadlineLane } from "../util/deadlines.js";
 import { findOwnInvite } from "./invite.js";
 import { HandlerTimeoutError, SyncBatchSkippedError } from "./errors.js";
 import type { Room } from "./room.js";
@@ -148,6 +149,9 @@ export class SyncEngine {
   readonly #source: SyncSource;
   #stopping = false;
   #detached = false;
+  /** Handler deadlines (`handlerTimeoutMs`), all on one timer. */
+  readonly #deadlines: DeadlineLane;
+  readonly #deadlineMs: number;
   /** Resolves the wait of {@link SyncEngine.#settling} once no handler runs. */
   #drained: (() => void) | undefined;
 
@@ -155,6 +159,8 @@ export class SyncEngine {
     this.#o = options;
     this.#log = options.logger ?? silentLogger;
     this.#source = options.source ?? new LongPollSource({ api: options.api, filter: JSON.stringify(options.filter ?? DEFAULT_SYNC_FILTER), presence: options.presence });
+    this.#deadlineMs = options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
+    this.#deadlines = new DeadlineLane(this.#deadlineMs);
     this.#scheduler = new HandlerScheduler(options.maxConcurrentHandlers ?? DEFAULT_MAX_CONCURRENT_HANDLERS, () => this.#drained?.());
     this.#writes = new StoreWrites({
       store: options.store,
@@ -334,7 +340,8 @@ export class SyncEngine {
       }
       tracker.applyAccountData(joined.account_data?.events, room);
       const hint = hints?.get(roomId);
-      const events = historical ? [] : hint ? await this.#news(roomId, joined.timeline, hint, signal) : await this.#fillGap(roomId, joined.timeline, this.#since, signal);
+      // A timeline without a gap (nearly every one) needs no back-fill, nor the promise of one.
+      const events = historical ? [] : hint ? await this.#news(roomId, joined.timeline, hint, signal) : joined.timeline?.limited ? await this.#fillGap(roomId, joined.timeline, this.#since, signal) : timeline;
       // A room a source shows for the first time may be an old one: joining is news only when the join is.
       const joinIsNews = !hint?.firstSight || events.some((e) => e.type === "m.room.member" && e.state_key === tracker.userId);
       if (!wasJoined && !initial && joinIsNews) this.#dispatch(batch, room, undefined, () => sink.onJoin(room));
@@ -445,16 +452,13 @@ export class SyncEngine {
     const task = async (slot: SchedulerSlot): Promise<void> => {
       if (this.#stopping) return void (counts = false);
       if (eventId !== undefined && (await this.#writes.isHandled(eventId))) return;
-      const timeoutMs = this.#o.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS;
-      const timer = setTimeout(() => {
-        const error = new HandlerTimeoutError(room.roomId, eventId, timeoutMs);
+      const deadline = this.#deadlines.after(() => {
+        const error = new HandlerTimeoutError(room.roomId, eventId, this.#deadlineMs);
         controller.abort(error);
         slot.release();
         this.#report(error, { source: "handlerTimeout", room, event });
         finish(true);
-      }, timeoutMs);
-      // A deadline is no reason to keep the process alive.
-      timer.unref?.();
+      });
       try {
         await run();
       } catch (error) {
@@ -462,20 +466,18 @@ export class SyncEngine {
         // Sinks route handler errors themselves; this is a last resort.
         this.#report(error, { source: "dispatch", room, event });
       } finally {
-        clearTimeout(timer);
+        deadline.cancel();
       }
       // The handler is done: the room's next event need not wait for this record to be written.
       slot.release();
       if (eventId !== undefined && !this.#detached) await this.#writes.record(eventId);
     };
-    this.#scheduler
-      .run(room.roomId, task, () => controller.signal)
-      .catch((error: unknown) => this.#log.error({ error, eventId }, "unexpected error while dispatching"))
-      .finally(() => {
-        this.#controllers.delete(controller);
-        if (eventId !== undefined && this.#active.get(eventId) === done) this.#active.delete(eventId);
-        finish(counts);
-      });
+    this.#scheduler.schedule(room.roomId, task, () => controller.signal, (failed, error) => {
+      if (failed) this.#log.error({ error, eventId }, "unexpected error while dispatching");
+      this.#controllers.delete(controller);
+      if (eventId !== undefined && this.#active.get(eventId) === done) this.#active.delete(eventId);
+      finish(counts);
+    });
   }
 
   #report(error: unknown, context: { source: string; room?: Room; event?: ClientEvent }): void {

@@ -10,15 +10,7 @@
  *
  * @module
  */
-import { AsyncLocalStorage } from "node:async_hooks";
-
-/** The handler running in the current async context. */
-interface RunningHandler {
-  readonly signal: AbortSignal;
-  release(): void;
-}
-
-const current = new AsyncLocalStorage<RunningHandler>();
+import { currentHandler, runAsHandler, type RunningHandler } from "../delivery/context.js";
 
 /**
  * The abort signal of the event handler running in the current async context,
@@ -31,7 +23,7 @@ const current = new AsyncLocalStorage<RunningHandler>();
  * });
  */
 export function handlerSignal(): AbortSignal | undefined {
-  return current.getStore()?.signal;
+  return currentHandler()?.signal;
 }
 
 /**
@@ -40,7 +32,7 @@ export function handlerSignal(): AbortSignal | undefined {
  * not take its turn back when the wait ends, so it can never wait for itself.
  */
 export function parked<T>(work: Promise<T>): Promise<T> {
-  current.getStore()?.release();
+  currentHandler()?.release();
   return work;
 }
 
@@ -105,33 +97,46 @@ export class HandlerScheduler {
    * `signal` is what {@link handlerSignal} gives inside `work` (a function: asked for only then).
    */
   run<T>(key: string, work: (slot: SchedulerSlot) => Promise<T>, signal: AbortSignal | (() => AbortSignal)): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      let queue = this.#queues.get(key);
-      if (!queue) this.#queues.set(key, (queue = { key, tasks: [], busy: false, ready: false }));
-      const q = queue;
-      q.tasks.push(() => {
-        let released = false;
-        const release = (): void => {
-          if (released) return;
-          released = true;
-          this.#running--;
-          q.busy = false;
-          this.#enqueue(q);
-          this.#pump();
-          if (this.idle) this.onIdle?.();
-        };
-        this.#running++;
-        q.busy = true;
-        const slot: SchedulerSlot = { release };
-        // A synchronous throw becomes a rejection, like an async one.
-        const running: RunningHandler = { get signal() { return typeof signal === "function" ? signal() : signal; }, release };
-        new Promise<T>((res) => res(current.run(running, () => work(slot))))
-          .then(resolve, reject)
-          .finally(release);
-      });
-      this.#enqueue(q);
-      this.#pump();
+    return new Promise<T>((resolve, reject) => this.schedule(key, work, signal, (failed, value) => (failed ? reject(value) : resolve(value as T))));
+  }
+
+  /**
+   * {@link HandlerScheduler.run} without a promise of its own (the sync engine's path, once per
+   * event): `settled` is called once `work` has settled and its slot is free, `failed` telling
+   * whether `value` is its result or its error.
+   */
+  schedule<T>(key: string, work: (slot: SchedulerSlot) => Promise<T>, signal: AbortSignal | (() => AbortSignal), settled: (failed: boolean, value: unknown) => void): void {
+    let queue = this.#queues.get(key);
+    if (!queue) this.#queues.set(key, (queue = { key, tasks: [], busy: false, ready: false }));
+    const q = queue;
+    q.tasks.push(() => {
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        this.#running--;
+        q.busy = false;
+        this.#enqueue(q);
+        this.#pump();
+        if (this.idle) this.onIdle?.();
+      };
+      this.#running++;
+      q.busy = true;
+      const running: RunningHandler = { get signal() { return typeof signal === "function" ? signal() : signal; }, release };
+      let result: Promise<T>;
+      try {
+        result = Promise.resolve(runAsHandler(running, work, running));
+      } catch (error) {
+        // A synchronous throw settles like an async one, after the current task.
+        result = Promise.reject(error);
+      }
+      result.then(
+        (value) => (release(), settled(false, value)),
+        (error: unknown) => (release(), settled(true, error)),
+      );
     });
+    this.#enqueue(q);
+    this.#pump();
   }
 
   #enqueue(queue: KeyQueue): void {

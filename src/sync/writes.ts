@@ -36,22 +36,26 @@ export class StoreWrites {
   }
 
   /** Whether an event was handled; a store that cannot tell means "no": at least once beats never. */
-  async isHandled(eventId: string): Promise<boolean> {
+  isHandled(eventId: string): Promise<boolean> {
+    // Once per event: one promise, not an async function's and its await's.
+    const failed = (error: unknown): boolean => (this.failed(error), false);
     try {
-      return await this.#o.store.isHandled(eventId);
+      return this.#o.store.isHandled(eventId).then(undefined, failed);
     } catch (error) {
-      this.failed(error);
-      return false;
+      return Promise.resolve(failed(error));
     }
   }
 
   /** Records a handled event; a failed write is kept and retried. */
-  async record(eventId: string): Promise<void> {
-    try {
-      await this.#o.store.markHandled(eventId);
-    } catch (error) {
+  record(eventId: string): Promise<void> {
+    const failed = (error: unknown): void => {
       this.#unrecorded.add(eventId);
       this.failed(error);
+    };
+    try {
+      return this.#o.store.markHandled(eventId).then(undefined, failed);
+    } catch (error) {
+      return Promise.resolve(failed(error));
     }
   }
 

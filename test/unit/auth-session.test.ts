@@ -120,7 +120,7 @@ describe("SessionAuth", () => {
     assert.ok(error instanceof SessionLostError);
     assert.equal(error.reason, "no-password");
     assert.match(error.message, /no password/);
-    await assert.rejects(auth.accessToken(), SessionLostError);
+    await assert.rejects(async () => auth.accessToken(), SessionLostError);
   });
 
   test("a wrong password ends the session instead of retrying", async () => {

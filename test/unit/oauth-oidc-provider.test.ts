@@ -177,6 +177,6 @@ describe("OAuth 2.0 client against oidc-provider", () => {
     assert.ok(lost instanceof SessionLostError);
     assert.equal(lost.reason, "refresh-refused");
     assert.match(lost.message, /niobot login --oauth/);
-    await assert.rejects(auth.accessToken(), SessionLostError, "the session stays lost");
+    await assert.rejects(async () => auth.accessToken(), SessionLostError, "the session stays lost");
   });
 });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { HandlerScheduler, handlerSignal, parked } from "../../src/sync/scheduler.js";
+import { SendSequence, scopedTxnId } from "../../src/delivery/txn.js";
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const never = new AbortController().signal;
@@ -97,6 +98,25 @@ describe("HandlerScheduler", () => {
       return handlerSignal();
     }, controller.signal);
     assert.equal(seen, controller.signal);
+  });
+
+  test("a send scope keeps its handler's signal; work started from inside it gets no send scope of its own", async () => {
+    const scheduler = new HandlerScheduler(1);
+    const a = new AbortController().signal;
+    const b = new AbortController().signal;
+    const seen = await scheduler.run("!a", (slot) =>
+      new SendSequence("$a").run(async () => {
+        const inA = { signal: handlerSignal(), txn: scopedTxnId() };
+        // The limit is 1: !b waits, and this release starts it at once, inside $a's send scope.
+        const other = scheduler.run("!b", async () => ({ signal: handlerSignal(), txn: scopedTxnId() }), b);
+        slot.release();
+        return { inA, inB: await other };
+      }), a);
+    assert.equal(seen.inA.signal, a);
+    assert.ok(seen.inA.txn?.startsWith("nbe"));
+    assert.equal(seen.inB.signal, b);
+    // Its sends are its own: random ids (a handler numbers its sends through its own context).
+    assert.equal(seen.inB.txn, undefined);
   });
 
   test("idle: no work running or queued; parked work does not count, and onIdle tells when it becomes so", async () => {
