@@ -365,6 +365,15 @@ export class BotCrypto {
       keyCounts !== this.#lastKeyCounts || trackedChange ||
       (this.#ownChangedSince !== undefined && Date.now() - this.#ownChangedSince >= OWN_DEVICE_CHANGE_DELAY_MS);
     if (news) {
+      // The machine drops a verification request from a device it does not know, and a new
+      // contact's request often comes in the very batch that would make the bot track them.
+      const requesters = new Set<string>();
+      for (const event of toDevice)
+        if (event.type === "m.key.verification.request" && typeof event.sender === "string" && !this.#tracked.has(event.sender)) requesters.add(event.sender);
+      if (requesters.size > 0) {
+        await this.#trackUsers([...requesters]);
+        await this.#pump.pump();
+      }
       // A deferred change of the bot's own devices goes along with this batch.
       const feed = this.#ownChangedSince !== undefined && !changed.includes(own) ? [...changed, own] : changed;
       const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
