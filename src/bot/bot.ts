@@ -285,7 +285,8 @@ export class NioBot {
     if (cryptoModule) {
       const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), established, credentials, crypto);
       this.#session = opening.session;
-      // Keys, identity and backup are set up beside the first /sync, whose batch waits for them.
+      // The machine and its keys are set up beside the first /sync, whose batch waits for them; the
+      // identity and the key backup after them, which start() (not the batch) waits for.
       cryptoReady = opening.finish().then((c) => void (this.#crypto = c));
       cryptoReady.catch(() => undefined);
     }
@@ -311,7 +312,7 @@ export class NioBot {
         await sessionChecked;
         throw error;
       });
-      await Promise.all([cryptoReady, syncing]);
+      await Promise.all([cryptoReady?.then(() => this.#crypto?.settled), syncing]);
     } catch (error) {
       await this.#sync.stop();
       // Still setting up: wait, so that what it opened is there for start() to close.

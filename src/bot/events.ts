@@ -30,7 +30,11 @@ export type { ErrorContext } from "../core/errors.js";
  * await bot.emit("deploy", "1.2.0");
  */
 export interface CoreBotEvents extends CommandEvents {
-  /** The first sync finished: room state is loaded and the bot is live. */
+  /**
+   * The first sync finished: room state is loaded and the bot is live. With encryption on, also
+   * the cross-signing identity and the key backup are set up; they run beside the first batches,
+   * so a handler in an unencrypted room may run before this fires.
+   */
   ready: [];
   /** Any `m.room.message` in a joined room (including the bot's own). */
   message: [room: Room, event: MessageEvent];

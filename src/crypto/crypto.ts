@@ -113,6 +113,13 @@ export class BotCrypto {
   #ownChangedSince: number | undefined;
   #identity: IdentityReport | undefined;
   #backup: KeyBackup | undefined;
+  /**
+   * The identity's set-up, which runs on beside the first batches once the machine is open:
+   * encrypting and decrypting wait for it; rejects when the identity cannot be established.
+   */
+  #identityReady: Promise<void> = Promise.resolve();
+  /** The key backup's set-up, after the identity's (it never rejects). */
+  #backupReady: Promise<void> = Promise.resolve();
   readonly #verifications: Verifications;
 
   private constructor(
@@ -150,15 +157,25 @@ export class BotCrypto {
    */
   static async open(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ crypto: BotCrypto; session: Session }> {
     const opening = await BotCrypto.begin(host, session, credentials, o);
-    return { crypto: await opening.finish(), session: opening.session };
+    const crypto = await opening.finish();
+    try {
+      await crypto.settled;
+    } catch (error) {
+      await crypto.close();
+      throw error;
+    }
+    return { crypto, session: opening.session };
   }
 
   /**
    * {@link BotCrypto.open} in two steps, so the bot can start its first
    * `/sync` in between: `begin` opens the store and settles which device
    * the bot is (the session the sync must use); `finish` sets up the
-   * machine, uploads keys, establishes the identity and the key backup.
-   * Call `finish` exactly once; on failure the store is released.
+   * machine and uploads keys. The identity and the key backup are set up
+   * after it, beside the first batches: a batch does not need them, the first
+   * encrypt or decrypt waits for the identity, and {@link BotCrypto.settled}
+   * says when both are done (or rejects when the identity failed: close the
+   * crypto then). Call `finish` exactly once; on failure the store is released.
    *
    * @throws {@link CryptoStoreLockedError} when another process holds the store.
    * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
@@ -188,11 +205,7 @@ export class BotCrypto {
         const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
         const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust, o.autoVerify?.users);
         await crypto.#startup(crashed);
-        if (o.identity) await crypto.#establishIdentity(o.identity, credentials).catch((error: unknown) => {
-          machine.close();
-          throw error;
-        });
-        if (o.identity) await crypto.#setUpBackup(!usable);
+        if (o.identity) crypto.#settle(o.identity, credentials, !usable);
         host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
         return crypto;
       } catch (error) {
@@ -236,6 +249,25 @@ export class BotCrypto {
     await this.file.save();
   }
 
+  /**
+   * Starts the identity and then the key backup set-up without waiting: a batch of an unencrypted
+   * room needs neither, so the first /sync is not held back by their requests.
+   */
+  #settle(options: IdentityOptions, credentials: Credentials, newDevice: boolean): void {
+    const identity = this.#establishIdentity(options, credentials);
+    identity.catch(() => undefined);
+    this.#identityReady = identity;
+    this.#backupReady = identity.then(() => this.#setUpBackup(newDevice), () => undefined);
+  }
+
+  /**
+   * Resolves once the identity and the key backup are set up (`start()` waits for it);
+   * rejects with the identity's error, after which only {@link BotCrypto.close} is left to call.
+   */
+  get settled(): Promise<void> {
+    return this.#identityReady.then(() => this.#backupReady);
+  }
+
   async #establishIdentity(options: IdentityOptions, credentials: Credentials): Promise<void> {
     const password = options.password ?? ("password" in credentials ? credentials.password : undefined);
     const ctx = { machine: this.machine, api: this.host.api, pump: this.#pump, log: this.host.log, save: () => this.file.save() };
@@ -254,6 +286,13 @@ export class BotCrypto {
     }
     // A new device has none of the old room keys; a restart never waits for them.
     if (newDevice && backup.enabled) this.#track(backup.restoreAll());
+  }
+
+  /** Asks the key backup (once it is set up) for a session; undefined when there is no backup to ask. */
+  async #askBackup(roomId: string, session: string): Promise<boolean | undefined> {
+    await this.#backupReady;
+    if (!this.#backup?.enabled) return undefined;
+    return this.#backup.requestSession(roomId, session);
   }
 
   /** The key backup (uploads, restore, stats). */
@@ -326,6 +365,15 @@ export class BotCrypto {
       keyCounts !== this.#lastKeyCounts || trackedChange ||
       (this.#ownChangedSince !== undefined && Date.now() - this.#ownChangedSince >= OWN_DEVICE_CHANGE_DELAY_MS);
     if (news) {
+      // The machine drops a verification request from a device it does not know, and a new
+      // contact's request often comes in the very batch that would make the bot track them.
+      const requesters = new Set<string>();
+      for (const event of toDevice)
+        if (event.type === "m.key.verification.request" && typeof event.sender === "string" && !this.#tracked.has(event.sender)) requesters.add(event.sender);
+      if (requesters.size > 0) {
+        await this.#trackUsers([...requesters]);
+        await this.#pump.pump();
+      }
       // A deferred change of the bot's own devices goes along with this batch.
       const feed = this.#ownChangedSince !== undefined && !changed.includes(own) ? [...changed, own] : changed;
       const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
@@ -361,6 +409,8 @@ export class BotCrypto {
   async decrypt(room: Room, event: ClientEvent): Promise<ClientEvent | undefined> {
     // A redacted encrypted event has no ciphertext left: nothing to decrypt, pass it on as is.
     if (typeof event.content.ciphertext !== "string") return event;
+    // The sender's shield may rest on the bot's own identity: not judged before it is in place.
+    await this.#identityReady;
     const result = await this.#tryDecrypt(room.roomId, event);
     if ("event" in result) return result.event;
     if (result.failure.willRetry) {
@@ -369,7 +419,7 @@ export class BotCrypto {
       const session = sessionOf(event);
       if (session) this.#track(this.#retrySessions(new Set([session])));
       // The backup may have it already; an import retries the parked event like any arriving key.
-      if (session && this.#backup?.enabled) this.#track(this.#backup.requestSession(room.roomId, session).then(() => undefined));
+      if (session) this.#track(this.#askBackup(room.roomId, session).then(() => undefined));
     }
     this.host.log.debug({ roomId: room.roomId, eventId: event.event_id, reason: result.failure.reason }, "could not decrypt an event");
     await this.host.decryptionFailed(room, event, result.failure);
@@ -434,6 +484,8 @@ export class BotCrypto {
    * `m.room.encrypted` content to send.
    */
   async encrypt(room: Pick<Room, "roomId" | "encryption">, eventType: string, content: Record<string, unknown>): Promise<Record<string, unknown>> {
+    // Who gets the room key may depend on the bot's own identity (the crossSigned trust mode).
+    await this.#identityReady;
     return this.#roomLocks.run(room.roomId, async () => {
       const users = await this.#members.get(room.roomId);
       await this.#trackUsers(users);
@@ -506,10 +558,13 @@ export class BotCrypto {
    */
   async decryptFetched(roomId: string, event: ClientEvent): Promise<ClientEvent | undefined> {
     if (typeof event.content.ciphertext !== "string") return event;
+    await this.#identityReady;
     let result = await this.#tryDecrypt(roomId, event);
     const session = sessionOf(event);
-    if (!("event" in result) && result.failure.willRetry && session && this.#backup?.enabled) {
-      if (await this.#backup.requestSession(roomId, session)) result = await this.#tryDecrypt(roomId, event);
+    if (!("event" in result) && result.failure.willRetry && session) {
+      // Tried again whatever the answer: the background restore of a new device may have
+      // imported the key meanwhile, and then this import counts nothing new.
+      if ((await this.#askBackup(roomId, session)) !== undefined) result = await this.#tryDecrypt(roomId, event);
     }
     return "event" in result ? result.event : undefined;
   }
@@ -568,6 +623,8 @@ export class BotCrypto {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // The set-up still running uses the machine: it ends (or fails) before the machine is closed.
+    await this.#backupReady;
     await this.#backup?.close();
     await Promise.allSettled([...this.#retries]);
     await this.#verifications.close();

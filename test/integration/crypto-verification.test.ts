@@ -179,6 +179,28 @@ describe("SAS verification", () => {
     }
   });
 
+  test("a to-device request from a user the bot does not track yet (no shared room) is answered, not dropped", async () => {
+    // The crypto machine ignores a request from a device it does not know: the bot must fetch the
+    // sender's devices before it feeds the batch, as it does when the request comes with the join.
+    const human = await EncryptedHuman.create("person");
+    await crossSign(human);
+    // The bot stays invited (no auto-join): the person's client tracks the bot's devices, the bot not theirs.
+    const { bot, account } = await newBot({ storePath: tempStorePath(), autoJoin: false });
+    bot.on("verificationRequest", () => undefined);
+    await bot.start({ password: account.password });
+    try {
+      await human.createEncryptedDm(bot.userId);
+      const crypto = human.client.getCrypto()!;
+      await waitUntil(async () => (await crypto.getUserDeviceInfo([bot.userId])).get(bot.userId)?.has(bot.deviceId!) === true, "the person's client to know the bot's device");
+      const request = await crypto.requestDeviceVerification(bot.userId, bot.deviceId!);
+      await waitUntil(() => request.phase === VerificationPhase.Ready || request.phase === VerificationPhase.Cancelled, "the bot to accept the request");
+      assert.equal(request.phase, VerificationPhase.Ready, "the bot accepted");
+    } finally {
+      await bot.stop();
+      human.stop();
+    }
+  });
+
   test("without a verificationRequest listener or autoVerify, a request is declined at once", async () => {
     const { bot, human } = await started({ listen: false });
     try {

@@ -1,0 +1,88 @@
+/**
+ * Start-up order with the default store (encryption on): the cross-signing identity and the key
+ * backup are set up beside the first batches, not before them. A `fetch` wrapper holds the
+ * identity's upload of its signing keys (a fresh account creates its identity) against the real
+ * Synapse: meanwhile the bot reaches its long poll and answers in an unencrypted room, a send into
+ * an encrypted room waits for the identity (and then goes out encrypted), and `start()` resolves
+ * only once the identity and the backup are set up.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { FetchLike } from "../../src/api/http.js";
+import { homeserver, newBot, newTestUser, newUser, tempStorePath, TestUser } from "../helpers/matrix.js";
+
+const endpoint = (input: string, init: RequestInit): string => `${init.method ?? "GET"} ${new URL(input).pathname.replace(/^\/_matrix\/client\/v3/, "")}`;
+
+/** Resolves when `ready` does, or after `ms` (then the caller's assertion fails: the order was wrong). */
+async function within(ready: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([ready.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe("start-up order with the default store", () => {
+  test("identity and key backup run beside the first batches: an unencrypted room is answered meanwhile, an encrypted send waits", async () => {
+    const hs = await homeserver();
+    const account = await newUser("bot");
+    const human = await newTestUser();
+    const plainRoom = await human.createRoom([account.userId]);
+    const encryptedRoom = await human.createRoom([account.userId], {
+      initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
+    });
+    const asBot = new TestUser(account, hs.baseUrl);
+    await asBot.api.rooms.join(plainRoom);
+    await asBot.api.rooms.join(encryptedRoom);
+
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let heldSent!: () => void;
+    const held = new Promise<void>((resolve) => (heldSent = resolve));
+    let pollSent!: () => void;
+    const longPoll = new Promise<void>((resolve) => (pollSent = resolve));
+    const log: string[] = [];
+    const fetch: FetchLike = async (input, init) => {
+      const name = endpoint(input, init);
+      log.push(name);
+      if (name === "GET /sync" && new URL(input).searchParams.has("since")) pollSent();
+      if (name === "POST /keys/device_signing/upload") {
+        heldSent();
+        await gate;
+      }
+      return globalThis.fetch(input, init);
+    };
+    const { bot } = await newBot({ storePath: tempStorePath(), fetch }, account);
+    bot.command("ping", (ctx) => ctx.respond("pong"));
+    let started = false;
+    const starting = bot.start({ password: account.password }).then(() => void (started = true));
+    starting.catch(() => undefined);
+    try {
+      assert.ok(await within(held, 60_000), `the identity's signing keys upload went out: ${log.join(", ")}`);
+      assert.ok(await within(longPoll, 60_000), `the first batch was handled and the long poll sent while the identity is held: ${log.join(", ")}`);
+      assert.ok(!log.includes("GET /room_keys/version"), "the key backup is set up after the identity");
+
+      let sentEncrypted = false;
+      const sending = bot.sendMessage(encryptedRoom, "secret").then((id) => ((sentEncrypted = true), id));
+      sending.catch(() => undefined);
+      await human.send(plainRoom, "!ping");
+      await human.waitForEvent((e) => e.room_id === plainRoom && e.sender === account.userId && e.content.body === "pong", 30_000);
+      assert.equal(started, false, "start() waits for the identity and the key backup");
+      assert.equal(sentEncrypted, false, "a send into an encrypted room waits for the identity");
+      assert.ok(!human.seen.some((e) => e.room_id === encryptedRoom && e.sender === account.userId && e.type === "m.room.message"), "nothing in plaintext");
+
+      open();
+      await starting;
+      assert.equal(bot.crypto.identity?.outcome, "created");
+      assert.ok(bot.crypto.backup?.enabled, "a key backup was created with the new identity");
+      const eventId = await sending;
+      const sent = await human.waitForEvent((e) => e.event_id === eventId, 30_000);
+      assert.equal(sent.type, "m.room.encrypted", "the waiting send went out encrypted");
+    } finally {
+      open();
+      await starting.catch(() => undefined);
+      await bot.stop();
+    }
+  });
+});
