@@ -15,6 +15,7 @@
  * started.
  * Imports `src/` through tsx by default; `dist=1` imports the built `dist/` instead (as users run it).
  */
+import { readFileSync } from "node:fs";
 import type { FetchLike } from "../src/api/http.js";
 
 const args = Object.fromEntries(process.argv.slice(2).map((a) => a.split("=") as [string, string]));
@@ -160,7 +161,11 @@ const cpu = process.cpuUsage(mark?.cpu);
 const wall = performance.now() - (mark?.t ?? 0);
 const n = replies - WARM;
 const us = (cpu.user + cpu.system) / n;
-console.log(`${args.bot ?? "niobot"}: ${n} replies, ${ROOMS} rooms, ${CHATTER} other messages per ping: CPU ${us.toFixed(0)} µs/reply (${(us / (CHATTER + 2)).toFixed(0)} µs/event), wall ${(wall / n).toFixed(2)} ms/reply`);
+// Memory as the bench reports it: peak RSS (VmHWM) and, with --expose-gc, the heap after a full GC.
+const peakMB = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? 0) / 1024;
+(globalThis as { gc?: () => void }).gc?.();
+const heapMB = process.memoryUsage().heapUsed / 2 ** 20;
+console.log(`${args.bot ?? "niobot"}: ${n} replies, ${ROOMS} rooms, ${CHATTER} other messages per ping: CPU ${us.toFixed(0)} µs/reply (${(us / (CHATTER + 2)).toFixed(0)} µs/event), wall ${(wall / n).toFixed(2)} ms/reply; peak RSS ${peakMB.toFixed(0)} MB, heap ${heapMB.toFixed(1)} MB`);
 if (args.count === "1") console.log(`per reply: ${(counts.promises / n).toFixed(1)} promises, ${(counts.timers / n).toFixed(2)} timers`);
 await stop();
 process.exit(0);
