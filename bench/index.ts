@@ -99,7 +99,7 @@ try {
           const r = await runBot(hs, proxy, setup, bot, { profDir: opts.profDir, startTimeoutMs, postgresUrl, keptDir: opts.hsData ? hs.dataDir : undefined });
           results.get(bot)?.push(r);
           requestsByBot.get(bot)?.push(r.requests);
-          Object.assign(record, { replies: r.replies, metrics: r.metrics, requests: r.requests });
+          Object.assign(record, { replies: r.replies, metrics: r.metrics, requests: r.requests, startRequests: r.startRequests });
           log(`${scenario.name} run ${run + 1}/${opts.runs} ${bot}: ${fmt(r.metrics)}`);
         } catch (error) {
           record.error = (error as Error).message;

@@ -15,12 +15,25 @@ export interface CountingProxy {
   readonly url: string;
   /** Request counts per shape since the last {@link CountingProxy.reset}. */
   counts(): Record<string, number>;
+  /** The first requests since the last {@link CountingProxy.reset} (at most {@link TIMELINE_MAX}), in the order they arrived. */
+  timeline(): TimedRequest[];
   /** Zeroes the counts and re-arms {@link CountingProxy.listening}. */
   reset(): void;
   /** Resolves when the bot sends its first `/sync` with a `since` token after the last reset. */
   listening(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** One request as the proxy saw it: when it arrived and when its response ended, in ms since the last reset. */
+export interface TimedRequest {
+  shape: string;
+  at: number;
+  end?: number;
+  status?: number;
+}
+
+/** How many requests {@link CountingProxy.timeline} keeps: the start-up's, not the load's. */
+export const TIMELINE_MAX = 200;
 
 /** The headers without the hop-by-hop ones, which describe one connection and are not forwarded. */
 function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
@@ -35,6 +48,8 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   // the bot's request, a failure the bot would never see without the proxy.
   const agent = new Agent({ keepAlive: false });
   let counts = new Map<string, number>();
+  let timeline: TimedRequest[] = [];
+  let since = performance.now();
   let armed: { promise: Promise<void>; resolve: () => void; done: boolean };
   const arm = (): void => {
     let resolve = (): void => {};
@@ -48,6 +63,8 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
     const url = req.url ?? "/";
     const shape = requestShape(method, url);
     counts.set(shape, (counts.get(shape) ?? 0) + 1);
+    const timed: TimedRequest | undefined = timeline.length < TIMELINE_MAX ? { shape, at: Math.round(performance.now() - since) } : undefined;
+    if (timed) timeline.push(timed);
     const path = url.split("?")[0] ?? "";
     const polling = (method === "GET" && /\/sync$/.test(path) && /[?&]since=/.test(url)) || (method === "POST" && /simplified_msc3575\/sync$/.test(path) && /[?&]pos=/.test(url));
     if (!armed.done && polling) {
@@ -58,6 +75,10 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       { host: upstream.hostname, port: upstream.port, method, path: url, headers: { ...endToEnd(req.headers), host: upstream.host }, agent },
       (ures) => {
         res.writeHead(ures.statusCode ?? 502, endToEnd(ures.headers));
+        if (timed) {
+          timed.status = ures.statusCode;
+          res.once("finish", () => (timed.end = Math.round(performance.now() - since)));
+        }
         ures.pipe(res);
       },
     );
@@ -84,8 +105,11 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
   return {
     url: `http://127.0.0.1:${port}`,
     counts: () => Object.fromEntries(counts),
+    timeline: () => timeline.slice(),
     reset: () => {
       counts = new Map();
+      timeline = [];
+      since = performance.now();
       arm();
     },
     listening: () => armed.promise,

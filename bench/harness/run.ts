@@ -6,7 +6,7 @@ import { join } from "node:path";
 import type { DevHomeserver } from "../../src/devserver/index.js";
 import type { BotKind, Scenario } from "./args.js";
 import { Client, PingUser, login, pool } from "./matrix.js";
-import type { CountingProxy } from "./proxy.js";
+import type { CountingProxy, TimedRequest } from "./proxy.js";
 import { percentile, type RunMetrics } from "./stats.js";
 
 const PASSWORD = "bench-password";
@@ -104,6 +104,8 @@ export async function setupScenario(
 export interface RunResult {
   metrics: RunMetrics;
   requests: Record<string, number>;
+  /** The bot's requests from its spawn to the first answer, as the proxy saw them (ms since the spawn). */
+  startRequests: TimedRequest[];
   replies: number;
 }
 
@@ -195,6 +197,7 @@ export async function runBot(
     const startMs = performance.now() - started;
     const atFirst = await askReport(child);
     const requestsBefore = proxy.counts();
+    const startRequests = proxy.timeline();
 
     // The load: every user pings, waiting for each reply before the next ping.
     const { scenario } = setup;
@@ -217,6 +220,7 @@ export async function runBot(
     return {
       replies,
       requests,
+      startRequests,
       metrics: {
         requestsPerReply: total / replies,
         cpuMsPerReply: (atEnd.cpuMs - atFirst.cpuMs) / replies,
