@@ -3,15 +3,19 @@
  * SQLite, no markdown or HTML libraries, no media libraries. Each case runs in a fresh `node`
  * process that records every module it resolves (an ESM resolve hook writing to a file) and
  * every CommonJS or `require(esm)` module (`require.cache`), so both ways a package can be
- * loaded are seen.
+ * loaded are seen. The same holds for what `npm run build` ships: `dist/` is bundled by
+ * `scripts/bundle.ts`, and the last cases check a fresh bundle of `src/` (lazy modules in chunks of
+ * their own, not loaded with the entry).
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import type { Metafile } from "esbuild";
+import { bundle } from "../../scripts/bundle.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "niobot-lazy-"));
@@ -25,6 +29,13 @@ const HEAVY = [
 
 /** Runs `body` (ES module code with `src(path)` to import a source file) in a fresh process; returns the packages it loaded. */
 function packagesLoadedBy(body: string): Set<string> {
+  const loaded = new Set<string>();
+  for (const line of modulesLoadedBy(body)) for (const name of HEAVY) if (line.includes(`/node_modules/${name}/`)) loaded.add(name);
+  return loaded;
+}
+
+/** Runs `body` in a fresh process; returns every module URL and CommonJS path it loaded. */
+function modulesLoadedBy(body: string): string[] {
   const log = join(dir, `${Math.random().toString(36).slice(2)}.log`);
   const hooks = `import { appendFileSync } from "node:fs";
 export async function resolve(specifier, context, next) {
@@ -41,10 +52,7 @@ ${body}
 appendFileSync(${JSON.stringify(log)}, Object.keys(createRequire(import.meta.url).cache).join("\\n") + "\\n");
 `;
   execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
-  const loaded = new Set<string>();
-  for (const line of readFileSync(log, "utf8").split("\n"))
-    for (const name of HEAVY) if (line.includes(`/node_modules/${name}/`)) loaded.add(name);
-  return loaded;
+  return readFileSync(log, "utf8").split("\n").filter((line) => line !== "");
 }
 
 describe("lazy loading", () => {
@@ -80,5 +88,64 @@ if (Object.getOwnPropertySymbols(requestOptions("https://example.org", { fetch }
   test("the crypto layer brings the wasm library with it (the detector sees ES modules)", () => {
     const loaded = packagesLoadedBy(`await src("src/crypto/crypto.ts");`);
     assert.ok(loaded.has("@matrix-org/matrix-sdk-crypto-wasm") && loaded.has("fake-indexeddb") && loaded.has("better-sqlite3"), `loaded: ${[...loaded].join(", ")}`);
+  });
+});
+
+describe("lazy loading from the bundled build (scripts/bundle.ts, as `npm run build` makes dist/)", () => {
+  // Under node_modules/, so the bundle's external packages resolve from this checkout's node_modules;
+  // with a copy of package.json one level up, as dist/ has ("type": "module", the CLI's version).
+  const home = join(root, "node_modules", ".cache", `niobot-bundle-${process.pid}`);
+  const out = join(home, "dist");
+  let meta: Metafile;
+  before(async () => {
+    mkdirSync(home, { recursive: true });
+    copyFileSync(join(root, "package.json"), join(home, "package.json"));
+    meta = await bundle(out);
+  });
+  after(() => rmSync(home, { recursive: true, force: true }));
+  /** The URL of the output file esbuild made for the (lazily imported) source file `source`. */
+  const outputFor = (source: string): string => {
+    const [file] = Object.entries(meta.outputs).find(([, o]) => o.entryPoint === source) ?? [];
+    assert.ok(file, `no output for ${source}`);
+    return pathToFileURL(join(root, file)).href;
+  };
+  const built = (path: string): string => JSON.stringify(pathToFileURL(join(out, path)).href);
+
+  test("the built entry loads a few files, none of the heavy libraries and not the crypto chunk", () => {
+    const loaded = modulesLoadedBy(`await import(${built("index.js")});`);
+    const heavy = loaded.filter((line) => HEAVY.some((name) => line.includes(`/node_modules/${name}/`)));
+    assert.deepEqual(heavy, []);
+    assert.ok(!loaded.includes(outputFor("src/crypto/crypto.ts")), "the crypto chunk was loaded");
+    // One module per source file (tsc's output) was ~140 files; the bundle is the entry and its shared chunks.
+    const ours = new Set(loaded.filter((line) => line.startsWith(pathToFileURL(out).href)));
+    assert.ok(ours.size > 1 && ours.size <= 25, `loaded ${ours.size} files of the bundle`);
+  });
+
+  test("a plain reply from the built entry does not load the markdown renderer; the crypto chunk brings the wasm library", () => {
+    const plain = packagesLoadedBy(`
+const { buildMessageContent, NioBot } = await import(${built("index.js")});
+new NioBot({ homeserver: "https://example.org", userId: "@bot:example.org", handleSignals: false });
+if (buildMessageContent("pong").formatted_body !== undefined) throw new Error("formatted");
+`);
+    assert.deepEqual([...plain], []);
+    const crypto = packagesLoadedBy(`await import(${JSON.stringify(outputFor("src/crypto/crypto.ts"))});`);
+    assert.ok(crypto.has("@matrix-org/matrix-sdk-crypto-wasm") && crypto.has("fake-indexeddb"), `loaded: ${[...crypto].join(", ")}`);
+  });
+
+  test("the entries share one copy of each module: the root's bot is the advanced entry's classes", () => {
+    modulesLoadedBy(`
+const root = await import(${built("index.js")});
+const advanced = await import(${built("advanced/index.js")});
+const bot = new root.NioBot({ homeserver: "https://example.org", userId: "@bot:example.org", handleSignals: false });
+if (!(bot.rooms instanceof advanced.RoomTracker)) throw new Error("two copies of RoomTracker");
+const names = (m) => Object.keys(m).sort().join(",");
+if (names(root) !== names(await src("src/index.ts"))) throw new Error("the built entry exports other names than src/index.ts");
+`);
+  });
+
+  test("the CLI runs from the bundle and finds its package.json", () => {
+    const output = execFileSync(process.execPath, [join(out, "cli", "main.js"), "version"], { cwd: root, encoding: "utf8" });
+    const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    assert.match(output, new RegExp(`^niobot\\s+${version.replace(/\./g, "\\.")}$`, "m"));
   });
 });
