@@ -13,7 +13,7 @@
  */
 import { build, type Metafile } from "esbuild";
 import { readdirSync, rmSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -55,6 +55,6 @@ export async function bundle(outdir = join(root, "dist")): Promise<Metafile> {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const out = process.argv[2] ? resolve(process.argv[2]) : undefined;
-  const meta = await bundle(out);
-  console.log(`# bundled ${ENTRIES.length} entries into ${Object.keys(meta.outputs).length} files in ${relative(process.cwd(), out ?? join(root, "dist")) || "."}`);
+  // Silent on success, as tsc is: `npm pack --json` runs the build and its stdout must stay JSON.
+  await bundle(out);
 }
