@@ -1,9 +1,12 @@
-/** The pure parts of `npm run bench`: argument parsing, run order, medians, ratios, request shapes. */
+/** The pure parts of `npm run bench` (argument parsing, run order, medians, ratios, request shapes), and its counting proxy in front of a loopback server. */
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { BOT_KINDS, parseBenchArgs, runOrder } from "../../bench/harness/args.js";
 import { selfTimes, shortUrl, summarize } from "../../bench/harness/profile.js";
+import { startCountingProxy } from "../../bench/harness/proxy.js";
 import { formatCell, median, percentile, renderTable, requestShape, type RunMetrics } from "../../bench/harness/stats.js";
 
 describe("bench arguments", () => {
@@ -165,5 +168,31 @@ describe("profile summary", () => {
     assert.equal(shortUrl("file:///a/b/node_modules/@scope/pkg/x.js"), "@scope/pkg/x.js");
     assert.equal(shortUrl("node:internal/streams"), "node:internal/streams");
     assert.equal(shortUrl(""), "");
+  });
+});
+
+describe("counting proxy", () => {
+  test("keeps the requests since the last reset in arrival order, with status and end, and counts them", async () => {
+    const upstream = createServer((req, res) => {
+      res.writeHead(req.url?.startsWith("/_matrix/client/v3/account/whoami") ? 401 : 200, { "content-type": "application/json" });
+      res.end("{}");
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    const proxy = await startCountingProxy(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+    try {
+      await (await fetch(`${proxy.url}/_matrix/client/v3/sync?timeout=0`)).text();
+      proxy.reset();
+      await (await fetch(`${proxy.url}/_matrix/client/v3/account/whoami`)).text();
+      await (await fetch(`${proxy.url}/_matrix/client/v3/sync?since=s1&timeout=0`)).text();
+      await proxy.listening();
+      const timeline = proxy.timeline();
+      assert.deepEqual(timeline.map((r) => [r.shape, r.status]), [["GET /_matrix/client/v3/account/whoami", 401], ["GET /_matrix/client/v3/sync", 200]]);
+      for (const r of timeline) assert.ok(r.end !== undefined && r.at <= r.end, JSON.stringify(r));
+      assert.ok((timeline[0]?.at ?? Infinity) <= (timeline[1]?.at ?? -1));
+      assert.deepEqual(proxy.counts(), { "GET /_matrix/client/v3/account/whoami": 1, "GET /_matrix/client/v3/sync": 1 });
+    } finally {
+      await proxy.close();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
   });
 });
