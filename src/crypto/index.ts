@@ -36,6 +36,7 @@ export { decodeRecoveryKey, encodeRecoveryKey, RecoveryKeyFormatError } from "./
 export type { Verification, SasEmoji, ShortAuthString, VerificationState } from "./verification.js";
 export { VerificationCancelledError } from "./errors.js";
 export { isVerificationEvent } from "./verification-events.js";
+export { loadCryptoWasm } from "./wasm.js";
 
 /** The bot options that decide the crypto setup. */
 export interface CryptoBotOptions {
@@ -96,3 +97,4 @@ export function cryptoOptionsOf(o: CryptoBotOptions): ResolvedCryptoOptions {
         : { recoveryKey: o.recoveryKey || undefined, recoveryKeyFile: o.recoveryKeyFile, resetIdentity: o.resetIdentity, authenticate: o.authenticate, showRecoveryKey: o.showRecoveryKey },
   };
 }
+
