@@ -120,8 +120,9 @@ export class BotCrypto {
   #identity: IdentityReport | undefined;
   #backup: KeyBackup | undefined;
   /**
-   * The identity's set-up, which runs on beside the first batches once the machine is open:
-   * encrypting and decrypting wait for it; rejects when the identity cannot be established.
+   * The identity's set-up, which runs on beside the first batches once the machine is open (in the
+   * bot, once the first batch is fed): encrypting and decrypting wait for it; rejects when the
+   * identity cannot be established.
    */
   #identityReady: Promise<void> = Promise.resolve();
   /** The key backup's set-up, after the identity's (it never rejects). */

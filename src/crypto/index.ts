@@ -15,7 +15,8 @@
  * Loading: this index is part of every bot, so it loads nothing heavy. The
  * wasm library, `fake-indexeddb` and the store's SQLite come with
  * `crypto.ts` and `store.ts`, which the bot imports (dynamically) only when
- * encryption is on; they are exported here as types.
+ * encryption is on; they are exported here as types. The wasm library alone
+ * is asked for first (`wasm.ts`), so its compile starts before the rest.
  *
  * @module
  */
