@@ -285,11 +285,18 @@ export class NioBot {
     this.rooms.load(await this.store.loadRooms());
     let cryptoReady: Promise<void> | undefined = sessionChecked;
     if (cryptoModule) {
-      const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), established, credentials, crypto);
-      this.#session = opening.session;
+      const begin = async (): Promise<Awaited<ReturnType<(typeof BotCrypto)["begin"]>>> => {
+        const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), established, credentials, crypto);
+        this.#session = opening.session;
+        return opening;
+      };
+      // Only a password lets the store's check replace the device (and so the session the sync uses);
+      // without one the first /sync goes out now, beside the store opening and the device check.
+      const replaceable = "password" in credentials && Boolean(credentials.password);
+      const begun = replaceable ? await begin() : undefined;
       // The machine and its keys are set up beside the first /sync, whose batch waits for them; the
       // identity and the key backup after that batch, which start() (not the batch) waits for.
-      cryptoReady = opening.finish({ afterFirstBatch: true }).then((c) => void (this.#crypto = c));
+      cryptoReady = (begun ? Promise.resolve(begun) : begin()).then((opening) => opening.finish({ afterFirstBatch: true })).then((c) => void (this.#crypto = c));
       cryptoReady.catch(() => undefined);
     }
     this.#sync = new SyncEngine({
