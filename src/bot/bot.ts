@@ -28,7 +28,7 @@ import { ReplicaGate, type BotHealth } from "../replicas/gate.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
 import type { RelationEmit } from "../messaging/relations.js";
 import { Outbox } from "../outbox/outbox.js";
-import { cryptoOptionsOf, isVerificationEvent, type BotCrypto, type CryptoHost } from "../crypto/index.js";
+import { cryptoOptionsOf, isVerificationEvent, loadCryptoWasm, type BotCrypto, type CryptoHost } from "../crypto/index.js";
 import { RoomEncryption } from "../crypto/room-encryption.js";
 import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
@@ -255,8 +255,10 @@ export class NioBot {
     const o = this.options;
     const crypto = cryptoOptionsOf(o);
     // Loaded only when encryption is on (the wasm library, fake-indexeddb, SQLite), while the bot logs in.
-    // The wasm compile is started, not awaited: nothing before the machine needs it (see BotCrypto.begin).
-    const cryptoModule = crypto.enabled ? import("../crypto/crypto.js").then((m) => (m.BotCrypto.load().catch(() => undefined), m)) : undefined;
+    // The wasm compile starts first, before the rest of the crypto layer is imported, and is not
+    // awaited: nothing before the machine needs it (see BotCrypto.begin).
+    if (crypto.enabled) void loadCryptoWasm();
+    const cryptoModule = crypto.enabled ? import("../crypto/crypto.js") : undefined;
     cryptoModule?.catch(() => undefined);
     await this.store.open();
     if (o.replicas) await this.#enterReplicas();
@@ -283,11 +285,18 @@ export class NioBot {
     this.rooms.load(await this.store.loadRooms());
     let cryptoReady: Promise<void> | undefined = sessionChecked;
     if (cryptoModule) {
-      const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), established, credentials, crypto);
-      this.#session = opening.session;
+      const begin = async (): Promise<Awaited<ReturnType<(typeof BotCrypto)["begin"]>>> => {
+        const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), established, credentials, crypto);
+        this.#session = opening.session;
+        return opening;
+      };
+      // Only a password lets the store's check replace the device (and so the session the sync uses);
+      // without one the first /sync goes out now, beside the store opening and the device check.
+      const replaceable = "password" in credentials && Boolean(credentials.password);
+      const begun = replaceable ? await begin() : undefined;
       // The machine and its keys are set up beside the first /sync, whose batch waits for them; the
-      // identity and the key backup after them, which start() (not the batch) waits for.
-      cryptoReady = opening.finish().then((c) => void (this.#crypto = c));
+      // identity and the key backup after that batch, which start() (not the batch) waits for.
+      cryptoReady = (begun ? Promise.resolve(begun) : begin()).then((opening) => opening.finish({ afterFirstBatch: true })).then((c) => void (this.#crypto = c));
       cryptoReady.catch(() => undefined);
     }
     this.#sync = new SyncEngine({

@@ -31,7 +31,6 @@ import {
   DeviceId,
   DeviceLists,
   EncryptionSettings,
-  initAsync,
   OlmMachine,
   RoomId,
   UserId,
@@ -51,6 +50,7 @@ import { decryptionSettings, sharingStrategy, watchIdentities, type TrustMode } 
 import { classifyDecryptionError } from "./classify.js";
 import type { DecryptionFailure } from "./errors.js";
 import { decryptedEvent } from "./decrypted.js";
+import { loadCryptoWasm } from "./wasm.js";
 import type { CryptoHost } from "./events.js";
 import { EncryptedRoomMembers } from "./members.js";
 import { PendingDecryptions, sessionOf } from "./pending.js";
@@ -109,17 +109,26 @@ export class BotCrypto {
   readonly #tracked = new Set<string>();
   /** What the machine was last told about key counts: a batch that repeats it has no news. */
   #lastKeyCounts: string | undefined;
+  /**
+   * The server's one-time key counts as its answer to the upload made while the machine opened.
+   * The first batch's counts were most likely taken before that upload (its /sync went out beside
+   * the opening), so the first batch is given these instead.
+   */
+  #startupKeyCounts: Record<string, number> | undefined;
   /** Since when a change of the bot's own device list waits for the machine (see `beforeBatch`). */
   #ownChangedSince: number | undefined;
   #identity: IdentityReport | undefined;
   #backup: KeyBackup | undefined;
   /**
-   * The identity's set-up, which runs on beside the first batches once the machine is open:
-   * encrypting and decrypting wait for it; rejects when the identity cannot be established.
+   * The identity's set-up, which runs on beside the first batches once the machine is open (in the
+   * bot, once the first batch is fed): encrypting and decrypting wait for it; rejects when the
+   * identity cannot be established.
    */
   #identityReady: Promise<void> = Promise.resolve();
   /** The key backup's set-up, after the identity's (it never rejects). */
   #backupReady: Promise<void> = Promise.resolve();
+  /** Opens when the first batch has been fed to the machine (or at close): see `finish`'s `afterFirstBatch`. */
+  #firstBatchFed: (() => void) | undefined;
   readonly #verifications: Verifications;
 
   private constructor(
@@ -175,16 +184,22 @@ export class BotCrypto {
    * after it, beside the first batches: a batch does not need them, the first
    * encrypt or decrypt waits for the identity, and {@link BotCrypto.settled}
    * says when both are done (or rejects when the identity failed: close the
-   * crypto then). Call `finish` exactly once; on failure the store is released.
+   * crypto then). With `afterFirstBatch`, the identity starts only once the
+   * first batch has been fed to the machine, so its key queries do not hold
+   * up that batch. Call `finish` exactly once; on failure the store is released.
    *
    * @throws {@link CryptoStoreLockedError} when another process holds the store.
    * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
    */
-  static async begin(host: CryptoHost, session: Session, credentials: Credentials, o: CryptoOpenOptions): Promise<{ session: Session; finish: () => Promise<BotCrypto> }> {
+  static async begin(
+    host: CryptoHost,
+    session: Session,
+    credentials: Credentials,
+    o: CryptoOpenOptions,
+  ): Promise<{ session: Session; finish: (options?: { afterFirstBatch?: boolean }) => Promise<BotCrypto> }> {
     // The wasm library compiles while the store opens and the device is settled (none of which
     // touches it); the machine waits for it in `finish`, beside the first /sync.
-    const wasm = initAsync();
-    wasm.catch(() => undefined);
+    const wasm = loadCryptoWasm();
     // Without a file, a store that keeps the crypto snapshot itself (PostgreSQL) holds it.
     const file = new CryptoStoreFile(o.storePath, o.storePath === undefined ? host.store.cryptoSnapshots?.() : undefined);
     let current: Session;
@@ -199,13 +214,13 @@ export class BotCrypto {
       await file.abandon();
       throw error;
     }
-    const finish = async (): Promise<BotCrypto> => {
+    const finish = async (options: { afterFirstBatch?: boolean } = {}): Promise<BotCrypto> => {
       try {
         await wasm;
         const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
         const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust, o.autoVerify?.users);
         await crypto.#startup(crashed);
-        if (o.identity) crypto.#settle(o.identity, credentials, !usable);
+        if (o.identity) crypto.#settle(o.identity, credentials, !usable, options.afterFirstBatch ?? false);
         host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
         return crypto;
       } catch (error) {
@@ -218,7 +233,7 @@ export class BotCrypto {
 
   /** Loads and compiles the wasm library (the bot starts it while it logs in, without waiting). */
   static async load(): Promise<void> {
-    await initAsync();
+    await loadCryptoWasm();
   }
 
   async #startup(crashed: boolean): Promise<void> {
@@ -245,7 +260,9 @@ export class BotCrypto {
         if (room.isEncrypted) await this.machine.invalidateGroupSession(new RoomId(room.roomId));
       this.host.log.warn("the crypto store was not closed cleanly; outbound room keys will be rotated");
     }
+    const uploads = this.#pump.uploads;
     await this.#pump.pump();
+    if (this.#pump.uploads > uploads) this.#startupKeyCounts = this.#pump.uploadedKeyCounts;
     await this.file.save();
   }
 
@@ -253,8 +270,12 @@ export class BotCrypto {
    * Starts the identity and then the key backup set-up without waiting: a batch of an unencrypted
    * room needs neither, so the first /sync is not held back by their requests.
    */
-  #settle(options: IdentityOptions, credentials: Credentials, newDevice: boolean): void {
-    const identity = this.#establishIdentity(options, credentials);
+  #settle(options: IdentityOptions, credentials: Credentials, newDevice: boolean, afterFirstBatch: boolean): void {
+    const fed = afterFirstBatch ? new Promise<void>((resolve) => (this.#firstBatchFed = resolve)) : Promise.resolve();
+    const identity = fed.then(() => {
+      if (this.#closed) throw new Error("the crypto was closed before the identity was set up");
+      return this.#establishIdentity(options, credentials);
+    });
     identity.catch(() => undefined);
     this.#identityReady = identity;
     this.#backupReady = identity.then(() => this.#setUpBackup(newDevice), () => undefined);
@@ -376,11 +397,16 @@ export class BotCrypto {
       }
       // A deferred change of the bot's own devices goes along with this batch.
       const feed = this.#ownChangedSince !== undefined && !changed.includes(own) ? [...changed, own] : changed;
-      const counts = new Map(Object.entries(response.device_one_time_keys_count ?? {}));
-      const fallback = response.device_unused_fallback_key_types ? new Set(response.device_unused_fallback_key_types) : undefined;
+      // Stale counts (0 one-time keys, no fallback key: the server's view before the machine's first
+      // upload; a missing count means 0 too) would make the machine make and upload a second set
+      // at once, before the next /sync. The upload's own answer is the fresher count; the fallback
+      // key is left to the next batch, whose counts differ from these and so are news.
+      const stale = this.#firstBatch ? this.#startupKeyCounts : undefined;
+      const counts = new Map(Object.entries(stale ?? response.device_one_time_keys_count ?? {}));
+      const fallback = !stale && response.device_unused_fallback_key_types ? new Set(response.device_unused_fallback_key_types) : undefined;
       const processed = await this.machine.receiveSyncChanges(JSON.stringify(toDevice), new DeviceLists(userIds(feed), userIds(left)), counts, fallback);
       this.#ownChangedSince = undefined;
-      this.#lastKeyCounts = keyCounts;
+      this.#lastKeyCounts = stale ? undefined : keyCounts;
       if (track.length > 0) await this.#trackUsers(track);
       await this.#pump.pump({ keyQueries: initial || encryptedActivity || toDevice.length > 0 || trackedChange });
       const verifiers = verificationSenders(processed);
@@ -388,6 +414,8 @@ export class BotCrypto {
     }
     if (this.#firstBatch) {
       this.#firstBatch = false;
+      // Opened before the save below: the identity's first steps are requests, the save is local.
+      this.#firstBatchFed?.();
       // Keys may have arrived in an earlier run after the events were parked.
       const sessions = new Set(this.#pending.all().map((p) => sessionOf(p.event)).filter((s): s is string => s !== undefined));
       if (sessions.size > 0) this.#track(this.#retrySessions(sessions));
@@ -623,6 +651,8 @@ export class BotCrypto {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // An identity still waiting for the first batch is not set up at all.
+    this.#firstBatchFed?.();
     // The set-up still running uses the machine: it ends (or fails) before the machine is closed.
     await this.#backupReady;
     await this.#backup?.close();

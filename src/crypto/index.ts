@@ -15,7 +15,8 @@
  * Loading: this index is part of every bot, so it loads nothing heavy. The
  * wasm library, `fake-indexeddb` and the store's SQLite come with
  * `crypto.ts` and `store.ts`, which the bot imports (dynamically) only when
- * encryption is on; they are exported here as types.
+ * encryption is on; they are exported here as types. The wasm library alone
+ * is asked for first (`wasm.ts`), so its compile starts before the rest.
  *
  * @module
  */
@@ -36,6 +37,7 @@ export { decodeRecoveryKey, encodeRecoveryKey, RecoveryKeyFormatError } from "./
 export type { Verification, SasEmoji, ShortAuthString, VerificationState } from "./verification.js";
 export { VerificationCancelledError } from "./errors.js";
 export { isVerificationEvent } from "./verification-events.js";
+export { loadCryptoWasm } from "./wasm.js";
 
 /** The bot options that decide the crypto setup. */
 export interface CryptoBotOptions {
@@ -96,3 +98,4 @@ export function cryptoOptionsOf(o: CryptoBotOptions): ResolvedCryptoOptions {
         : { recoveryKey: o.recoveryKey || undefined, recoveryKeyFile: o.recoveryKeyFile, resetIdentity: o.resetIdentity, authenticate: o.authenticate, showRecoveryKey: o.showRecoveryKey },
   };
 }
+

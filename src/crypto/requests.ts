@@ -78,6 +78,8 @@ export async function sendRequest(api: MatrixApi, request: OutgoingRequest, send
 export class RequestPump {
   readonly #lock = new KeyedMutex();
   #failed = false;
+  #uploads = 0;
+  #uploadedKeyCounts: Record<string, number> | undefined;
   readonly #inFlight = new Set<string>();
 
   constructor(
@@ -122,6 +124,16 @@ export class RequestPump {
     return this.#failed;
   }
 
+  /** How many key uploads (`/keys/upload`) this pump has sent successfully. */
+  get uploads(): number {
+    return this.#uploads;
+  }
+
+  /** The one-time key counts the server gave in answer to the last key upload. */
+  get uploadedKeyCounts(): Record<string, number> | undefined {
+    return this.#uploadedKeyCounts;
+  }
+
   /** Sends one request and reports its response to the machine; returns whether it succeeded. */
   async send(request: OutgoingRequest): Promise<boolean> {
     const type = request.type;
@@ -129,6 +141,12 @@ export class RequestPump {
       const response = await sendRequest(this.api, request, this.sendRoomEvent);
       const id = request.id;
       if (id !== undefined) await this.machine.markRequestAsSent(id, type, JSON.stringify(response));
+      if (request instanceof KeysUploadRequest) {
+        this.#uploads++;
+        const counts = (response as { one_time_key_counts?: unknown } | undefined)?.one_time_key_counts;
+        if (counts && typeof counts === "object")
+          this.#uploadedKeyCounts = Object.fromEntries(Object.entries(counts).filter(([, n]) => Number.isSafeInteger(n) && (n as number) >= 0)) as Record<string, number>;
+      }
       return true;
     } catch (error) {
       this.log.warn({ requestType: RequestType[type], error: (error as Error).message }, "crypto request failed; will retry");

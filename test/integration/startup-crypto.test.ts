@@ -85,4 +85,112 @@ describe("start-up order with the default store", () => {
       await bot.stop();
     }
   });
+
+  test("one set of one-time keys before the first long poll, and the identity only after the first batch", async () => {
+    await homeserver();
+    const account = await newUser("bot");
+    let syncHeld!: () => void;
+    const held = new Promise<void>((resolve) => (syncHeld = resolve));
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let uploaded!: () => void;
+    const firstUpload = new Promise<void>((resolve) => (uploaded = resolve));
+    let signing!: () => void;
+    const identityWrote = new Promise<void>((resolve) => (signing = resolve));
+    let pollSent!: () => void;
+    const longPoll = new Promise<void>((resolve) => (pollSent = resolve));
+    const log: string[] = [];
+    /** One-time keys in each `/keys/upload` sent before the first long poll. */
+    const keySets: number[] = [];
+    let polling = false;
+    const fetch: FetchLike = async (input, init) => {
+      const name = endpoint(input, init);
+      const since = new URL(input).searchParams.has("since");
+      log.push(name);
+      if (name === "GET /sync" && since && !polling) {
+        polling = true;
+        pollSent();
+      }
+      if (name === "POST /keys/upload" && !polling) {
+        const body = JSON.parse(String(init.body)) as { one_time_keys?: Record<string, unknown> };
+        keySets.push(Object.keys(body.one_time_keys ?? {}).length);
+      }
+      if (name === "POST /keys/device_signing/upload") signing();
+      const response = await globalThis.fetch(input, init);
+      if (name === "POST /keys/upload") uploaded();
+      if (name === "GET /sync" && !since) {
+        // The initial batch is held: the machine opens and uploads its keys meanwhile.
+        syncHeld();
+        await gate;
+      }
+      return response;
+    };
+    const { bot } = await newBot({ storePath: tempStorePath(), fetch }, account);
+    const starting = bot.start({ password: account.password });
+    starting.catch(() => undefined);
+    try {
+      assert.ok(await within(Promise.all([held, firstUpload]), 60_000), `the initial sync came back and the machine uploaded its keys: ${log.join(", ")}`);
+      // A fresh account gets a new identity, whose first write is the signing keys' upload: not while the batch is held.
+      assert.equal(await within(identityWrote, 3_000), false, `the identity waits for the first batch: ${log.join(", ")}`);
+      release();
+      assert.ok(await within(longPoll, 60_000), `the long poll went out: ${log.join(", ")}`);
+      // The first batch's counts (0 one-time keys, taken before the upload) no longer make a second set.
+      assert.equal(keySets.filter((n) => n > 0).length, 1, `one-time keys in each upload before the long poll: ${keySets.join(", ")}`);
+      await starting;
+      assert.equal(bot.crypto.identity?.outcome, "created");
+    } finally {
+      release();
+      await starting.catch(() => undefined);
+      await bot.stop();
+    }
+  });
+
+  test("with an access token the first /sync goes out beside the crypto store's device check; its batch waits for the machine", async () => {
+    await homeserver();
+    const account = await newUser("bot");
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let checkHeld!: () => void;
+    const held = new Promise<void>((resolve) => (checkHeld = resolve));
+    let initialSent!: () => void;
+    const initial = new Promise<void>((resolve) => (initialSent = resolve));
+    let initialBack!: () => void;
+    const initialReturned = new Promise<void>((resolve) => (initialBack = resolve));
+    let pollSent!: () => void;
+    const longPoll = new Promise<void>((resolve) => (pollSent = resolve));
+    const log: string[] = [];
+    let checks = 0;
+    const fetch: FetchLike = async (input, init) => {
+      const name = endpoint(input, init);
+      const since = new URL(input).searchParams.has("since");
+      log.push(name + (since ? "?since" : ""));
+      if (name === "GET /sync" && since) pollSent();
+      if (name === "GET /sync" && !since) initialSent();
+      // The device check (does the server know keys of this device?) is the first key query: held.
+      if (name === "POST /keys/query" && checks++ === 0) {
+        checkHeld();
+        await gate;
+      }
+      const response = await globalThis.fetch(input, init);
+      if (name === "GET /sync" && !since) initialBack();
+      return response;
+    };
+    const { bot } = await newBot({ storePath: tempStorePath(), fetch }, account);
+    const starting = bot.start({ accessToken: account.accessToken });
+    starting.catch(() => undefined);
+    try {
+      assert.ok(await within(held, 60_000), `the device check went out: ${log.join(", ")}`);
+      assert.ok(await within(initial, 30_000), `the initial /sync went out while the device check is held: ${log.join(", ")}`);
+      await initialReturned;
+      assert.ok(!log.includes("GET /sync?since") && !log.includes("POST /keys/upload"), `no machine yet, so no keys and no long poll: ${log.join(", ")}`);
+      release();
+      assert.ok(await within(longPoll, 60_000), `the long poll went out once the machine was up: ${log.join(", ")}`);
+      assert.ok(log.indexOf("POST /keys/upload") < log.indexOf("GET /sync?since"), `the machine uploaded its keys before the first batch was done: ${log.join(", ")}`);
+      await starting;
+    } finally {
+      release();
+      await starting.catch(() => undefined);
+      await bot.stop();
+    }
+  });
 });

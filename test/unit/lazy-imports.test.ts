@@ -85,6 +85,36 @@ if (Object.getOwnPropertySymbols(requestOptions("https://example.org", { fetch }
     assert.ok(loaded.has("yaml") && loaded.has("oauth4webapi"), `loaded: ${[...loaded].join(", ")}`);
   });
 
+  test("with encryption on, start() asks for the wasm library before the rest of the crypto layer", () => {
+    // The compile is the longest step before the machine opens: it starts first, not after the
+    // crypto layer (fake-indexeddb, SQLite, some twenty modules) has been imported.
+    const log = join(dir, "order.log");
+    const hooks = `import { appendFileSync } from "node:fs";
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  appendFileSync(${JSON.stringify(log)}, result.url + "\\n");
+  return result;
+}`;
+    const script = `
+import { register } from "node:module";
+register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hooks)}));
+const src = (path) => import(new URL(path, ${JSON.stringify(pathToFileURL(`${root}/`).href)}).href);
+const { NioBot, consoleLogger } = await src("src/index.ts");
+const bot = new NioBot({ homeserver: "http://127.0.0.1:9", userId: "@bot:example.org", storePath: ${JSON.stringify(join(dir, "order.db"))}, handleSignals: false, logger: consoleLogger("silent") });
+bot.start({ accessToken: "not-checked" }).catch(() => undefined);
+// Both were asked for in start()'s first synchronous step; waiting for them lets the log complete.
+await src("src/crypto/crypto.ts");
+await import("@matrix-org/matrix-sdk-crypto-wasm");
+process.exit(0);
+`;
+    execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    const urls = readFileSync(log, "utf8").split("\n");
+    const wasm = urls.findIndex((u) => u.includes("/node_modules/@matrix-org/matrix-sdk-crypto-wasm/"));
+    const cryptoLayer = urls.findIndex((u) => u.endsWith("/src/crypto/crypto.ts"));
+    assert.ok(wasm >= 0 && cryptoLayer >= 0, "both were loaded");
+    assert.ok(wasm < cryptoLayer, `the wasm library (#${wasm}) is asked for before src/crypto/crypto.ts (#${cryptoLayer})`);
+  });
+
   test("the crypto layer brings the wasm library with it (the detector sees ES modules)", () => {
     const loaded = packagesLoadedBy(`await src("src/crypto/crypto.ts");`);
     assert.ok(loaded.has("@matrix-org/matrix-sdk-crypto-wasm") && loaded.has("fake-indexeddb") && loaded.has("better-sqlite3"), `loaded: ${[...loaded].join(", ")}`);
