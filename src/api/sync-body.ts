@@ -95,7 +95,6 @@ const enum V {
  * {@link SyncBodyParser.end}. Synchronous and pure, so it can be tested on any split of any text.
  */
 export class SyncBodyParser {
-  readonly #decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   /** Everything outside `rooms.join`, with `{}` in its place. */
   readonly #rest = new Bytes();
   /** The current room's key (quotes included) and, when it spans chunks, its value. */
@@ -131,6 +130,8 @@ export class SyncBodyParser {
   #vDepth = 0;
   #vString = false;
   #vEscape = false;
+  /** The next backslash at or after the scan in the current chunk (its length: none); -1 at a new chunk. */
+  #backslash = -1;
   #join: Record<string, unknown> = {};
   /**
    * The rooms of the last object-valued `join` seen. When the parsed rest has an object at
@@ -140,7 +141,10 @@ export class SyncBodyParser {
   #lastJoin: Record<string, unknown> | undefined;
 
   /** Scans one chunk of the body. */
-  push(chunk: Uint8Array): void {
+  push(bytes: Uint8Array): void {
+    // A Buffer's indexOf and utf8 decoding are native and fast; a view, not a copy.
+    const chunk = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#backslash = -1;
     let i = 0;
     const n = chunk.length;
     while (this.#bom < 3 && i < n) {
@@ -231,7 +235,7 @@ export class SyncBodyParser {
     if (this.#bom > 0 && this.#bom < 3) throw new JsonBodyError("response was not JSON");
     if (this.#joining) throw new JsonBodyError("response was not JSON: it ends inside rooms.join");
     if (!this.#sawAny) return {};
-    const value = parse(this.#decoder.decode(this.#rest.view()));
+    const value = parse(utf8(this.#rest.view()));
     this.#rest.clear();
     const rooms = isObject(value) ? value.rooms : undefined;
     if (isObject(rooms) && isObject(rooms.join)) {
@@ -274,7 +278,7 @@ export class SyncBodyParser {
    * Scans inside `rooms.join` from `i`, where the current slice (if any) began at `from` or in
    * an earlier chunk; returns where it stopped: the end of the chunk, or just after the object.
    */
-  #scanJoin(chunk: Uint8Array, i: number, from: number): number {
+  #scanJoin(chunk: Buffer, i: number, from: number): number {
     const n = chunk.length;
     let start = from;
     while (i < n) {
@@ -314,34 +318,26 @@ export class SyncBodyParser {
             this.#v = V.Container;
             this.#vDepth = 1;
           } else if (b === QUOTE) {
+            // A string is a container of depth 0 that is inside its string.
             this.#v = V.String;
+            this.#vDepth = 0;
+            this.#vString = true;
           } else if (b === COMMA || b === RBRACE || b === RBRACKET || b === COLON) {
             throw new JsonBodyError("response was not JSON: bad rooms.join");
           } else this.#v = V.Scalar;
           break;
-        case J.Value:
-          if (this.#v === V.Scalar) {
-            if (isSpace(b) || b === COMMA || b === RBRACE || b === RBRACKET) {
-              this.#room(chunk, start, i);
-              this.#j = J.After;
-              continue; // the delimiter is read again as what follows the value
-            }
-          } else if (this.#vString || this.#v === V.String) {
-            if (this.#vEscape) this.#vEscape = false;
-            else if (b === BACKSLASH) this.#vEscape = true;
-            else if (b === QUOTE) {
-              if (this.#v === V.String) {
-                this.#room(chunk, start, i + 1);
-                this.#j = J.After;
-              } else this.#vString = false;
-            }
-          } else if (b === QUOTE) this.#vString = true;
-          else if (b === LBRACE || b === LBRACKET) this.#vDepth++;
-          else if ((b === RBRACE || b === RBRACKET) && --this.#vDepth === 0) {
-            this.#room(chunk, start, i + 1);
-            this.#j = J.After;
+        case J.Value: {
+          const end = this.#valueEnd(chunk, i);
+          if (end < 0) {
+            this.#keepSlice(chunk, start, n);
+            return n;
           }
-          break;
+          this.#room(chunk, start, end);
+          this.#j = J.After;
+          // A scalar's end is its delimiter, read again as what follows the value.
+          i = end;
+          continue;
+        }
         case J.After:
           if (isSpace(b)) break;
           if (b === COMMA) this.#j = J.Next;
@@ -355,6 +351,58 @@ export class SyncBodyParser {
     return n;
   }
 
+  /**
+   * Where the current room value ends in `chunk`, scanning from `i`: the index after its last
+   * byte (for a scalar, of its delimiter), or -1 when it goes on in the next chunk. Strings are
+   * skipped with `indexOf` (native, and most of a room's bytes are inside strings); the next
+   * backslash's position is kept for the whole chunk, so no byte is searched twice.
+   */
+  #valueEnd(chunk: Buffer, i: number): number {
+    const n = chunk.length;
+    if (this.#v === V.Scalar) {
+      for (; i < n; i++) {
+        const b = chunk[i]!;
+        if (isSpace(b) || b === COMMA || b === RBRACE || b === RBRACKET) return i;
+      }
+      return -1;
+    }
+    let depth = this.#vDepth;
+    let inString = this.#vString;
+    while (i < n) {
+      if (this.#vEscape) {
+        this.#vEscape = false;
+        i++;
+        continue;
+      }
+      if (inString) {
+        const quote = chunk.indexOf(QUOTE, i);
+        if (this.#backslash < i) {
+          const k = chunk.indexOf(BACKSLASH, i);
+          this.#backslash = k === -1 ? n : k;
+        }
+        if (this.#backslash < (quote === -1 ? n : quote)) {
+          // The byte after a backslash is part of its escape, a quote included.
+          i = this.#backslash + 1;
+          this.#vEscape = true;
+          continue;
+        }
+        if (quote === -1) break;
+        i = quote + 1;
+        inString = false;
+        if (depth === 0) return i;
+        continue;
+      }
+      const b = chunk[i]!;
+      if (b === QUOTE) inString = true;
+      else if (b === LBRACE || b === LBRACKET) depth++;
+      else if ((b === RBRACE || b === RBRACKET) && --depth === 0) return i + 1;
+      i++;
+    }
+    this.#vDepth = depth;
+    this.#vString = inString;
+    return -1;
+  }
+
   /** `rooms.join` closed at `i`: back to the rest of the body. */
   #joinEnd(i: number): number {
     this.#joining = false;
@@ -364,15 +412,15 @@ export class SyncBodyParser {
   }
 
   /** One room's value ended at `to` (it began in this chunk at `from`, or in earlier ones). */
-  #room(chunk: Uint8Array, from: number, to: number): void {
+  #room(chunk: Buffer, from: number, to: number): void {
     let bytes: Uint8Array;
     if (this.#value.length === 0) bytes = chunk.subarray(from, to);
     else {
       this.#value.append(chunk, from, to);
       bytes = this.#value.view();
     }
-    const value = parse(this.#decoder.decode(bytes));
-    const key = parse(this.#decoder.decode(this.#key.view())) as string;
+    const value = parse(utf8(bytes));
+    const key = parse(utf8(this.#key.view())) as string;
     this.#key.clear();
     this.#value.clear();
     // `__proto__` as a key is an own property in JSON.parse; plain assignment would set the prototype.
@@ -382,6 +430,14 @@ export class SyncBodyParser {
 }
 
 const PLACEHOLDER = new Uint8Array([LBRACE, RBRACE]);
+
+/**
+ * UTF-8 bytes as text, invalid sequences as U+FFFD as `Response.text()` does, a byte order
+ * mark kept (only the body's first is skipped, in {@link SyncBodyParser.push}).
+ */
+function utf8(bytes: Uint8Array): string {
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString("utf8");
+}
 
 function parse(text: string): unknown {
   try {

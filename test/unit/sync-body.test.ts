@@ -106,7 +106,7 @@ describe("SyncBodyParser", () => {
   });
 
   test("rejects exactly what JSON.parse rejects: a byte deleted, inserted or replaced, or the body cut short", () => {
-    const edit = fc.record({ at: fc.nat(), kind: fc.constantFrom("delete", "insert", "replace", "truncate"), byte: fc.constantFrom(0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x61, 0x30, 0xc3, 0xef, 0x00) });
+    const edit = fc.record({ at: fc.nat(), kind: fc.constantFrom("delete", "insert", "replace", "truncate"), byte: fc.constantFrom(0x22, 0x5c, 0x7b, 0x7d, 0x5b, 0x5d, 0x2c, 0x3a, 0x20, 0x61, 0x30, 0x00, 0x80, 0xa0, 0xbf, 0xc3, 0xed, 0xef, 0xf0, 0xf4, 0xff) });
     fc.assert(
       fc.property(document, edit, cuts, (doc, e, at) => {
         const bytes = [...new TextEncoder().encode(doc)];
