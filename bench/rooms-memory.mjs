@@ -1,4 +1,4 @@
-/* global console, clearTimeout, process, Response, URL, setTimeout */
+/* global Buffer, console, clearTimeout, process, Response, URL, setTimeout */
 /**
  * Memory per room without Synapse: niobot (from dist/, no store, as in
  * bots/niobot.mjs) takes an initial sync of N rooms shaped like Synapse's
@@ -9,6 +9,11 @@
  * then. Run with --expose-gc: `node --expose-gc bench/rooms-memory.mjs 10000`.
  * `floor` as the second word only reads the same response as the raw floor does (`res.json()`
  * of a `Response` made from the same text, as the scripted fetch serves niobot).
+ *
+ * The peak RSS of that run includes building the response's text in the same process. For the
+ * peak while a socket's body is read, serve the text from another process and fetch it:
+ * `node bench/rooms-memory.mjs 10000 serve=8765 &` then
+ * `node --expose-gc bench/rooms-memory.mjs 10000 url=http://127.0.0.1:8765/` (or `... floor url=...`).
  */
 import { readFileSync } from "node:fs";
 import { writeHeapSnapshot } from "node:v8";
@@ -16,6 +21,8 @@ import { writeHeapSnapshot } from "node:v8";
 const rooms = Number(process.argv[2] ?? 10000);
 const floor = process.argv[3] === "floor";
 const snapshot = process.argv.find((a) => a.startsWith("snapshot="))?.slice(9);
+const serve = process.argv.find((a) => a.startsWith("serve="))?.slice(6);
+const syncUrl = process.argv.find((a) => a.startsWith("url="))?.slice(4);
 const USER = "@bench-rooms10000-bot:localhost";
 const id = (n) => `$${n.toString(36).padStart(8, "0")}${"x".repeat(35)}`;
 
@@ -57,11 +64,18 @@ function report(what) {
   console.log(JSON.stringify({ what, rooms, heapMB: +(m.heapUsed / 2 ** 20).toFixed(2), rssMB: +(m.rss / 2 ** 20).toFixed(1), peakRssMB: +peak().toFixed(1) }));
 }
 
+if (serve) {
+  const body = Buffer.from(initialSyncText());
+  const { createServer } = await import("node:http");
+  createServer((req, res) => res.writeHead(200, { "content-type": "application/json" }).end(body)).listen(Number(serve), "127.0.0.1");
+  console.log(JSON.stringify({ serving: body.length, port: Number(serve) }));
+  await new Promise(() => {});
+}
 // The text is built before anything is measured, and dropped after the first answer, as a socket's buffer would be.
-let text = initialSyncText();
-globalThis.gc();
+let text = syncUrl ? undefined : initialSyncText();
+if (!syncUrl) globalThis.gc();
 if (floor) {
-  const res = new Response(text, { headers: { "content-type": "application/json" } });
+  const res = syncUrl ? await globalThis.fetch(syncUrl) : new Response(text, { headers: { "content-type": "application/json" } });
   text = undefined;
   const sync = await res.json();
   let n = 0;
@@ -79,6 +93,7 @@ const fetch = async (input, init) => {
   if (url.pathname.endsWith("/sync")) {
     if (!served) {
       served = true;
+      if (syncUrl) return globalThis.fetch(syncUrl, { signal: init?.signal });
       const body = text;
       text = undefined;
       return json(body);

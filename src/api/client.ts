@@ -5,7 +5,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { endpoints, fillPath, type Endpoint, type PathParams, type RelationsQuery } from "./endpoints.js";
-import { HttpClient, type HttpClientOptions, type RawResponse } from "./http.js";
+import { HttpClient, type HttpClientOptions, type HttpRequest, type RawResponse } from "./http.js";
+import { readSyncBody } from "./sync-body.js";
 import type { ClientEvent } from "./events.js";
 import type * as T from "./types.js";
 
@@ -24,6 +25,8 @@ export type CallArgs<P extends string, Q, B> = CallOptions &
     extraTimeoutMs?: number;
     /** Override whether 5xx/network failures are retried by the transport. */
     idempotent?: boolean;
+    /** Reads the successful JSON body from its stream ({@link HttpRequest.readJson}). */
+    readJson?: HttpRequest["readJson"];
   };
 
 /**
@@ -68,6 +71,7 @@ export class MatrixApi {
       signal: args.signal,
       extraTimeoutMs: args.extraTimeoutMs,
       idempotent: args.idempotent,
+      readJson: args.readJson,
     });
   }
 
@@ -98,7 +102,9 @@ export class MatrixApi {
   readonly sync = {
     sync: (query: { filter?: string; since?: string; timeout?: number; full_state?: boolean; set_presence?: string }, o: CallOptions = {}) =>
       // The sync engine retries failed polls itself (with backoff and a syncError event).
-      this.call(endpoints.sync, { ...o, query, extraTimeoutMs: query.timeout ? query.timeout : CATCH_UP_SYNC_EXTRA_MS, idempotent: false }),
+      // A catch-up sync (no wait: the first after a start) can be tens of MB: read room by room.
+      // A long poll's answer is small, and one text and one parse cost it less.
+      this.call(endpoints.sync, { ...o, query, extraTimeoutMs: query.timeout ? query.timeout : CATCH_UP_SYNC_EXTRA_MS, idempotent: false, readJson: query.timeout ? undefined : readSyncBody }),
     /** One simplified sliding sync request (MSC4186); `query.timeout` long-polls when nothing changed. */
     sliding: (body: T.SlidingSyncRequest, query: { pos?: string; timeout?: number }, o: CallOptions = {}) =>
       this.call(endpoints.slidingSync, { ...o, body, query, extraTimeoutMs: query.timeout ?? 0, idempotent: false }),

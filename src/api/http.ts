@@ -7,6 +7,7 @@ import { MatrixError, MatrixNetworkError, type RequestInfo } from "./errors.js";
 import { backoffDelay, isAbortError, sleep } from "../util/async.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { registerSecret } from "../logging/redact.js";
+import { JsonBodyError } from "./sync-body.js";
 
 /** The `fetch` signature niobot needs; inject one to add proxies, metrics or faults. */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -95,6 +96,11 @@ export interface HttpRequest {
   extraTimeoutMs?: number;
   /** Return the raw response instead of decoding JSON (downloads). */
   raw?: boolean;
+  /**
+   * Reads a successful response's JSON body from its stream instead of as one text (the large
+   * `/sync` bodies: `sync-body.ts`). It throws {@link JsonBodyError} for a body that is not JSON.
+   */
+  readJson?: (body: ReadableStream<Uint8Array>) => Promise<unknown>;
 }
 
 /** A raw response: bytes and headers, for downloads. */
@@ -302,6 +308,7 @@ export class HttpClient {
       const bytes = new Uint8Array(await this.#readBody(response, info, req.signal));
       return { status: response.status, headers: response.headers, body: bytes } satisfies RawResponse;
     }
+    if (req.readJson && response.ok && response.body) return this.#readStreamed(req.readJson, response.body, response.status, info, req.signal);
     const text = await this.#readText(response, info, req.signal);
     let json: unknown = {};
     if (text.length > 0) {
@@ -329,6 +336,17 @@ export class HttpClient {
     try {
       return await response.text();
     } catch (error) {
+      if (signal?.aborted) throw error;
+      // A connection that drops mid-body is a network failure, retried like one.
+      throw new MatrixNetworkError(info, error);
+    }
+  }
+
+  async #readStreamed(read: (body: ReadableStream<Uint8Array>) => Promise<unknown>, body: ReadableStream<Uint8Array>, status: number, info: RequestInfo, signal?: AbortSignal): Promise<unknown> {
+    try {
+      return await read(body);
+    } catch (error) {
+      if (error instanceof JsonBodyError) throw new MatrixError(info, status, { errcode: "M_NOT_JSON", error: "response was not JSON" });
       if (signal?.aborted) throw error;
       // A connection that drops mid-body is a network failure, retried like one.
       throw new MatrixNetworkError(info, error);

@@ -1,7 +1,7 @@
+import { slotDelete, slotPut, slotValues, type StateSlots } from "./state-slots.js";
 import {
   EFFECTS_KEPT,
   HANDLED_EVENTS_KEPT,
-  stateRecordKey,
   type Store,
   type KvListOptions,
   type StoreChange,
@@ -10,7 +10,6 @@ import {
   type StoredPendingEvent,
   type StoredRoomInfo,
   type StoredRooms,
-  type StoredStateEvent,
 } from "./store.js";
 
 /**
@@ -26,9 +25,9 @@ export class MemoryStore implements Store {
   readonly #pending = new Map<string, StoredPendingEvent>();
   readonly #effects = new Map<string, string>();
   /**
-   * Per room: its info, state and account data. The records are the very objects the room
+   * Per room: its membership and summary, state and account data. The records are the very objects the room
    * tracker holds (never mutated, only replaced), not copies, so a bot without a store keeps
-   * each state event once; keys are the event type alone for the usual empty state key.
+   * each state event once; the state in a small array while the room has few events (`state-slots.ts`).
    */
   readonly #rooms = new Map<string, MemoryRoom>();
   /** Bot data: namespace → key → entry. */
@@ -46,12 +45,21 @@ export class MemoryStore implements Store {
   async commitSync(token: string | undefined, changes: readonly StoreChange[]): Promise<void> {
     for (const change of changes) {
       if (change.kind === "room") {
-        if (change.info) this.#room(change.roomId).info = change.info;
+        if (change.info) {
+          // The two fields, not the change's info object: one object per room fewer.
+          const room = this.#room(change.roomId);
+          room.membership = change.info.membership;
+          room.summary = change.info.summary;
+        }
         else this.#rooms.delete(change.roomId);
       } else if (change.kind === "state") {
-        const key = stateRecordKey(change.type, change.stateKey);
-        if (change.event) (this.#room(change.roomId).state ??= new Map()).set(key, change.event);
-        else this.#rooms.get(change.roomId)?.state?.delete(key);
+        if (change.event) {
+          const room = this.#room(change.roomId);
+          room.state = slotPut(room.state, change.event);
+        } else {
+          const room = this.#rooms.get(change.roomId);
+          if (room) room.state = slotDelete(room.state, change.type, change.stateKey);
+        }
       } else if (change.roomId === undefined) {
         if (change.content) this.#accountData.set(change.type, change.content);
         else this.#accountData.delete(change.type);
@@ -73,8 +81,8 @@ export class MemoryStore implements Store {
     const out: StoredRooms = { rooms: [], state: [], accountData: [] };
     for (const [type, content] of this.#accountData) out.accountData.push({ roomId: undefined, type, content });
     for (const [roomId, room] of this.#rooms) {
-      if (room.info) out.rooms.push(room.info);
-      for (const event of room.state?.values() ?? []) out.state.push({ ...event, roomId });
+      if (room.membership !== undefined) out.rooms.push(room.summary === undefined ? { roomId, membership: room.membership } : { roomId, membership: room.membership, summary: room.summary });
+      for (const event of slotValues(room.state)) out.state.push({ ...event, roomId });
       for (const [type, content] of room.accountData ?? []) out.accountData.push({ roomId, type, content });
     }
     return out;
@@ -183,8 +191,9 @@ export class MemoryStore implements Store {
 
 /** What a {@link MemoryStore} keeps of one room; each part only once it has something. */
 interface MemoryRoom {
-  info?: StoredRoomInfo;
-  state?: Map<string, StoredStateEvent>;
+  membership?: StoredRoomInfo["membership"];
+  summary?: StoredRoomInfo["summary"];
+  state?: StateSlots | undefined;
   accountData?: Map<string, Record<string, unknown>>;
 }
 

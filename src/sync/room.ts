@@ -11,7 +11,8 @@ import type {
   PowerLevelsContent,
   TombstoneContent,
 } from "../api/events.js";
-import { stateRecordKey, type StoredRoomInfo, type StoredStateEvent } from "../storage/store.js";
+import { slotGet, slotPut, slotValues, type StateSlots } from "../storage/state-slots.js";
+import type { StoredRoomInfo, StoredStateEvent } from "../storage/store.js";
 
 /** State event types the bot tracks; everything else is passed through to handlers only. */
 export const TRACKED_STATE_TYPES: ReadonlySet<string> = new Set([
@@ -45,11 +46,11 @@ export class Room {
   /** Lazy-loading summary from sync (counts over the whole room, not just loaded members). */
   summary: { heroes?: string[]; joined?: number; invited?: number } = {};
   /**
-   * Tracked state in one map per room (not a map per type: most types hold one event, and a
-   * map costs about 200 bytes, times every room): by type for the empty state key, by type and
-   * key otherwise ({@link stateRecordKey}).
+   * Tracked state, all types together: a small array for the few events most rooms have, a map
+   * once there are more (`state-slots.ts`). Not a map per type, nor a map for four events: a map
+   * costs about 230 bytes, times every room.
    */
-  readonly #state = new Map<string, StoredStateEvent>();
+  #state: StateSlots | undefined;
   /** Room account data by type, made on first use: most rooms never have any. */
   #accountData: Map<string, Record<string, unknown>> | undefined;
 
@@ -67,29 +68,29 @@ export class Room {
 
   /** @internal Stores a tracked state event (the tracker's job: it also records the change for the store). */
   putState(event: StoredStateEvent): void {
-    this.#state.set(stateRecordKey(event.type, event.stateKey), event);
+    this.#state = slotPut(this.#state, event);
   }
 
   /** @internal The tracked state events of one type, by state key. */
   stateOfType(type: string): Map<string, StoredStateEvent> {
     const out = new Map<string, StoredStateEvent>();
-    for (const event of this.#state.values()) if (event.type === type) out.set(event.stateKey, event);
+    for (const event of slotValues(this.#state)) if (event.type === type) out.set(event.stateKey, event);
     return out;
   }
 
   /** @internal The types with tracked state, each once. */
   stateTypes(): string[] {
-    return [...new Set([...this.#state.values()].map((e) => e.type))];
+    return [...new Set([...slotValues(this.#state)].map((e) => e.type))];
   }
 
   /** A tracked state event's content, or undefined. */
   getState<C = Record<string, unknown>>(type: string, stateKey = ""): C | undefined {
-    return this.#state.get(stateRecordKey(type, stateKey))?.content as C | undefined;
+    return slotGet(this.#state, type, stateKey)?.content as C | undefined;
   }
 
   /** The full stored state event (sender, event id), or undefined. */
   getStateEvent(type: string, stateKey = ""): StoredStateEvent | undefined {
-    return this.#state.get(stateRecordKey(type, stateKey));
+    return slotGet(this.#state, type, stateKey);
   }
 
   /** The room's name, if it has one. */
@@ -149,7 +150,7 @@ export class Room {
   /** Every loaded member (optionally only those with the given memberships). */
   members(...memberships: Membership[]): RoomMember[] {
     const out: RoomMember[] = [];
-    for (const event of this.#state.values()) {
+    for (const event of slotValues(this.#state)) {
       if (event.type !== "m.room.member") continue;
       const member = this.member(event.stateKey);
       if (member && (memberships.length === 0 || memberships.includes(member.membership))) out.push(member);

@@ -106,7 +106,7 @@ export class RoomTracker {
     if (heroes !== undefined) next.heroes = heroes;
     if (joined !== undefined) next.joined = joined;
     if (invited !== undefined) next.invited = invited;
-    room.summary = next;
+    room.summary = sharedSummary(next);
     this.#recordRoom(room);
   }
 
@@ -153,6 +153,36 @@ export class RoomTracker {
   #recordRoom(room: Room): void {
     this.#changes.push({ kind: "room", roomId: room.roomId, info: { roomId: room.roomId, membership: room.membership, summary: room.summary } });
   }
+}
+
+/** An empty hero list shared by the summaries of {@link sharedSummary}. */
+const NO_HEROES: string[] = Object.freeze([]) as unknown as string[];
+/** Summaries without heroes by their counts: at most {@link MAX_SHARED_SUMMARIES}, so hostile counts cannot grow it. */
+const SHARED_SUMMARIES = new Map<string, Room["summary"]>();
+const MAX_SHARED_SUMMARIES = 256;
+
+/**
+ * One frozen object for every room with the same summary and no heroes (a bot's own rooms
+ * mostly have `{ heroes: [], joined: 1, invited: 0 }`): a summary and its empty hero list
+ * cost about 90 bytes per room otherwise. Summaries are replaced, never changed in place.
+ */
+function sharedSummary(summary: Room["summary"]): Room["summary"] {
+  const { heroes, joined, invited } = summary;
+  if (heroes !== undefined && !(Array.isArray(heroes) && heroes.length === 0)) return summary;
+  // Counts only: a hostile non-number must not be shared under the string it prints as.
+  if (!(joined === undefined || typeof joined === "number") || !(invited === undefined || typeof invited === "number")) return summary;
+  // The keys in their order too: a shared summary reads back (and serializes) as the one it replaces.
+  const names = Object.keys(summary) as (keyof Room["summary"])[];
+  let key = "";
+  for (const name of names) key += name === "heroes" ? "h " : `${name[0]}${String(summary[name])} `;
+  let shared = SHARED_SUMMARIES.get(key);
+  if (shared === undefined) {
+    const made: Room["summary"] = {};
+    for (const name of names) made[name] = name === "heroes" ? (NO_HEROES as never) : (summary[name] as never);
+    shared = Object.freeze(made);
+    if (SHARED_SUMMARIES.size < MAX_SHARED_SUMMARIES) SHARED_SUMMARIES.set(key, shared);
+  }
+  return shared;
 }
 
 /** Whether two lists hold the same strings in the same order. */

@@ -4,6 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import fc from "fast-check";
 import type { StateEvent } from "../../src/api/events.js";
 import { MemoryStore } from "../../src/storage/memory.js";
@@ -124,5 +126,48 @@ describe("Room's one state map", () => {
         assert.deepEqual(room.members().map((m) => m.userId).sort(), [...(model.get("m.room.member")?.keys() ?? [])].sort());
       }),
     );
+  });
+});
+
+describe("per-room records kept small", () => {
+  test("rooms with the same summary and no heroes share one frozen summary; heroes or other counts get their own", () => {
+    const tracker = new RoomTracker(ME);
+    const [a, b, c, d] = ["!a:x", "!b:x", "!c:x", "!d:x"].map((id) => tracker.ensureRoom(id, "join")) as [Room, Room, Room, Room];
+    const own = { "m.heroes": [], "m.joined_member_count": 1, "m.invited_member_count": 0 };
+    tracker.applySummary(a, { ...own, "m.heroes": [] });
+    tracker.applySummary(b, { ...own, "m.heroes": [] });
+    tracker.applySummary(c, { ...own, "m.heroes": ["@u:x"] });
+    tracker.applySummary(d, { ...own, "m.joined_member_count": 2 });
+    assert.equal(a.summary, b.summary, "one object for both");
+    assert.ok(Object.isFrozen(a.summary) && Object.isFrozen(a.summary.heroes));
+    assert.deepEqual(a.summary, { heroes: [], joined: 1, invited: 0 });
+    assert.deepEqual(c.summary, { heroes: ["@u:x"], joined: 1, invited: 0 });
+    assert.deepEqual(d.summary, { heroes: [], joined: 2, invited: 0 });
+    assert.notEqual(c.summary, a.summary);
+    assert.notEqual(d.summary, a.summary);
+    // A later change replaces the shared object, never changes it in place.
+    tracker.applySummary(a, { "m.joined_member_count": 3 });
+    assert.deepEqual(b.summary, { heroes: [], joined: 1, invited: 0 });
+    assert.deepEqual(a.summary, { heroes: [], joined: 3, invited: 0 });
+  });
+
+  test("10 000 rooms of four state events each cost under 1 250 bytes apiece (1 530 with a map per room and store record) in the tracker and the memory store together", async () => {
+    // The 10 000-room bench's rooms, for the heap measured over them (bench/README.md, "Memory per room").
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const tracker = new RoomTracker(ME);
+    const store = new MemoryStore();
+    const heap = (): number => (gc(), process.memoryUsage().heapUsed);
+    const before = heap();
+    for (let i = 0; i < 10_000; i++) {
+      const id = `!${i.toString(36).padStart(18, "0")}:x.org`;
+      const room = tracker.ensureRoom(id, "join");
+      tracker.applySummary(room, { "m.heroes": [], "m.joined_member_count": 1, "m.invited_member_count": 0 });
+      for (const event of JSON.parse(JSON.stringify(createdRoom(id))) as StateEvent[]) tracker.applyState(room, event);
+      if (i % 500 === 499) await store.commitSync(undefined, tracker.takeChanges());
+    }
+    await store.commitSync("s1", tracker.takeChanges());
+    const perRoom = (heap() - before) / 10_000;
+    assert.ok(perRoom < 1250, `${Math.round(perRoom)} bytes per room`);
   });
 });
