@@ -11,8 +11,8 @@
  * (run it with `node --cpu-prof --import tsx` to see where they go).
  * `bot=floor` runs the floor bot's loop (`bots/floor.mjs`) against the same script instead, for a ratio.
  * `count=1` also counts, per reply, what load noise cannot blur: promises created (through an
- * `async_hooks` init hook, which itself costs CPU, so the µs are not comparable then) and timers
- * started.
+ * `async_hooks` init hook, which itself costs CPU, so the µs are not comparable then), timers
+ * started and abort controllers made.
  * `alloc=1` also estimates the bytes allocated per reply, collected garbage included (V8's sampling
  * heap profiler, one sample per 512 bytes on average, started after the warm-up); `heap=FILE`
  * writes that profile (`.heapprofile`, for DevTools) and prints its top allocating functions.
@@ -60,13 +60,14 @@ const initial = {
 };
 
 /** `count=1`: promises and timers created since the warm-up ended. */
-const counts = { promises: 0, timers: 0 };
+const counts = { promises: 0, timers: 0, controllers: 0 };
 let counting = false;
 if (args.count === "1") {
   const { createHook } = await import("node:async_hooks");
   createHook({ init: (_id, type) => void (counting && type === "PROMISE" && counts.promises++) }).enable();
   const { setTimeout: st } = globalThis;
   globalThis.setTimeout = ((...a: Parameters<typeof st>) => (counting && counts.timers++, st(...a))) as typeof st;
+  globalThis.AbortController = new Proxy(AbortController, { construct: (target, a) => (counting && counts.controllers++, Reflect.construct(target, a)) });
 }
 
 /** `alloc=1`, `heap=FILE`, `prof=FILE`: an inspector session on this thread, started after the warm-up. */
@@ -189,7 +190,7 @@ const peakMB = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status
 (globalThis as { gc?: () => void }).gc?.();
 const heapMB = process.memoryUsage().heapUsed / 2 ** 20;
 console.log(`${args.bot ?? "niobot"}: ${n} replies, ${ROOMS} rooms, ${CHATTER} other messages per ping: CPU ${us.toFixed(0)} µs/reply (${(us / (CHATTER + 2)).toFixed(0)} µs/event), wall ${(wall / n).toFixed(2)} ms/reply; peak RSS ${peakMB.toFixed(0)} MB, heap ${heapMB.toFixed(1)} MB`);
-if (args.count === "1") console.log(`per reply: ${(counts.promises / n).toFixed(1)} promises, ${(counts.timers / n).toFixed(2)} timers`);
+if (args.count === "1") console.log(`per reply: ${(counts.promises / n).toFixed(1)} promises, ${(counts.timers / n).toFixed(2)} timers, ${(counts.controllers / n).toFixed(2)} abort controllers`);
 if (heapProfile) {
   const byFunction = new Map<string, number>();
   let total = 0;
