@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { describe, test } from "node:test";
 import { MatrixError, MatrixNetworkError, redactPath } from "../../src/api/errors.js";
 import { fillPath } from "../../src/api/endpoints.js";
@@ -89,6 +90,20 @@ describe("KeyedMutex", () => {
     const mutex = new KeyedMutex();
     await assert.rejects(mutex.run("k", async () => { throw new Error("x"); }));
     assert.equal(await mutex.run("k", async () => 42), 42);
+  });
+
+  test("a run makes two promises of its own (every send goes through one; it was four), and work starts after the current task", async () => {
+    const mutex = new KeyedMutex();
+    let made = 0;
+    let started = false;
+    const hook = createHook({ init: (_id, type) => void (type === "PROMISE" && made++) }).enable();
+    const first = mutex.run("k", () => ((started = true), Promise.resolve(1)));
+    const second = mutex.run("k", () => Promise.resolve(2));
+    hook.disable();
+    assert.equal(made, 4);
+    assert.equal(started, false);
+    assert.deepEqual(await Promise.all([first, second]), [1, 2]);
+    assert.equal(mutex.size, 0);
   });
 });
 
