@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHook } from "node:async_hooks";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { MatrixError, MatrixNetworkError, redactPath } from "../../src/api/errors.js";
 import { fillPath } from "../../src/api/endpoints.js";
 import { retryAfterOf } from "../../src/api/http.js";
@@ -60,6 +61,34 @@ describe("http helpers", () => {
   test("fillPath percent-encodes every parameter", () => {
     assert.equal(fillPath("/rooms/{roomId}/send/{type}/{txn}", { roomId: "!a/b:c", type: "m.room.message", txn: "t 1" }), "/rooms/!a%2Fb%3Ac/send/m.room.message/t%201");
     assert.throws(() => fillPath("/x/{id}", {}), /missing path parameter id/);
+    assert.throws(() => fillPath("/x/{id}", {}), /missing path parameter id/, "the same once the template is known");
+  });
+
+  test("fillPath fills any template as the regex replacement it replaces did", () => {
+    const reference = (template: string, params: Record<string, string>): string =>
+      template.replace(/\{(\w+)\}/g, (_, name: string) => {
+        const value = params[name];
+        if (value === undefined) throw new TypeError(`missing path parameter ${name} for ${template}`);
+        return encodeURIComponent(value);
+      });
+    const outcome = (fill: () => string): string => {
+      try {
+        return fill();
+      } catch (error) {
+        return `throws ${(error as Error).message}`;
+      }
+    };
+    const segment = fc.oneof(fc.constantFrom("{a}", "{b}", "{a_1}", "{c}", "/", "{", "}", "{}", "{-}"), fc.string({ maxLength: 5 }));
+    fc.assert(
+      fc.property(fc.array(segment, { maxLength: 8 }), fc.string(), fc.string(), fc.string(), (segments, a, b, a1) => {
+        const template = segments.join("");
+        const params = { a, b, a_1: a1 };
+        const expected = outcome(() => reference(template, params));
+        assert.equal(outcome(() => fillPath(template, params)), expected);
+        assert.equal(outcome(() => fillPath(template, params)), expected);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   test("backoff is capped and grows", () => {
