@@ -11,8 +11,12 @@
  * (run it with `node --cpu-prof --import tsx` to see where they go).
  * `bot=floor` runs the floor bot's loop (`bots/floor.mjs`) against the same script instead, for a ratio.
  * `count=1` also counts, per reply, what load noise cannot blur: promises created (through an
- * `async_hooks` init hook, which itself costs CPU, so the µs are not comparable then) and timers
- * started.
+ * `async_hooks` init hook, which itself costs CPU, so the µs are not comparable then), timers
+ * started and abort controllers made.
+ * `alloc=1` also estimates the bytes allocated per reply, collected garbage included (V8's sampling
+ * heap profiler, one sample per 512 bytes on average, started after the warm-up); `heap=FILE`
+ * writes that profile (`.heapprofile`, for DevTools) and prints its top allocating functions.
+ * `prof=FILE` writes a CPU profile of the measured replies only (no start-up, no warm-up).
  * Imports `src/` through tsx by default; `dist=1` imports the built `dist/` instead (as users run it).
  */
 import { readFileSync } from "node:fs";
@@ -56,13 +60,26 @@ const initial = {
 };
 
 /** `count=1`: promises and timers created since the warm-up ended. */
-const counts = { promises: 0, timers: 0 };
+const counts = { promises: 0, timers: 0, controllers: 0 };
 let counting = false;
 if (args.count === "1") {
   const { createHook } = await import("node:async_hooks");
   createHook({ init: (_id, type) => void (counting && type === "PROMISE" && counts.promises++) }).enable();
   const { setTimeout: st } = globalThis;
   globalThis.setTimeout = ((...a: Parameters<typeof st>) => (counting && counts.timers++, st(...a))) as typeof st;
+  globalThis.AbortController = new Proxy(AbortController, { construct: (target, a) => (counting && counts.controllers++, Reflect.construct(target, a)) });
+}
+
+/** `alloc=1`, `heap=FILE`, `prof=FILE`: an inspector session on this thread, started after the warm-up. */
+const inspect = args.alloc === "1" || args.heap !== undefined || args.prof !== undefined;
+const session = inspect ? new (await import("node:inspector")).Session() : undefined;
+session?.connect();
+const post = (method: string, params?: object): Promise<unknown> =>
+  new Promise((resolve, reject) => session!.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+function startInspecting(): void {
+  if (args.prof !== undefined) void post("Profiler.enable").then(() => post("Profiler.start"));
+  if (args.alloc === "1" || args.heap !== undefined)
+    void post("HeapProfiler.startSampling", { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 }
 
 let batches = 0;
@@ -112,6 +129,7 @@ const fetchScripted: FetchLike = async (input, init) => {
     replies++;
     if (replies === WARM) {
       counting = args.count === "1";
+      if (inspect) startInspecting();
       mark = { cpu: process.cpuUsage(), t: performance.now() };
     }
     lastReply = { room: decodeURIComponent(send[1] as string), body: JSON.parse(String(init.body)) as Record<string, unknown> };
@@ -158,6 +176,12 @@ else {
 }
 await finished;
 const cpu = process.cpuUsage(mark?.cpu);
+type HeapNode = { callFrame: { functionName: string; url: string; lineNumber: number }; selfSize: number; children: HeapNode[] };
+const heapProfile = args.alloc === "1" || args.heap !== undefined ? ((await post("HeapProfiler.stopSampling")) as { profile: { head: HeapNode } }).profile : undefined;
+if (args.prof !== undefined) {
+  const { profile } = (await post("Profiler.stop")) as { profile: unknown };
+  (await import("node:fs")).writeFileSync(args.prof, JSON.stringify(profile));
+}
 const wall = performance.now() - (mark?.t ?? 0);
 const n = replies - WARM;
 const us = (cpu.user + cpu.system) / n;
@@ -166,6 +190,24 @@ const peakMB = Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status
 (globalThis as { gc?: () => void }).gc?.();
 const heapMB = process.memoryUsage().heapUsed / 2 ** 20;
 console.log(`${args.bot ?? "niobot"}: ${n} replies, ${ROOMS} rooms, ${CHATTER} other messages per ping: CPU ${us.toFixed(0)} µs/reply (${(us / (CHATTER + 2)).toFixed(0)} µs/event), wall ${(wall / n).toFixed(2)} ms/reply; peak RSS ${peakMB.toFixed(0)} MB, heap ${heapMB.toFixed(1)} MB`);
-if (args.count === "1") console.log(`per reply: ${(counts.promises / n).toFixed(1)} promises, ${(counts.timers / n).toFixed(2)} timers`);
+if (args.count === "1") console.log(`per reply: ${(counts.promises / n).toFixed(1)} promises, ${(counts.timers / n).toFixed(2)} timers, ${(counts.controllers / n).toFixed(2)} abort controllers`);
+if (heapProfile) {
+  const byFunction = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode): void => {
+    total += node.selfSize;
+    const { functionName, url, lineNumber } = node.callFrame;
+    const key = `${functionName || "(anonymous)"} ${url.replace(/^.*\/(node_modules|dist|src|bench)\//, "$1/")}:${lineNumber + 1}`;
+    if (node.selfSize) byFunction.set(key, (byFunction.get(key) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(heapProfile.head);
+  console.log(`per reply: ${(total / n / 1024).toFixed(1)} KB allocated (sampled, garbage included)`);
+  if (args.heap !== undefined) {
+    (await import("node:fs")).writeFileSync(args.heap, JSON.stringify({ head: heapProfile.head }));
+    for (const [key, bytes] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(args.top ?? 30)))
+      console.log(`${(bytes / n).toFixed(0).padStart(7)} B/reply  ${key}`);
+  }
+}
 await stop();
 process.exit(0);

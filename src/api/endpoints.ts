@@ -132,11 +132,26 @@ export const endpoints = {
 /** The table's type, for generic helpers. */
 export type Endpoints = typeof endpoints;
 
+/**
+ * Templates split once into literal text (even indexes) and parameter names (odd indexes): the
+ * table is fixed, and a regex replacement with a callback on every request was a visible cost.
+ */
+const compiled = new Map<string, string[]>();
+
 /** Fills a path template, percent-encoding each parameter. */
 export function fillPath(template: string, params: Record<string, string>): string {
-  return template.replace(/\{(\w+)\}/g, (_, name: string) => {
+  let parts = compiled.get(template);
+  if (parts === undefined) {
+    parts = template.split(/\{(\w+)\}/);
+    // Only the table's templates are kept (raw calls may build theirs anew each time).
+    if (compiled.size < 256) compiled.set(template, parts);
+  }
+  let path = parts[0] as string;
+  for (let i = 1; i < parts.length; i += 2) {
+    const name = parts[i] as string;
     const value = params[name];
     if (value === undefined) throw new TypeError(`missing path parameter ${name} for ${template}`);
-    return encodeURIComponent(value);
-  });
+    path += encodeURIComponent(value) + (parts[i + 1] as string);
+  }
+  return path;
 }

@@ -129,6 +129,24 @@ export function retryAfterOf(body: Record<string, unknown>, headers: Headers): n
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/** What `URLSearchParams` escapes beyond `encodeURIComponent`, and the space it writes as `+`. */
+const FORM_EXTRA = /[!'()~]|%20/g;
+
+/**
+ * A query key or value encoded as `URLSearchParams` encodes it (application/x-www-form-urlencoded,
+ * lone surrogates as U+FFFD), without a `URLSearchParams` per request.
+ */
+export function formEncode(text: string): string {
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(text);
+  } catch {
+    // A lone surrogate: URLSearchParams holds USV strings, so it becomes U+FFFD there.
+    return new URLSearchParams([["", text]]).toString().slice(1);
+  }
+  return encoded.replace(FORM_EXTRA, (c) => (c === "%20" ? "+" : `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
+}
+
 function isUnknownToken(error: unknown): error is MatrixError {
   return error instanceof MatrixError && error.status === 401 && error.errcode === "M_UNKNOWN_TOKEN";
 }
@@ -199,13 +217,14 @@ export class HttpClient {
   }
 
   /** Sends a request and decodes its JSON response, retrying as described above. */
-  async request<T>(req: HttpRequest): Promise<T> {
-    return (await this.#send(req)) as T;
+  request<T>(req: HttpRequest): Promise<T> {
+    // Not an async wrapper: each one is a promise and an await more on every request.
+    return this.#send(req) as Promise<T>;
   }
 
   /** Sends a request and returns the raw bytes and headers (for downloads). */
-  async requestRaw(req: HttpRequest): Promise<RawResponse> {
-    return (await this.#send({ ...req, raw: true })) as RawResponse;
+  requestRaw(req: HttpRequest): Promise<RawResponse> {
+    return this.#send({ ...req, raw: true }) as Promise<RawResponse>;
   }
 
   async #send(req: HttpRequest): Promise<unknown> {
@@ -219,7 +238,7 @@ export class HttpClient {
       let token = req.auth === false ? undefined : this.#token(req.signal);
       if (token instanceof Promise) token = await token;
       try {
-        return await this.#once(req, url, info, token);
+        return await this.#exchange(req, url, info, token);
       } catch (error) {
         if (req.signal?.aborted) throw error;
         // A rejected token was never acted on, so even a POST may be repeated, once.
@@ -253,20 +272,33 @@ export class HttpClient {
     let url = this.baseUrl + req.path;
     const query = this.#assertUserId === undefined ? req.query : { ...req.query, user_id: this.#assertUserId };
     if (query) {
-      const params = new URLSearchParams();
-      for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
-      const qs = params.toString();
+      let qs = "";
+      for (const key in query) {
+        const value = query[key];
+        if (value === undefined || !Object.hasOwn(query, key)) continue;
+        qs += `${qs === "" ? "" : "&"}${formEncode(key)}=${this.#encodeValue(String(value))}`;
+      }
       // Some paths already carry a query (`?via=` of joins).
       if (qs) url += `${req.path.includes("?") ? "&" : "?"}${qs}`;
     }
     return url;
   }
 
+  /** The last long query value encoded (the sync filter: the same JSON on every poll) and its encoding. */
+  #long: [value: string, encoded: string] = ["", ""];
+
+  #encodeValue(value: string): string {
+    if (value.length < 64) return formEncode(value);
+    if (this.#long[0] !== value) this.#long = [value, formEncode(value)];
+    return this.#long[1];
+  }
+
   #token(signal: AbortSignal | undefined): Promise<string | undefined> | string | undefined {
     return this.#auth ? this.#auth.accessToken(signal) : this.#accessToken;
   }
 
-  async #once(req: HttpRequest, url: string, info: RequestInfo, token: string | undefined): Promise<unknown> {
+  /** One attempt: the request and its body read, under one controller and time limit (one async frame, not three). */
+  async #exchange(req: HttpRequest, url: string, info: RequestInfo, token: string | undefined): Promise<unknown> {
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
     let body: Uint8Array | string | undefined;
@@ -289,27 +321,27 @@ export class HttpClient {
     // A time limit is no reason to keep the process alive (as with `AbortSignal.timeout`).
     timer.unref?.();
     try {
-      return await this.#exchange(req, url, info, headers, body, controller.signal);
+      let response: Response;
+      try {
+        response = await this.#fetch(url, { method: req.method, headers, body, signal: controller.signal });
+      } catch (error) {
+        if (req.signal?.aborted) throw error;
+        throw new MatrixNetworkError(info, isAbortError(error) ? new Error("request timed out") : error);
+      }
+      if (req.raw && response.ok) {
+        const bytes = new Uint8Array(await this.#readBody(response, info, req.signal));
+        return { status: response.status, headers: response.headers, body: bytes } satisfies RawResponse;
+      }
+      if (req.readJson && response.ok && response.body) return await this.#readStreamed(req.readJson, response.body, response.status, info, req.signal);
+      return this.#parse(response, await this.#readText(response, info, req.signal), info);
     } finally {
       clearTimeout(timer);
       outer?.removeEventListener("abort", forward);
     }
   }
 
-  async #exchange(req: HttpRequest, url: string, info: RequestInfo, headers: Record<string, string>, body: Uint8Array | string | undefined, signal: AbortSignal): Promise<unknown> {
-    let response: Response;
-    try {
-      response = await this.#fetch(url, { method: req.method, headers, body, signal });
-    } catch (error) {
-      if (req.signal?.aborted) throw error;
-      throw new MatrixNetworkError(info, isAbortError(error) ? new Error("request timed out") : error);
-    }
-    if (req.raw && response.ok) {
-      const bytes = new Uint8Array(await this.#readBody(response, info, req.signal));
-      return { status: response.status, headers: response.headers, body: bytes } satisfies RawResponse;
-    }
-    if (req.readJson && response.ok && response.body) return this.#readStreamed(req.readJson, response.body, response.status, info, req.signal);
-    const text = await this.#readText(response, info, req.signal);
+  /** The JSON of a response whose body is `text`, or the response's error. */
+  #parse(response: Response, text: string, info: RequestInfo): unknown {
     let json: unknown = {};
     if (text.length > 0) {
       try {

@@ -13,7 +13,6 @@ import { userPills } from "./matrix.js";
 import type { ParseContext } from "./parsers.js";
 import { CommandResponse, type OutgoingContent } from "./response.js";
 import { splitWithOffsets } from "./split.js";
-import { handlerSignal } from "../sync/scheduler.js";
 import { anySignal } from "../util/async.js";
 
 /** Default `aliasLookupTimeoutMs`: an alias lookup is one request, so 10 s is plenty. */
@@ -24,6 +23,7 @@ const NEVER = new AbortController().signal;
 import { attachmentContent, isAttachmentMessage, type AttachmentMessage } from "../attachments/index.js";
 import { SendSequence } from "../delivery/txn.js";
 import { runOnce } from "../delivery/once.js";
+import { currentHandler, type RunningHandler } from "../delivery/context.js";
 
 /**
  * The command a context runs: the registered `Command`. Declared open here and made `Command` in
@@ -89,7 +89,12 @@ export class CommandContext {
    * @example
    * const page = await fetch(url, { signal: ctx.signal });
    */
-  readonly signal: AbortSignal;
+  get signal(): AbortSignal {
+    // Asked for only when used: most commands never do, and a handler's controller is made on demand.
+    return this.#handler?.signal ?? NEVER;
+  }
+  /** The handler this context was made in (its signal is read from it when asked for). */
+  readonly #handler: RunningHandler | undefined;
   #args: readonly string[] | undefined;
   /** Numbers this context's sends, so a replayed event reuses its transaction ids. */
   readonly #sends: SendSequence;
@@ -107,7 +112,7 @@ export class CommandContext {
     this.replyTo = invocation.replyTo;
     this.structuredArguments = invocation.structuredArguments;
     this.#sends = new SendSequence(message.event_id);
-    this.signal = handlerSignal() ?? NEVER;
+    this.#handler = currentHandler();
   }
 
   /**
@@ -153,14 +158,17 @@ export class CommandContext {
   /** What argument parsers may know about this message. */
   get parseContext(): ParseContext {
     const bot = this.bot;
-    const signal = this.signal;
+    // Read when used: the handler's controller is made only for a parser that asks for it.
+    const signal = (): AbortSignal => this.signal;
     const timeoutMs = bot.options.aliasLookupTimeoutMs ?? DEFAULT_ALIAS_LOOKUP_TIMEOUT_MS;
     return {
       ...(this.formattedBody === undefined ? {} : { formattedBody: this.formattedBody }),
       // Bounded: a stuck directory server must not hold the command (and its room) for minutes.
       resolveRoomAlias: async (alias) =>
-        (await bot.api.directory.resolveAlias(alias, { signal: anySignal(signal, AbortSignal.timeout(timeoutMs)) })).room_id,
-      signal,
+        (await bot.api.directory.resolveAlias(alias, { signal: anySignal(signal(), AbortSignal.timeout(timeoutMs)) })).room_id,
+      get signal() {
+        return signal();
+      },
       botUserId: bot.userId,
       roomId: this.room.roomId,
       sender: this.sender,

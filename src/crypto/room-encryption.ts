@@ -66,7 +66,8 @@ export class RoomEncryption {
   async settingsOf(roomId: string, options: { signal?: AbortSignal } = {}): Promise<EncryptionContent | undefined> {
     const room = this.host.rooms.rooms.get(roomId);
     if (room?.isEncrypted) return room.encryption;
-    const known = this.#known.get(roomId) ?? (await this.#stored(roomId));
+    // A room whose stored flag was read already costs no await (every send asks).
+    const known = this.#known.get(roomId) ?? (this.#readFromStore.has(roomId) ? undefined : await this.#stored(roomId));
     if (known) return known;
     // A joined room's state came with sync (the full state on join): no lookup, so a reply costs only the reply.
     if (room?.membership === "join") return undefined;

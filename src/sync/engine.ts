@@ -33,6 +33,7 @@ import { findOwnInvite } from "./invite.js";
 import { HandlerTimeoutError, SyncBatchSkippedError } from "./errors.js";
 import type { Room } from "./room.js";
 import { HandlerScheduler, type SchedulerSlot } from "./scheduler.js";
+import { runAsHandler } from "../delivery/context.js";
 import type { RoomTracker } from "./tracker.js";
 import { isSlidingToken } from "./sliding-map.js";
 import { LongPollSource, type RoomHint, type SyncSource } from "./source.js";
@@ -460,7 +461,8 @@ export class SyncEngine {
         finish(true);
       });
       try {
-        await run();
+        // The handler context (its signal, parking) covers the handler only, not this bookkeeping.
+        await runAsHandler(slot, run, undefined);
       } catch (error) {
         if (this.#stopping && controller.aborted) return void (counts = false);
         // Sinks route handler errors themselves; this is a last resort.

@@ -46,8 +46,11 @@ interface KeyQueue {
   ready: boolean;
 }
 
-/** A handle a running piece of work gets to give up its turn early. */
-export interface SchedulerSlot {
+/**
+ * A handle a running piece of work gets: its signal (what {@link handlerSignal} gives inside a
+ * handler context entered with it) and a way to give up its turn early.
+ */
+export interface SchedulerSlot extends RunningHandler {
   /** Frees the key's turn and the concurrency slot (idempotent). */
   release(): void;
 }
@@ -97,13 +100,16 @@ export class HandlerScheduler {
    * `signal` is what {@link handlerSignal} gives inside `work` (a function: asked for only then).
    */
   run<T>(key: string, work: (slot: SchedulerSlot) => Promise<T>, signal: AbortSignal | (() => AbortSignal)): Promise<T> {
-    return new Promise<T>((resolve, reject) => this.schedule(key, work, signal, (failed, value) => (failed ? reject(value) : resolve(value as T))));
+    const handler = (slot: SchedulerSlot): Promise<T> => runAsHandler(slot, work, slot);
+    return new Promise<T>((resolve, reject) => this.schedule(key, handler, signal, (failed, value) => (failed ? reject(value) : resolve(value as T))));
   }
 
   /**
    * {@link HandlerScheduler.run} without a promise of its own (the sync engine's path, once per
    * event): `settled` is called once `work` has settled and its slot is free, `failed` telling
-   * whether `value` is its result or its error.
+   * whether `value` is its result or its error. Unlike `run`, `work` is not entered as a handler
+   * context: it enters one itself (`runAsHandler(slot, ...)`) around what needs it, so that its
+   * own bookkeeping around the handler runs without one (see `delivery/context.ts` for the cost).
    */
   schedule<T>(key: string, work: (slot: SchedulerSlot) => Promise<T>, signal: AbortSignal | (() => AbortSignal), settled: (failed: boolean, value: unknown) => void): void {
     let queue = this.#queues.get(key);
@@ -122,10 +128,10 @@ export class HandlerScheduler {
       };
       this.#running++;
       q.busy = true;
-      const running: RunningHandler = { get signal() { return typeof signal === "function" ? signal() : signal; }, release };
+      const slot: SchedulerSlot = { get signal() { return typeof signal === "function" ? signal() : signal; }, release };
       let result: Promise<T>;
       try {
-        result = Promise.resolve(runAsHandler(running, work, running));
+        result = Promise.resolve(work(slot));
       } catch (error) {
         // A synchronous throw settles like an async one, after the current task.
         result = Promise.reject(error);

@@ -45,50 +45,60 @@ export function sanitizeSyncResponse(response: SyncResponse): SanitizeReport {
     report.dropped++;
     if (report.paths.length < MAX_REPORTED_PATHS) report.paths.push(path);
   };
+  // Paths are built only for what is dropped: a clean batch (nearly every one) makes no strings
+  // and no copies of its event lists. `at` is the holder's path ("" at the top).
+  const pathOf = (at: string, key: string): string => (at === "" ? key : `${at}.${key}`);
   /** Keeps `holder[key]` an object (or absent). */
-  const object = (holder: Record<string, unknown>, key: string, path: string): Record<string, unknown> | undefined => {
+  const object = (holder: Record<string, unknown>, key: string, at: string): Record<string, unknown> | undefined => {
     const value = holder[key];
     if (value === undefined) return undefined;
     if (isRecord(value)) return value;
-    drop(path);
+    drop(pathOf(at, key));
     delete holder[key];
     return undefined;
   };
   /** Keeps `holder[key].events` an array of events that pass `check`. */
-  const events = (holder: Record<string, unknown>, key: string, path: string, check: Check): void => {
-    const section = object(holder, key, path);
+  const events = (holder: Record<string, unknown>, key: string, at: string, check: Check): void => {
+    const section = object(holder, key, at);
     if (!section || section.events === undefined) return;
     if (!Array.isArray(section.events)) {
-      drop(`${path}.events`);
+      drop(`${pathOf(at, key)}.events`);
       section.events = [];
       return;
     }
     const list = section.events as unknown[];
-    const kept = list.filter((event, i) => {
-      if (isRecord(event) && check(event)) return true;
-      drop(`${path}.events[${i}]`);
-      return false;
-    });
-    if (kept.length !== list.length) section.events = kept;
+    let kept: unknown[] | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const event = list[i];
+      if (isRecord(event) && check(event)) {
+        kept?.push(event);
+        continue;
+      }
+      drop(`${pathOf(at, key)}.events[${i}]`);
+      kept ??= list.slice(0, i);
+    }
+    if (kept) section.events = kept;
   };
-  const timeline = (room: Record<string, unknown>, path: string): void => {
-    events(room, "timeline", `${path}.timeline`, roomEvent);
+  const timeline = (room: Record<string, unknown>, at: string): void => {
+    events(room, "timeline", at, roomEvent);
     const t = room.timeline as Record<string, unknown> | undefined;
     if (t?.limited !== undefined && typeof t.limited !== "boolean") {
-      drop(`${path}.timeline.limited`);
+      drop(`${at}.timeline.limited`);
       delete t.limited;
     }
     if (t?.prev_batch !== undefined && typeof t.prev_batch !== "string") {
-      drop(`${path}.timeline.prev_batch`);
+      drop(`${at}.timeline.prev_batch`);
       delete t.prev_batch;
     }
   };
   /** Each entry of `rooms[section]` must be an object; `each` checks its parts. */
   const rooms = (section: string, each: (room: Record<string, unknown>, path: string) => void): void => {
     const all = response.rooms as Record<string, unknown> | undefined;
-    const map = all && object(all, section, `rooms.${section}`);
+    const map = all && object(all, section, "rooms");
     if (!map) return;
-    for (const [roomId, room] of Object.entries(map)) {
+    for (const roomId in map) {
+      if (!Object.hasOwn(map, roomId)) continue;
+      const room = map[roomId];
       const path = `rooms.${section}.${roomId}`;
       if (!roomId.startsWith("!") || !isRecord(room)) {
         drop(path);
@@ -100,20 +110,20 @@ export function sanitizeSyncResponse(response: SyncResponse): SanitizeReport {
   };
 
   const top = response as unknown as Record<string, unknown>;
-  events(top, "account_data", "account_data", basic);
-  object(top, "rooms", "rooms");
-  rooms("invite", (room, path) => events(room, "invite_state", `${path}.invite_state`, stripped));
+  events(top, "account_data", "", basic);
+  object(top, "rooms", "");
+  rooms("invite", (room, path) => events(room, "invite_state", path, stripped));
   rooms("join", (room, path) => {
-    object(room, "summary", `${path}.summary`);
-    events(room, "state", `${path}.state`, stateEvent);
+    object(room, "summary", path);
+    events(room, "state", path, stateEvent);
     timeline(room, path);
-    events(room, "account_data", `${path}.account_data`, basic);
-    events(room, "ephemeral", `${path}.ephemeral`, basic);
+    events(room, "account_data", path, basic);
+    events(room, "ephemeral", path, basic);
   });
   rooms("leave", (room, path) => {
-    events(room, "state", `${path}.state`, stateEvent);
+    events(room, "state", path, stateEvent);
     timeline(room, path);
-    events(room, "account_data", `${path}.account_data`, basic);
+    events(room, "account_data", path, basic);
   });
   return report;
 }

@@ -40,6 +40,9 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number):
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
+/** Where work with no predecessor starts: after the current task, as behind a settled one. */
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /**
  * Serializes async work per key: work for one key runs one at a time, in
  * call order; different keys run concurrently.
@@ -53,14 +56,16 @@ export class KeyedMutex {
 
   /** Runs `work` once every earlier call with the same key has settled. */
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(key) ?? Promise.resolve();
+    // Two promises per call (every send goes through one), not four: a shared resolved start, and
+    // one tail that both waits for `result` (whatever its outcome) and forgets the settled key.
+    const previous = this.#tails.get(key) ?? RESOLVED;
     const result = previous.then(work, work);
-    const tail = result.catch(() => undefined);
-    this.#tails.set(key, tail);
-    void tail.then(() => {
+    const forget = (): void => {
       // Forget settled keys so the map grows with concurrency, not with history.
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
-    });
+    };
+    const tail: Promise<void> = result.then(forget, forget);
+    this.#tails.set(key, tail);
     return result;
   }
 

@@ -31,6 +31,7 @@ import { WaitTimeoutError } from "../../src/events/emitter.js";
 import { consoleLogger } from "../../src/logging/logger.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { Room } from "../../src/sync/room.js";
+import { HandlerScheduler } from "../../src/sync/scheduler.js";
 
 const BOT = "@bot:x.org";
 const ALICE = "@alice:x.org";
@@ -359,5 +360,27 @@ describe("context and conversations", () => {
     const aborted = bot.waitForMessage({ signal: controller.signal });
     controller.abort(new Error("gave up"));
     await assert.rejects(aborted, /gave up/);
+  });
+});
+
+describe("a command context's signal", () => {
+  test("is the handler's, asked of it only when read: making the context and its parse context asks nothing (no controller per command)", async () => {
+    const bot = makeBot();
+    const controller = new AbortController();
+    let asked = 0;
+    const scheduler = new HandlerScheduler(1);
+    const seen = await scheduler.run("!r:x.org", async () => {
+      const ctx = ctxFor(bot, makeRoom(), ALICE);
+      const parse = ctx.parseContext;
+      await Promise.resolve();
+      const before = asked;
+      return { before, ctx: ctx.signal, parse: parse.signal, after: asked };
+    }, () => (asked++, controller.signal));
+    assert.equal(seen.before, 0);
+    assert.equal(seen.ctx, controller.signal);
+    assert.equal(seen.parse, controller.signal);
+    assert.equal(seen.after, 2);
+    // Outside a handler: a signal that never aborts.
+    assert.equal(ctxFor(bot, makeRoom(), ALICE).signal.aborted, false);
   });
 });

@@ -3,6 +3,7 @@
  * triggering event, and `runOnce` (what `ctx.once` runs) against both stores.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +34,15 @@ describe("deterministic transaction ids", () => {
   test("a known value: the derivation never changes between versions or machines", () => {
     // Changing it would make a bot upgraded between a crash and its restart send a reply twice.
     assert.equal(deterministicTxnId("$event:example.org", [0]), "nbe1c100a9cac364b45450eef87a8f5ad1df35773d77f900e3b86468f839f92808b");
+  });
+
+  test("the one-shot hash gives what the createHash object gave, for any event id (lone surrogates included)", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 300 }), fc.array(fc.nat(50), { minLength: 1, maxLength: 3 }), (eventId, index) => {
+        const before = createHash("sha256").update(`niobot.txn.v1\0${eventId}\0${index.join("\0")}`).digest("hex");
+        assert.equal(deterministicTxnId(eventId, index), `nbe${before}`);
+      }),
+    );
   });
 
   test("sends inside a sequence's calls get the event's ids in call order; outside, none", async () => {

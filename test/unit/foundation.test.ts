@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { MatrixError, MatrixNetworkError, redactPath } from "../../src/api/errors.js";
 import { fillPath } from "../../src/api/endpoints.js";
 import { retryAfterOf } from "../../src/api/http.js";
@@ -59,6 +61,34 @@ describe("http helpers", () => {
   test("fillPath percent-encodes every parameter", () => {
     assert.equal(fillPath("/rooms/{roomId}/send/{type}/{txn}", { roomId: "!a/b:c", type: "m.room.message", txn: "t 1" }), "/rooms/!a%2Fb%3Ac/send/m.room.message/t%201");
     assert.throws(() => fillPath("/x/{id}", {}), /missing path parameter id/);
+    assert.throws(() => fillPath("/x/{id}", {}), /missing path parameter id/, "the same once the template is known");
+  });
+
+  test("fillPath fills any template as the regex replacement it replaces did", () => {
+    const reference = (template: string, params: Record<string, string>): string =>
+      template.replace(/\{(\w+)\}/g, (_, name: string) => {
+        const value = params[name];
+        if (value === undefined) throw new TypeError(`missing path parameter ${name} for ${template}`);
+        return encodeURIComponent(value);
+      });
+    const outcome = (fill: () => string): string => {
+      try {
+        return fill();
+      } catch (error) {
+        return `throws ${(error as Error).message}`;
+      }
+    };
+    const segment = fc.oneof(fc.constantFrom("{a}", "{b}", "{a_1}", "{c}", "/", "{", "}", "{}", "{-}"), fc.string({ maxLength: 5 }));
+    fc.assert(
+      fc.property(fc.array(segment, { maxLength: 8 }), fc.string(), fc.string(), fc.string(), (segments, a, b, a1) => {
+        const template = segments.join("");
+        const params = { a, b, a_1: a1 };
+        const expected = outcome(() => reference(template, params));
+        assert.equal(outcome(() => fillPath(template, params)), expected);
+        assert.equal(outcome(() => fillPath(template, params)), expected);
+      }),
+      { numRuns: 2000 },
+    );
   });
 
   test("backoff is capped and grows", () => {
@@ -89,6 +119,20 @@ describe("KeyedMutex", () => {
     const mutex = new KeyedMutex();
     await assert.rejects(mutex.run("k", async () => { throw new Error("x"); }));
     assert.equal(await mutex.run("k", async () => 42), 42);
+  });
+
+  test("a run makes two promises of its own (every send goes through one; it was four), and work starts after the current task", async () => {
+    const mutex = new KeyedMutex();
+    let made = 0;
+    let started = false;
+    const hook = createHook({ init: (_id, type) => void (type === "PROMISE" && made++) }).enable();
+    const first = mutex.run("k", () => ((started = true), Promise.resolve(1)));
+    const second = mutex.run("k", () => Promise.resolve(2));
+    hook.disable();
+    assert.equal(made, 4);
+    assert.equal(started, false);
+    assert.deepEqual(await Promise.all([first, second]), [1, 2]);
+    assert.equal(mutex.size, 0);
   });
 });
 

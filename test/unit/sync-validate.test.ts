@@ -38,6 +38,13 @@ describe("sanitizeSyncResponse", () => {
     assert.equal(report.dropped, 11);
     assert.ok(report.paths.includes("account_data.events[0]"));
     assert.ok(report.paths.includes("rooms.join.!a:x.timeline.events[1]"));
+    // The first ten, in the order met (paths are built only for what is dropped).
+    assert.deepEqual(report.paths, [
+      "account_data.events[0]", "account_data.events[2]",
+      "rooms.invite.!c:x.invite_state.events[1]",
+      "rooms.join.!a:x.state.events[0]", "rooms.join.!a:x.timeline.events[1]", "rooms.join.!a:x.timeline.events[2]",
+      "rooms.join.!a:x.timeline.limited", "rooms.join.!a:x.account_data.events", "rooms.join.!b:x", "rooms.join.not-a-room",
+    ]);
   });
 
   test("a well-formed response is left as it is", () => {
