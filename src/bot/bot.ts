@@ -48,6 +48,9 @@ import { MediaClient, isAttachmentMessage, sendAttachment, type Attachment, type
 
 export type { NioBotOptions } from "./options.js";
 
+/** Failed `/sync` requests in a row after which `health()` reports the bot unhealthy: one is a blip, three an outage. */
+const UNHEALTHY_SYNC_FAILURES = 3;
+
 /**
  * A Matrix bot.
  *
@@ -426,7 +429,8 @@ export class NioBot {
 
   /**
    * Readiness for an orchestrator's probe: `active` (syncing, holding the lease if there are
-   * replicas), `standby` (waiting for the lease) or `unhealthy` (not started, stopped, lost the lease).
+   * replicas), `standby` (waiting for the lease) or `unhealthy` (not started, stopped, lost the lease,
+   * or `/sync` has failed three times in a row, each after the HTTP client's own retries).
    *
    * @example
    * http.createServer((_, res) => { const h = bot.health(); res.writeHead(h.ready ? 200 : 503).end(JSON.stringify(h)); }).listen(8080);
@@ -437,6 +441,11 @@ export class NioBot {
     if (state === "waiting") return { status: "standby", ready: false, ...lease };
     if (state === "lost") return { status: "unhealthy", ready: false, reason: `lost the lease: ${this.#replicas?.lostReason ?? "expired"}`, ...lease };
     if (!this.running) return { status: "unhealthy", ready: false, reason: this.#starting ? "starting" : "not running", ...lease };
+    const failing = this.#sync?.failing;
+    if (failing !== undefined && failing.attempts >= UNHEALTHY_SYNC_FAILURES) {
+      const since = new Date(failing.since).toISOString();
+      return { status: "unhealthy", ready: false, reason: `sync failing since ${since} (${failing.attempts} attempts): ${failing.error}`, ...lease };
+    }
     return { status: "active", ready: true, ...lease };
   }
 

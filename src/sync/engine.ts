@@ -121,6 +121,16 @@ export const DEFAULT_SYNC_FILTER: SyncFilter = {
   },
 };
 
+/** A run of failed sync requests, since the last one that succeeded. */
+export interface SyncFailing {
+  /** Failed requests in a row (each after the HTTP client's own retries). */
+  attempts: number;
+  /** When the first of them failed (epoch ms). */
+  since: number;
+  /** The last error's message. */
+  error: string;
+}
+
 interface Batch {
   token: string;
   pending: number;
@@ -155,6 +165,7 @@ export class SyncEngine {
   readonly #deadlineMs: number;
   /** Resolves the wait of {@link SyncEngine.#settling} once no handler runs. */
   #drained: (() => void) | undefined;
+  #failing: SyncFailing | undefined;
 
   constructor(options: SyncEngineOptions) {
     this.#o = options;
@@ -176,6 +187,11 @@ export class SyncEngine {
   /** Whether the loop is running. */
   get running(): boolean {
     return this.#loop !== undefined;
+  }
+
+  /** The current run of failed sync requests, or undefined once one has succeeded. */
+  get failing(): SyncFailing | undefined {
+    return this.#failing;
   }
 
   /** The token the next sync starts from. */
@@ -242,7 +258,10 @@ export class SyncEngine {
       try {
         while (this.#inFlight.size >= (this.#o.maxInFlight ?? 200) && !signal.aborted)
           await Promise.race([...this.#inFlight]);
-        await this.#fetchAndProcess(first, signal, () => (failures = 0));
+        await this.#fetchAndProcess(first, signal, () => {
+          failures = 0;
+          this.#failing = undefined;
+        });
         if (first) {
           first = false;
           markReady();
@@ -253,6 +272,8 @@ export class SyncEngine {
           this.#o.sink.onFatal(error);
           throw error;
         }
+        const message = (error as Error)?.message ?? String(error);
+        this.#failing = { attempts: failures + 1, since: this.#failing?.since ?? Date.now(), error: message };
         this.#o.sink.onSyncError(error, failures);
         const delay = backoffDelay(failures++, this.#o.initialBackoffMs ?? 1_000, this.#o.maxBackoffMs ?? 60_000);
         this.#log.warn({ error: (error as Error).message, retryInMs: delay }, "sync failed");

@@ -211,6 +211,30 @@ describe("malformed sync responses", () => {
   });
 });
 
+describe("health", () => {
+  test("three failed syncs in a row make health() unhealthy with the reason; the next success makes it active again", async () => {
+    const rules: FaultRule[] = [];
+    const faults = faultyFetch(rules);
+    const { bot } = await joinedBot({ fetch: faults.fetch, retry: { maxTransientRetries: 0 }, syncTimeoutMs: 500 });
+    try {
+      assert.equal(bot.health().status, "active");
+      rules.push({ method: "GET", path: /\/sync$/, times: 3, fault: { kind: "status", status: 502, body: { errcode: "M_UNKNOWN", error: "bad gateway" } } });
+      const injected = () => faults.log.filter((r) => r.fault === "status").length;
+      await until("the first sync failed", () => injected() >= 1);
+      assert.equal(bot.health().status, "active", "one failure is a blip");
+      await until("health() turned unhealthy", () => bot.health().status === "unhealthy", 30_000);
+      const health = bot.health();
+      assert.equal(health.ready, false);
+      assert.equal(injected(), 3);
+      assert.match(health.reason ?? "", /^sync failing since \d{4}-.* \(3 attempts\): /);
+      await until("a sync succeeded again", () => bot.health().status === "active", 30_000);
+      assert.equal(bot.health().ready, true);
+    } finally {
+      await bot.stop();
+    }
+  });
+});
+
 describe("handler concurrency", () => {
   test("a burst caught up after downtime: never more than maxConcurrentHandlers at once, each room in order", async () => {
     const storePath = tempStorePath();
