@@ -272,7 +272,7 @@ export class NioBot {
     if (o.appservice) return this.#startAppservice(baseUrl);
     // With replicas, every request first checks the lease: a replica that lost it sends nothing.
     this.#api = new MatrixApi({ baseUrl, fetch: this.#replicas?.guard(o.fetch) ?? o.fetch, logger: this.log, ...o.retry });
-    const established = await establishSession(this.#api, this.store, {
+    const establishing = establishSession(this.#api, this.store, {
       homeserver: baseUrl,
       userId: o.userId,
       deviceId: o.deviceId,
@@ -282,26 +282,28 @@ export class NioBot {
       // Without encryption nothing before the first batch needs the device: whoami runs beside the first sync.
       checkBeside: cryptoModule === undefined,
     }, this.log);
+    // The crypto store opens beside the login; settling the device inside waits for the login.
+    const begun = cryptoModule?.then((m) => m.BotCrypto.begin(this.#cryptoHost(), establishing, credentials, crypto));
+    begun?.catch(() => undefined);
+    // A failed login fails the start once the store is released again.
+    const established = await establishing.catch(async (error: unknown) => {
+      await begun?.catch(() => undefined);
+      throw error;
+    });
     // The first batch (and `ready`) waits for the check; a failed check fails the start.
     const sessionChecked = established.checked?.then((session) => void (this.#session = session));
     sessionChecked?.catch(() => undefined);
     if (sessionChecked === undefined) this.#session = established;
     this.rooms.load(await this.store.loadRooms());
     let cryptoReady: Promise<void> | undefined = sessionChecked;
-    if (cryptoModule) {
-      const begin = async (): Promise<Awaited<ReturnType<(typeof BotCrypto)["begin"]>>> => {
-        const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), established, credentials, crypto);
-        this.#session = opening.session;
-        return opening;
-      };
+    if (begun) {
       // Only a password lets the store's check replace the device (and so the session the sync uses);
       // without one the first /sync goes out now, beside the store opening and the device check.
-      const replaceable = "password" in credentials && Boolean(credentials.password);
-      const begun = replaceable ? await begin() : undefined;
+      if ("password" in credentials && credentials.password) await begun;
       // The machine and its keys are set up beside the first /sync; the batches that come before it
       // is ready are dispatched meanwhile, their tokens held until it has them (the start queue). The
       // identity and the key backup come after the first batch fed, which start() waits for.
-      const opening = (begun ? Promise.resolve(begun) : begin()).then((o) => o.finish({ afterFirstBatch: true }));
+      const opening = begun.then((o) => ((this.#session = o.session), o.finish({ afterFirstBatch: true })));
       this.#cryptoStart = new CryptoStartQueue(opening, (roomId) => this.#roomEncryption.settingsOf(roomId));
       cryptoReady = this.#cryptoStart.ready.then((c) => void (this.#crypto = c));
       cryptoReady.catch(() => undefined);

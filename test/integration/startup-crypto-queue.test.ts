@@ -85,7 +85,8 @@ describe("the first batches before the crypto machine is open", () => {
     const plain = await newTestUser();
     try {
       const { storePath, account, encrypted, plainRoom } = await ranOnce(human, plain);
-      // Sent while the bot is down: both come in the restarted bot's first batch, with the room key as a to-device event.
+      // Sent while the bot is down: both come in the restarted bot's first batch, with the new room key as a to-device event.
+      await human.client.getCrypto()!.forceDiscardSession(encrypted);
       await human.send(encrypted, "!enc");
       await plain.send(plainRoom, "!plain");
 
@@ -126,6 +127,8 @@ describe("the first batches before the crypto machine is open", () => {
       // The key of "!late" is held back while the bot runs: it parks the event, undecryptable.
       const { storePath, account, encrypted, plainRoom } = await ranOnce(human, plain, async (bot, room) => {
         const parked = new Promise<void>((resolve) => bot.once("decryptionFailure", () => resolve()));
+        // A new room key, which the bot does not get yet.
+        await human.client.getCrypto()!.forceDiscardSession(room);
         human.holdToDevice();
         await human.send(room, "!late");
         await parked;
