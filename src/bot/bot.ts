@@ -279,11 +279,14 @@ export class NioBot {
       deviceName: o.deviceName ?? "niobot",
       credentials,
       envFile: o.envFile,
-      // Without encryption nothing before the first batch needs the device: whoami runs beside the first sync.
-      checkBeside: cryptoModule === undefined,
+      // Nothing before the first batch needs the device (the crypto machine takes its batches later):
+      // whoami runs beside the first sync.
+      checkBeside: true,
     }, this.log);
-    // The crypto store opens beside the login; settling the device inside waits for the login.
-    const begun = cryptoModule?.then((m) => m.BotCrypto.begin(this.#cryptoHost(), establishing, credentials, crypto));
+    // The crypto store opens beside the login; settling the device inside waits for the login (and its check).
+    const session = establishing.then((e) => e.checked ?? e);
+    session.catch(() => undefined);
+    const begun = cryptoModule?.then((m) => m.BotCrypto.begin(this.#cryptoHost(), session, credentials, crypto));
     begun?.catch(() => undefined);
     // A failed login fails the start once the store is released again.
     const established = await establishing.catch(async (error: unknown) => {
