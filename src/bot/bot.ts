@@ -272,6 +272,9 @@ export class NioBot {
     if (o.appservice) return this.#startAppservice(baseUrl);
     // With replicas, every request first checks the lease: a replica that lost it sends nothing.
     this.#api = new MatrixApi({ baseUrl, fetch: this.#replicas?.guard(o.fetch) ?? o.fetch, logger: this.log, ...o.retry });
+    // Loaded before the crypto store opens below: from there to the start queue (which closes it) only
+    // the login may fail, and then the store's opening releases it.
+    this.rooms.load(await this.store.loadRooms());
     const establishing = establishSession(this.#api, this.store, {
       homeserver: baseUrl,
       userId: o.userId,
@@ -297,7 +300,6 @@ export class NioBot {
     const sessionChecked = established.checked?.then((session) => void (this.#session = session));
     sessionChecked?.catch(() => undefined);
     if (sessionChecked === undefined) this.#session = established;
-    this.rooms.load(await this.store.loadRooms());
     let cryptoReady: Promise<void> | undefined = sessionChecked;
     if (begun) {
       // Only a password lets the store's check replace the device (and so the session the sync uses);
