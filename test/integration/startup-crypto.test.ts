@@ -4,7 +4,9 @@
  * identity's upload of its signing keys (a fresh account creates its identity) against the real
  * Synapse: meanwhile the bot reaches its long poll and answers in an unencrypted room, a send into
  * an encrypted room waits for the identity (and then goes out encrypted), and `start()` resolves
- * only once the identity and the backup are set up.
+ * only once the identity and the backup are set up. With an access token, holding the crypto
+ * store's device check (which the machine's opening waits for) shows the first batches handled and
+ * an unencrypted room answered before the machine exists (the start queue).
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
