@@ -30,6 +30,7 @@ import type { RelationEmit } from "../messaging/relations.js";
 import { Outbox } from "../outbox/outbox.js";
 import { cryptoOptionsOf, isVerificationEvent, loadCryptoWasm, type BotCrypto, type CryptoHost } from "../crypto/index.js";
 import { RoomEncryption } from "../crypto/room-encryption.js";
+import { CryptoStartQueue } from "../crypto/start-queue.js";
 import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
 import type { ArgsFor, Command, CommandHandler, CommandOptionsFor, NoArgs } from "../commands/command.js";
@@ -91,6 +92,8 @@ export class NioBot {
   readonly #commands: CommandRouter;
   #dms: DirectMessages | undefined;
   #crypto: BotCrypto | undefined;
+  /** The machine while it opens: the first batches are dispatched beside it (`src/crypto/start-queue.ts`). */
+  #cryptoStart: CryptoStartQueue | undefined;
   #media: MediaClient | undefined;
   readonly #roomEncryption = new RoomEncryption(this);
   #replicas: ReplicaGate | undefined;
@@ -102,7 +105,7 @@ export class NioBot {
     this.store = options.store ?? storeFromOptions(options);
     this.rooms = new RoomTracker(options.userId);
     this.#events = new TypedEmitter<CoreBotEvents>((error, name, args) => this.reportError(error, contextOf(name, args)));
-    this.#outbox = new Outbox({ api: () => this.api, roomEncryption: (roomId) => this.#roomEncryption.settingsOf(roomId), encrypter: () => this.#crypto });
+    this.#outbox = new Outbox({ api: () => this.api, roomEncryption: (roomId) => this.#roomEncryption.settingsOf(roomId), encrypter: () => this.#crypto ?? this.#cryptoStart?.encrypter });
     this.messaging = new Messenger(this, this.#outbox, { defaultMsgtype: options.defaultMsgtype, autoReadReceipts: options.autoReadReceipts, messageCacheSize: options.messageCacheSize });
     this.roomsApi = new RoomsApi(this);
     this.accountApi = new AccountApi(this);
@@ -246,8 +249,9 @@ export class NioBot {
       this.#starting = undefined;
       await this.#appservice?.stop().catch(() => undefined);
       this.#appservice = undefined;
+      await this.#cryptoStart?.close().catch(() => undefined);
       await this.#crypto?.close().catch(() => undefined);
-      this.#crypto = undefined;
+      this.#crypto = this.#cryptoStart = undefined;
       await this.store.close().catch(() => undefined);
       throw error;
     });
@@ -271,35 +275,45 @@ export class NioBot {
     if (o.appservice) return this.#startAppservice(baseUrl);
     // With replicas, every request first checks the lease: a replica that lost it sends nothing.
     this.#api = new MatrixApi({ baseUrl, fetch: this.#replicas?.guard(o.fetch) ?? o.fetch, logger: this.log, ...o.retry });
-    const established = await establishSession(this.#api, this.store, {
+    // Loaded before the crypto store opens below: from there to the start queue (which closes it) only
+    // the login may fail, and then the store's opening releases it.
+    this.rooms.load(await this.store.loadRooms());
+    const establishing = establishSession(this.#api, this.store, {
       homeserver: baseUrl,
       userId: o.userId,
       deviceId: o.deviceId,
       deviceName: o.deviceName ?? "niobot",
       credentials,
       envFile: o.envFile,
-      // Without encryption nothing before the first batch needs the device: whoami runs beside the first sync.
-      checkBeside: cryptoModule === undefined,
+      // Nothing before the first batch needs the device (the crypto machine takes its batches later):
+      // whoami runs beside the first sync.
+      checkBeside: true,
     }, this.log);
+    // The crypto store opens beside the login; settling the device inside waits for the login (and its check).
+    const session = establishing.then((e) => e.checked ?? e);
+    session.catch(() => undefined);
+    const begun = cryptoModule?.then((m) => m.BotCrypto.begin(this.#cryptoHost(), session, credentials, crypto));
+    begun?.catch(() => undefined);
+    // A failed login fails the start once the store is released again.
+    const established = await establishing.catch(async (error: unknown) => {
+      await begun?.catch(() => undefined);
+      throw error;
+    });
     // The first batch (and `ready`) waits for the check; a failed check fails the start.
     const sessionChecked = established.checked?.then((session) => void (this.#session = session));
     sessionChecked?.catch(() => undefined);
     if (sessionChecked === undefined) this.#session = established;
-    this.rooms.load(await this.store.loadRooms());
     let cryptoReady: Promise<void> | undefined = sessionChecked;
-    if (cryptoModule) {
-      const begin = async (): Promise<Awaited<ReturnType<(typeof BotCrypto)["begin"]>>> => {
-        const opening = await (await cryptoModule).BotCrypto.begin(this.#cryptoHost(), established, credentials, crypto);
-        this.#session = opening.session;
-        return opening;
-      };
+    if (begun) {
       // Only a password lets the store's check replace the device (and so the session the sync uses);
       // without one the first /sync goes out now, beside the store opening and the device check.
-      const replaceable = "password" in credentials && Boolean(credentials.password);
-      const begun = replaceable ? await begin() : undefined;
-      // The machine and its keys are set up beside the first /sync, whose batch waits for them; the
-      // identity and the key backup after that batch, which start() (not the batch) waits for.
-      cryptoReady = (begun ? Promise.resolve(begun) : begin()).then((opening) => opening.finish({ afterFirstBatch: true })).then((c) => void (this.#crypto = c));
+      if ("password" in credentials && credentials.password) await begun;
+      // The machine and its keys are set up beside the first /sync; the batches that come before it
+      // is ready are dispatched meanwhile, their tokens held until it has them (the start queue). The
+      // identity and the key backup come after the first batch fed, which start() waits for.
+      const opening = begun.then((o) => ((this.#session = o.session), o.finish({ afterFirstBatch: true })));
+      this.#cryptoStart = new CryptoStartQueue(opening, (roomId) => this.#roomEncryption.settingsOf(roomId));
+      cryptoReady = this.#cryptoStart.ready.then((c) => void (this.#crypto = c));
       cryptoReady.catch(() => undefined);
     }
     this.#sync = new SyncEngine({
@@ -315,7 +329,7 @@ export class NioBot {
       maxEventAgeMs: o.maxEventAgeMs,
       maxConcurrentHandlers: o.maxConcurrentHandlers,
       handlerTimeoutMs: o.handlerTimeoutMs,
-      sink: this.#sink(cryptoReady, sessionChecked),
+      sink: this.#sink(sessionChecked),
     });
     if (o.handleSignals ?? true) this.#removeSignals = installSignalHandlers(() => this.stop(), this.log);
     try {
@@ -326,6 +340,7 @@ export class NioBot {
       });
       await Promise.all([cryptoReady?.then(() => this.#crypto?.settled), syncing]);
     } catch (error) {
+      this.#cryptoStart?.abandon();
       await this.#sync.stop();
       // Still setting up: wait, so that what it opened is there for start() to close.
       await cryptoReady?.catch(() => undefined);
@@ -350,11 +365,11 @@ export class NioBot {
   }
 
   /** Where the sync engine (or, in appservice mode, the transaction engine) hands events to the bot. */
-  #sink(cryptoReady?: Promise<void>, sessionChecked?: Promise<void>): SyncSink {
+  #sink(sessionChecked?: Promise<void>): SyncSink {
     return {
       beforeBatch: async (response, initial) => {
-        await cryptoReady;
-        await this.#crypto?.beforeBatch(response, initial);
+        await sessionChecked;
+        return this.#cryptoStart?.beforeBatch(response, initial);
       },
       onEvent: (room, event) => this.#onEvent(room, event),
       onInvite: (room, invite) => this.#onInvite(room, invite),
@@ -412,13 +427,16 @@ export class NioBot {
     const starting = this.#starting;
     if (!starting) return;
     this.#starting = undefined;
+    // What waits for a machine still opening fails now, not after the handlers' grace period.
+    this.#cryptoStart?.abandon();
     await this.#sync?.stop();
     await this.#appservice?.stop();
     this.#appservice = undefined;
     (this.#api?.http.auth as { close?: () => void } | undefined)?.close?.();
     await this.messaging.close();
+    await this.#cryptoStart?.close();
     await this.#crypto?.close();
-    this.#crypto = undefined;
+    this.#crypto = this.#cryptoStart = undefined;
     this.#removeSignals?.();
     this.#removeSignals = undefined;
     this.#standby?.abort(new DOMException("the bot is stopping", "AbortError"));
@@ -478,12 +496,14 @@ export class NioBot {
   }
 
   async #onEvent(room: Room, event: ClientEvent): Promise<void> {
-    if (this.#crypto && event.type === "m.room.encrypted") {
-      const decrypted = await this.#crypto.decrypt(room, event);
+    // While the machine opens, only events of rooms known to be unencrypted go on without it.
+    const crypto = this.#crypto ?? (this.#cryptoStart ? await this.#cryptoStart.machineFor(room, event) : undefined);
+    if (crypto && event.type === "m.room.encrypted") {
+      const decrypted = await crypto.decrypt(room, event);
       if (!decrypted) return;
       event = decrypted;
     }
-    if (this.#crypto && isVerificationEvent(event)) await this.#crypto.receiveVerificationEvent(room.roomId, event);
+    if (crypto && isVerificationEvent(event)) await crypto.receiveVerificationEvent(room.roomId, event);
     const incoming = this.messaging.incoming(room, event);
     try {
       if (this.listenerCount("event") > 0) await this.emit("event", room, event);
@@ -649,8 +669,9 @@ export class NioBot {
    */
   async fetchMessage(roomId: string, eventId: string): Promise<ClientEvent> {
     const event = await this.messaging.fetchMessage(roomId, eventId);
-    if (event.type !== "m.room.encrypted" || !this.#crypto) return event;
-    return (await this.#crypto.decryptFetched(roomId, event)) ?? event;
+    const crypto = event.type === "m.room.encrypted" ? this.#crypto ?? (await this.#cryptoStart?.ready) : undefined;
+    if (!crypto) return event;
+    return (await crypto.decryptFetched(roomId, event)) ?? event;
   }
 
   /**
@@ -700,7 +721,8 @@ export class NioBot {
    * const backup = await bot.crypto.exportRoomKeys("a long passphrase");
    */
   get crypto(): BotCrypto {
-    if (!this.#crypto) throw new Error(this.encryptionEnabled ? "the bot has not been started" : "end-to-end encryption is off (the encryption option)");
+    if (!this.#crypto)
+      throw new Error(!this.encryptionEnabled ? "end-to-end encryption is off (the encryption option)" : this.#cryptoStart ? "end-to-end encryption is still starting (wait for start() or the ready event)" : "the bot has not been started");
     return this.#crypto;
   }
 

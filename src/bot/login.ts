@@ -36,7 +36,8 @@ export interface SessionOptions {
   /**
    * With a given access token, return as soon as the token is in place and leave the whoami
    * check to `checked`, so it runs beside the first sync instead of before it. Only where nothing
-   * before the first batch needs the device id (no encryption); the first batch waits for it.
+   * before the first batch needs the device id (the crypto machine, which does, takes its batches
+   * once it is open: `src/crypto/start-queue.ts`); the first batch waits for the check.
    */
   checkBeside?: boolean;
 }

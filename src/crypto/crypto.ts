@@ -187,13 +187,15 @@ export class BotCrypto {
    * crypto then). With `afterFirstBatch`, the identity starts only once the
    * first batch has been fed to the machine, so its key queries do not hold
    * up that batch. Call `finish` exactly once; on failure the store is released.
+   * `session` may still be on its way (a login): the store opens meanwhile, and the device is
+   * settled once both are there; a failed login releases the store and rejects with its error.
    *
    * @throws {@link CryptoStoreLockedError} when another process holds the store.
    * @throws {@link CryptoStoreLostError} when a new device is needed but there is no password.
    */
   static async begin(
     host: CryptoHost,
-    session: Session,
+    session: Session | Promise<Session>,
     credentials: Credentials,
     o: CryptoOpenOptions,
   ): Promise<{ session: Session; finish: (options?: { afterFirstBatch?: boolean }) => Promise<BotCrypto> }> {
@@ -207,7 +209,8 @@ export class BotCrypto {
     let crashed: boolean;
     try {
       const restored = await file.open();
-      ({ session: current, usable } = await resolveDevice(host, file, restored, session, credentials, o.deviceName));
+      // The bot's login may still run beside the opening: the device is settled once both are done.
+      ({ session: current, usable } = await resolveDevice(host, file, restored, await session, credentials, o.deviceName));
       file.setOwner(current.userId, current.deviceId);
       crashed = restored.kind === "restored" && usable && !restored.meta.clean;
     } catch (error) {

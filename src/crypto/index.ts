@@ -17,6 +17,7 @@
  * `crypto.ts` and `store.ts`, which the bot imports (dynamically) only when
  * encryption is on; they are exported here as types. The wasm library alone
  * is asked for first (`wasm.ts`), so its compile starts before the rest.
+ * The first sync batches do not wait for the machine to open (`start-queue.ts`).
  *
  * @module
  */

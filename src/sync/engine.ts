@@ -40,10 +40,24 @@ import { LongPollSource, type RoomHint, type SyncSource } from "./source.js";
 import { sanitizeSyncResponse } from "./validate.js";
 import { StoreWrites } from "./writes.js";
 
+/**
+ * What {@link SyncSink.beforeBatch} returns when it took a batch over without finishing with it:
+ * the batch is dispatched at once, but its token is saved only once `consumed` resolves. A
+ * rejected `consumed` keeps the position before the batch for good (the batch comes again after
+ * a restart); the sink reports that failure itself.
+ */
+export interface BatchGate {
+  consumed: Promise<void>;
+}
+
 /** What the engine hands to the bot. Every method may be async. */
 export interface SyncSink {
-  /** Called first for each batch (end-to-end encryption feeds to-device events and key counts here). */
-  beforeBatch?(response: SyncResponse, initial: boolean): Promise<void> | void;
+  /**
+   * Called first for each batch (end-to-end encryption feeds to-device events and key counts
+   * here); the batch is dispatched once it returns, and with a {@link BatchGate} its token also
+   * waits for the gate.
+   */
+  beforeBatch?(response: SyncResponse, initial: boolean): Promise<BatchGate | void> | BatchGate | void;
   /** A timeline event of a joined room. */
   onEvent(room: Room, event: ClientEvent): Promise<void> | void;
   /** The bot was invited; `invite` is the invite event itself, undefined when none can be trusted (see `findOwnInvite`). */
@@ -300,14 +314,20 @@ export class SyncEngine {
   async #process(response: SyncResponse, signal: AbortSignal, hints: ReadonlyMap<string, RoomHint> | undefined): Promise<void> {
     const cleaned = sanitizeSyncResponse(response);
     if (cleaned.dropped > 0) this.#log.warn({ ...cleaned }, "dropped malformed entries of a sync response");
+    let gate: BatchGate | void = undefined;
     try {
-      await this.#o.sink.beforeBatch?.(response, this.#since === undefined);
+      gate = await this.#o.sink.beforeBatch?.(response, this.#since === undefined);
     } catch (error) {
       // Not queued yet: unless it keeps failing, the response is simply fetched again.
       if (signal.aborted || !this.#giveUp(error, response)) throw error;
     }
     const batch: Batch = { token: response.next_batch, pending: 1 };
     this.#batches.push(batch);
+    if (gate) {
+      // One more unit of the batch: its token (and every later one) waits for the sink too.
+      batch.pending++;
+      gate.consumed.then(() => this.#settle(batch), () => undefined);
+    }
     let settle = true;
     try {
       await this.#apply(response, batch, signal, hints);

@@ -4,7 +4,9 @@
  * identity's upload of its signing keys (a fresh account creates its identity) against the real
  * Synapse: meanwhile the bot reaches its long poll and answers in an unencrypted room, a send into
  * an encrypted room waits for the identity (and then goes out encrypted), and `start()` resolves
- * only once the identity and the backup are set up.
+ * only once the identity and the backup are set up. With an access token, holding the crypto
+ * store's device check (which the machine's opening waits for) shows the first batches handled and
+ * an unencrypted room answered before the machine exists (the start queue).
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -86,7 +88,7 @@ describe("start-up order with the default store", () => {
     }
   });
 
-  test("one set of one-time keys before the first long poll, and the identity only after the first batch", async () => {
+  test("one set of one-time keys at start, and the identity only after the first batch", async () => {
     await homeserver();
     const account = await newUser("bot");
     let syncHeld!: () => void;
@@ -100,9 +102,10 @@ describe("start-up order with the default store", () => {
     let pollSent!: () => void;
     const longPoll = new Promise<void>((resolve) => (pollSent = resolve));
     const log: string[] = [];
-    /** One-time keys in each `/keys/upload` sent before the first long poll. */
+    /** One-time keys in each `/keys/upload` sent before start() resolved. */
     const keySets: number[] = [];
     let polling = false;
+    let started = false;
     const fetch: FetchLike = async (input, init) => {
       const name = endpoint(input, init);
       const since = new URL(input).searchParams.has("since");
@@ -111,7 +114,7 @@ describe("start-up order with the default store", () => {
         polling = true;
         pollSent();
       }
-      if (name === "POST /keys/upload" && !polling) {
+      if (name === "POST /keys/upload" && !started) {
         const body = JSON.parse(String(init.body)) as { one_time_keys?: Record<string, unknown> };
         keySets.push(Object.keys(body.one_time_keys ?? {}).length);
       }
@@ -126,7 +129,7 @@ describe("start-up order with the default store", () => {
       return response;
     };
     const { bot } = await newBot({ storePath: tempStorePath(), fetch }, account);
-    const starting = bot.start({ password: account.password });
+    const starting = bot.start({ password: account.password }).then(() => void (started = true));
     starting.catch(() => undefined);
     try {
       assert.ok(await within(Promise.all([held, firstUpload]), 60_000), `the initial sync came back and the machine uploaded its keys: ${log.join(", ")}`);
@@ -134,9 +137,9 @@ describe("start-up order with the default store", () => {
       assert.equal(await within(identityWrote, 3_000), false, `the identity waits for the first batch: ${log.join(", ")}`);
       release();
       assert.ok(await within(longPoll, 60_000), `the long poll went out: ${log.join(", ")}`);
-      // The first batch's counts (0 one-time keys, taken before the upload) no longer make a second set.
-      assert.equal(keySets.filter((n) => n > 0).length, 1, `one-time keys in each upload before the long poll: ${keySets.join(", ")}`);
       await starting;
+      // The first batch's counts (0 one-time keys, taken before the upload) no longer make a second set.
+      assert.equal(keySets.filter((n) => n > 0).length, 1, `one-time keys in each upload until start() resolved: ${keySets.join(", ")}`);
       assert.equal(bot.crypto.identity?.outcome, "created");
     } finally {
       release();
@@ -145,48 +148,49 @@ describe("start-up order with the default store", () => {
     }
   });
 
-  test("with an access token the first /sync goes out beside the crypto store's device check; its batch waits for the machine", async () => {
-    await homeserver();
+  test("with an access token the first batches are handled beside the crypto store's device check: an unencrypted room is answered before the machine exists", async () => {
+    const hs = await homeserver();
     const account = await newUser("bot");
+    const human = await newTestUser();
+    const plainRoom = await human.createRoom([account.userId]);
+    await new TestUser(account, hs.baseUrl).api.rooms.join(plainRoom);
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let checkHeld!: () => void;
     const held = new Promise<void>((resolve) => (checkHeld = resolve));
-    let initialSent!: () => void;
-    const initial = new Promise<void>((resolve) => (initialSent = resolve));
-    let initialBack!: () => void;
-    const initialReturned = new Promise<void>((resolve) => (initialBack = resolve));
     let pollSent!: () => void;
     const longPoll = new Promise<void>((resolve) => (pollSent = resolve));
     const log: string[] = [];
     let checks = 0;
+    let released = false;
     const fetch: FetchLike = async (input, init) => {
       const name = endpoint(input, init);
       const since = new URL(input).searchParams.has("since");
       log.push(name + (since ? "?since" : ""));
       if (name === "GET /sync" && since) pollSent();
-      if (name === "GET /sync" && !since) initialSent();
-      // The device check (does the server know keys of this device?) is the first key query: held.
+      // The device check (does the server know keys of this device?) is the first key query: held,
+      // and the machine opens only after it.
       if (name === "POST /keys/query" && checks++ === 0) {
         checkHeld();
         await gate;
       }
-      const response = await globalThis.fetch(input, init);
-      if (name === "GET /sync" && !since) initialBack();
-      return response;
+      return globalThis.fetch(input, init);
     };
     const { bot } = await newBot({ storePath: tempStorePath(), fetch }, account);
+    bot.command("ping", (ctx) => ctx.respond("pong"));
     const starting = bot.start({ accessToken: account.accessToken });
     starting.catch(() => undefined);
     try {
       assert.ok(await within(held, 60_000), `the device check went out: ${log.join(", ")}`);
-      assert.ok(await within(initial, 30_000), `the initial /sync went out while the device check is held: ${log.join(", ")}`);
-      await initialReturned;
-      assert.ok(!log.includes("GET /sync?since") && !log.includes("POST /keys/upload"), `no machine yet, so no keys and no long poll: ${log.join(", ")}`);
+      assert.ok(await within(longPoll, 60_000), `the first batch was handled and the long poll sent while the device check is held: ${log.join(", ")}`);
+      await human.send(plainRoom, "!ping");
+      await human.waitForEvent((e) => e.room_id === plainRoom && e.sender === account.userId && e.content.body === "pong", 30_000);
+      assert.equal(released, false);
+      assert.ok(!log.includes("POST /keys/upload"), `answered before the machine existed (it uploads its keys first thing): ${log.join(", ")}`);
+      released = true;
       release();
-      assert.ok(await within(longPoll, 60_000), `the long poll went out once the machine was up: ${log.join(", ")}`);
-      assert.ok(log.indexOf("POST /keys/upload") < log.indexOf("GET /sync?since"), `the machine uploaded its keys before the first batch was done: ${log.join(", ")}`);
       await starting;
+      assert.ok(log.includes("POST /keys/upload"), `the machine came up after: ${log.join(", ")}`);
     } finally {
       release();
       await starting.catch(() => undefined);

@@ -107,6 +107,56 @@ describe("SyncEngine (recording transport)", () => {
     await e.stop();
   });
 
+  test("a batch gate from beforeBatch: the batch is dispatched at once, its token (and every later one) waits for the gate", async () => {
+    const store = new WatchedStore();
+    await store.open();
+    await store.commitSync("t0", []);
+    const handled: string[] = [];
+    const fed = gate();
+    const secondHandled = gate();
+    const { engine: e } = engine(
+      store,
+      { sync: (since) => (since === "t0" ? { body: batch("t1", [message("$a")]) } : since === "t1" ? { body: batch("t2", [message("$b")]) } : forever()) },
+      {
+        // The first batch is held for the sink (as the crypto start queue does while its machine opens).
+        beforeBatch: (response) => (response.next_batch === "t1" ? { consumed: fed.promise } : undefined),
+        onEvent: (_room, event) => {
+          handled.push(event.event_id);
+          if (event.event_id === "$b") secondHandled.open();
+        },
+      },
+    );
+    await e.start();
+    await secondHandled.promise;
+    assert.deepEqual(handled, ["$a", "$b"], "both batches were dispatched while the gate is closed");
+    // Give every queued commit its turn: none may pass the gated batch.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(!store.saved.includes("t1") && !store.saved.includes("t2"), `saved: ${store.saved.join(", ")}`);
+    assert.equal(await store.getSyncToken(), "t0");
+    fed.open();
+    await store.savedToken("t2");
+    await e.stop();
+  });
+
+  test("a rejected batch gate keeps the position before the batch, through stop", async () => {
+    const store = new WatchedStore();
+    await store.open();
+    await store.commitSync("t0", []);
+    const handled = gate();
+    const { engine: e } = engine(
+      store,
+      { sync: (since) => (since === "t0" ? { body: batch("t1", [message("$a")]) } : forever()) },
+      {
+        beforeBatch: () => ({ consumed: Promise.reject(new Error("the machine failed")) }),
+        onEvent: () => handled.open(),
+      },
+    );
+    await e.start();
+    await handled.promise;
+    await e.stop();
+    assert.equal(await store.getSyncToken(), "t0");
+  });
+
   test("the next long poll waits for the handlers of the last batch, so their echoes come in one response", async () => {
     const store = new WatchedStore();
     await store.open();
