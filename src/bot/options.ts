@@ -72,7 +72,7 @@ export interface NioBotOptions {
    * others once its listeners finished, `false` for none.
    */
   autoReadReceipts?: AutoReadReceipts;
-  /** Events kept in the message cache behind `fetchMessage` and edit checks (default 1000; 0 disables it). */
+  /** Events kept in the message cache behind `fetchMessage` and edit checks (default 1000; 0 disables it). Their JSON is also capped at 4 Mi characters in all. */
   messageCacheSize?: number;
   /** Ignore the timeline of the very first sync (default true). */
   ignoreOldEvents?: boolean;

@@ -49,14 +49,26 @@ export class LruMap<K, V> {
     this.#map.delete(key);
     if (this.capacity === 0) return this;
     this.#map.set(key, value);
-    while (this.#map.size > this.capacity) {
-      let oldest = this.#oldest?.next();
-      // A finished iterator stays finished (the spec says so), even if keys are added later.
-      if (oldest === undefined || oldest.done === true) oldest = (this.#oldest = this.#map.keys()).next();
-      if (oldest.done === true) break;
-      this.#map.delete(oldest.value);
-    }
+    while (this.#map.size > this.capacity && this.shift() !== undefined);
     return this;
+  }
+
+  /** Replaces the value of a key already present, keeping its position; false (and nothing stored) when absent. */
+  replace(key: K, value: V): boolean {
+    if (!this.#map.has(key)) return false;
+    this.#map.set(key, value);
+    return true;
+  }
+
+  /** Removes the least recently used entry and returns it (undefined when empty). */
+  shift(): [K, V] | undefined {
+    let oldest = this.#oldest?.next();
+    // A finished iterator stays finished (the spec says so), even if keys are added later.
+    if (oldest === undefined || oldest.done === true) oldest = (this.#oldest = this.#map.keys()).next();
+    if (oldest.done === true) return undefined;
+    const value = this.#map.get(oldest.value) as V;
+    this.#map.delete(oldest.value);
+    return [oldest.value, value];
   }
 
   delete(key: K): boolean {

@@ -21,7 +21,6 @@ import { ReadReceipts, type AutoReadReceipts, type MarkReadOptions } from "./rec
 import { OwnReactions, findReaction } from "./reactions.js";
 import { currentContent, editOf, reactionOf, redactedIdOf, relationType, threadRootOf, type RelationEmit } from "./relations.js";
 import { TypingIndicator, type TypingOptions } from "./typing.js";
-import { cloneJson } from "../util/record.js";
 
 /** Thrown by `edit` for an event the bot may not (or cannot) edit. */
 export class EditRefusedError extends Error {
@@ -104,7 +103,7 @@ export class Messenger {
       return ({ eventId, type, content }) => {
         sent();
         // The sync echo may have come first; it is the better copy.
-        if (this.cache.peek(eventId) !== undefined) return;
+        if (this.cache.has(eventId)) return;
         this.#observe({ event_id: eventId, type, sender: host.userId, origin_server_ts: Date.now(), content, room_id: roomId }, true);
       };
     });
@@ -238,8 +237,9 @@ export class Messenger {
     const cached = this.cache.get(roomId, eventId);
     if (cached !== undefined) return cached;
     const event = await this.host.api.rooms.event(roomId, eventId);
+    // The cache keeps its own text of the event: the fetched object itself is the caller's copy.
     this.cache.put(event);
-    return cloneJson(event);
+    return event;
   }
 
   // ---- hooks the bot calls ----------------------------------------------
