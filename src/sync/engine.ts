@@ -121,6 +121,9 @@ export const DEFAULT_SYNC_FILTER: SyncFilter = {
   },
 };
 
+/** Rooms of a historical initial sync whose state changes are written together while it is read. */
+const HISTORICAL_COMMIT_ROOMS = 1000;
+
 /** The rooms of a historical initial sync applied while it was read (see `#takeHistoricalRoom`). */
 interface TakenRooms {
   ids: Set<string>;
@@ -315,6 +318,9 @@ export class SyncEngine {
     for (const event of timeline) tracker.applyState(room, event);
     tracker.applyAccountData(joined.account_data?.events, room);
     taken.ids.add(roomId);
+    // The changes go to the store as the rooms come (with the last saved token, i.e. none):
+    // kept until the end, thousands of rooms' change records would be part of the peak too.
+    if (taken.ids.size % HISTORICAL_COMMIT_ROOMS === 0) this.#scheduleCommit();
     return true;
   }
 
