@@ -17,7 +17,8 @@
  * - Each finished event id is remembered, so the batch replayed after a crash
  *   skips what was already handled: nothing runs twice.
  * - On a first start (no stored token) the initial timeline is history and is
- *   not dispatched (`ignoreOldEvents`), judged by sync position, not by clocks.
+ *   not dispatched (`ignoreOldEvents`), judged by sync position, not by clocks;
+ *   its joined rooms are then applied one by one as the answer is read.
  * - A gappy timeline (`limited`) is back-filled from `/messages` up to the
  *   previous token, so a burst while the bot was busy or down is not skipped.
  */
