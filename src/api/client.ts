@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { endpoints, fillPath, type Endpoint, type PathParams, type RelationsQuery } from "./endpoints.js";
 import { HttpClient, type HttpClientOptions, type HttpRequest, type RawResponse } from "./http.js";
-import { readSyncBody } from "./sync-body.js";
+import { readSyncBody, type JoinedRoomSink } from "./sync-body.js";
 import type { ClientEvent } from "./events.js";
 import type * as T from "./types.js";
 
@@ -100,11 +100,21 @@ export class MatrixApi {
 
   /** Long-poll sync and history. */
   readonly sync = {
-    sync: (query: { filter?: string; since?: string; timeout?: number; full_state?: boolean; set_presence?: string }, o: CallOptions = {}) =>
+    /**
+     * `GET /sync`. A catch-up sync (no `timeout`) is read room by room; `onJoinedRoom` may take
+     * each joined room as it is parsed, leaving it out of the answer (see {@link JoinedRoomSink}).
+     */
+    sync: (query: { filter?: string; since?: string; timeout?: number; full_state?: boolean; set_presence?: string }, o: CallOptions & { onJoinedRoom?: JoinedRoomSink } = {}) =>
       // The sync engine retries failed polls itself (with backoff and a syncError event).
       // A catch-up sync (no wait: the first after a start) can be tens of MB: read room by room.
       // A long poll's answer is small, and one text and one parse cost it less.
-      this.call(endpoints.sync, { ...o, query, extraTimeoutMs: query.timeout ? query.timeout : CATCH_UP_SYNC_EXTRA_MS, idempotent: false, readJson: query.timeout ? undefined : readSyncBody }),
+      this.call(endpoints.sync, {
+        signal: o.signal,
+        query,
+        extraTimeoutMs: query.timeout ? query.timeout : CATCH_UP_SYNC_EXTRA_MS,
+        idempotent: false,
+        readJson: query.timeout ? undefined : o.onJoinedRoom ? (body) => readSyncBody(body, o.onJoinedRoom) : readSyncBody,
+      }),
     /** One simplified sliding sync request (MSC4186); `query.timeout` long-polls when nothing changed. */
     sliding: (body: T.SlidingSyncRequest, query: { pos?: string; timeout?: number }, o: CallOptions = {}) =>
       this.call(endpoints.slidingSync, { ...o, body, query, extraTimeoutMs: query.timeout ?? 0, idempotent: false }),

@@ -11,6 +11,10 @@
  * result is what `JSON.parse` of the whole text gives (duplicate keys included: the last one
  * wins), and a body that `JSON.parse` would reject is rejected with a {@link JsonBodyError}.
  *
+ * A reader may also take each room as it is parsed ({@link JoinedRoomSink}): a room it takes is
+ * not kept at all, so a historical initial sync never holds more than one parsed room beside
+ * what the bot keeps of the others (the sync engine applies such rooms to its room state at once).
+ *
  * Splitting on bytes is safe for UTF-8: every byte of a multi-byte character is 0x80 or above,
  * so none of them is mistaken for a quote, a backslash or a bracket, and every cut falls next to
  * an ASCII structural byte, so no character is cut in two.
@@ -22,6 +26,15 @@
 export class JsonBodyError extends Error {
   override name = "JsonBodyError";
 }
+
+/**
+ * Takes one member of the body's `rooms.join` (its key and parsed value) as soon as it is parsed;
+ * returns true when it took the room, which is then left out of the parsed body. Rooms are given
+ * in the body's order, before the rest of the body is known, and a repeated key (or a repeated
+ * `join`) is given each time, not only its last value as `JSON.parse` keeps; a room given before
+ * the body turns out to be malformed has been given all the same. What it throws ends the read.
+ */
+export type JoinedRoomSink = (roomId: string, room: unknown) => boolean;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -139,6 +152,9 @@ export class SyncBodyParser {
    * which is this one (a later `rooms` with another object `join` would have replaced it).
    */
   #lastJoin: Record<string, unknown> | undefined;
+
+  /** @param onRoom takes rooms as they are parsed (see {@link JoinedRoomSink}); none: all are kept. */
+  constructor(private readonly onRoom?: JoinedRoomSink) {}
 
   /** Scans one chunk of the body. */
   push(bytes: Uint8Array): void {
@@ -423,6 +439,7 @@ export class SyncBodyParser {
     const key = parse(utf8(this.#key.view())) as string;
     this.#key.clear();
     this.#value.clear();
+    if (this.onRoom?.(key, value) === true) return;
     // `__proto__` as a key is an own property in JSON.parse; plain assignment would set the prototype.
     if (key === "__proto__") Object.defineProperty(this.#join, key, { value, writable: true, enumerable: true, configurable: true });
     else this.#join[key] = value;
@@ -452,11 +469,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Reads a `/sync` body from its stream with a {@link SyncBodyParser}. Stream errors (a dropped
+ * Reads a `/sync` body from its stream with a {@link SyncBodyParser}, giving `onRoom` the rooms
+ * of `rooms.join` as they are parsed (see {@link JoinedRoomSink}). Stream errors (a dropped
  * connection, an abort) are thrown as they come; a body that is not JSON as {@link JsonBodyError}.
  */
-export async function readSyncBody(body: ReadableStream<Uint8Array>): Promise<unknown> {
-  const parser = new SyncBodyParser();
+export async function readSyncBody(body: ReadableStream<Uint8Array>, onRoom?: JoinedRoomSink): Promise<unknown> {
+  const parser = new SyncBodyParser(onRoom);
   const reader = body.getReader();
   try {
     for (;;) {

@@ -17,13 +17,14 @@
  * - Each finished event id is remembered, so the batch replayed after a crash
  *   skips what was already handled: nothing runs twice.
  * - On a first start (no stored token) the initial timeline is history and is
- *   not dispatched (`ignoreOldEvents`), judged by sync position, not by clocks.
+ *   not dispatched (`ignoreOldEvents`), judged by sync position, not by clocks;
+ *   its joined rooms are then applied one by one as the answer is read.
  * - A gappy timeline (`limited`) is back-filled from `/messages` up to the
  *   previous token, so a burst while the bot was busy or down is not skipped.
  */
 import type { MatrixApi } from "../api/client.js";
 import { MatrixError } from "../api/errors.js";
-import type { ClientEvent, StrippedStateEvent } from "../api/events.js";
+import type { ClientEvent, StateEvent, StrippedStateEvent } from "../api/events.js";
 import type { SyncFilter, SyncResponse, Timeline } from "../api/types.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import type { Store } from "../storage/store.js";
@@ -37,7 +38,7 @@ import { runAsHandler } from "../delivery/context.js";
 import type { RoomTracker } from "./tracker.js";
 import { isSlidingToken } from "./sliding-map.js";
 import { LongPollSource, type RoomHint, type SyncSource } from "./source.js";
-import { sanitizeSyncResponse } from "./validate.js";
+import { sanitizeJoinedRoom, sanitizeSyncResponse, type SanitizeReport } from "./validate.js";
 import { StoreWrites } from "./writes.js";
 
 /**
@@ -143,6 +144,20 @@ export interface SyncFailing {
   since: number;
   /** The last error's message. */
   error: string;
+}
+
+/** Rooms of a historical initial sync whose state changes are written together while it is read. */
+const HISTORICAL_COMMIT_ROOMS = 1000;
+
+/** The rooms of a historical initial sync applied while it was read (see `#takeHistoricalRoom`). */
+interface TakenRooms {
+  ids: Set<string>;
+  report: SanitizeReport;
+}
+
+/** Whether an event turns a room's encryption on (what the crypto layer watches for, `members.ts`). */
+function turnsOnEncryption(event: ClientEvent | StateEvent): boolean {
+  return event.type === "m.room.encryption" && event.state_key === "";
 }
 
 interface Batch {
@@ -306,13 +321,47 @@ export class SyncEngine {
    * (the whole initial sync, at 10 000 rooms tens of MB, for 30 s or until the next event).
    */
   async #fetchAndProcess(first: boolean, signal: AbortSignal, fetched: () => void): Promise<void> {
-    const next = await this.#source.next(this.#since, first ? 0 : this.#o.timeoutMs ?? 30_000, signal);
+    // A historical initial sync dispatches nothing from its rooms: each is applied as it is read
+    // (see #takeHistoricalRoom), so the whole parsed answer never exists at once.
+    const taken = this.#since === undefined && (this.#o.ignoreOldEvents ?? true) ? { ids: new Set<string>(), report: { dropped: 0, paths: [] } } : undefined;
+    const take = taken && ((roomId: string, room: unknown) => this.#takeHistoricalRoom(roomId, room, taken));
+    const next = await this.#source.next(this.#since, first ? 0 : this.#o.timeoutMs ?? 30_000, signal, take);
     fetched();
-    await this.#process(next.response, signal, next.rooms);
+    await this.#process(next.response, signal, next.rooms, taken);
   }
 
-  async #process(response: SyncResponse, signal: AbortSignal, hints: ReadonlyMap<string, RoomHint> | undefined): Promise<void> {
-    const cleaned = sanitizeSyncResponse(response);
+  /**
+   * Applies one joined room of a historical initial sync while the answer is still being read,
+   * as {@link #apply} would once it is whole: its state, summary and account data, and no
+   * events (history is not news) nor `onJoin` (not news on a first start). Returns whether it
+   * took the room, which then is not in the batch. A room that is or turns encrypted stays in
+   * the batch: the sink's `beforeBatch` (the crypto layer) reads its member events.
+   *
+   * The delivery guarantees hold: nothing is dispatched, the token moves only once the whole
+   * batch is processed (the room changes recorded here may be written before, with an older
+   * token, which only means they are applied again), and an answer that fails later in the read
+   * is fetched again, its rooms applied again.
+   */
+  #takeHistoricalRoom(roomId: string, joined: unknown, taken: TakenRooms): boolean {
+    if (!sanitizeJoinedRoom(roomId, joined, taken.report)) return true;
+    const { tracker } = this.#o;
+    const state = joined.state?.events ?? [];
+    const timeline = joined.timeline?.events ?? [];
+    if (tracker.rooms.get(roomId)?.isEncrypted === true || state.some(turnsOnEncryption) || timeline.some(turnsOnEncryption)) return false;
+    const room = tracker.ensureRoom(roomId, "join");
+    tracker.applySummary(room, joined.summary);
+    for (const event of state) tracker.applyState(room, event);
+    for (const event of timeline) tracker.applyState(room, event);
+    tracker.applyAccountData(joined.account_data?.events, room);
+    taken.ids.add(roomId);
+    // The changes go to the store as the rooms come (with the last saved token, i.e. none):
+    // kept until the end, thousands of rooms' change records would be part of the peak too.
+    if (taken.ids.size % HISTORICAL_COMMIT_ROOMS === 0) this.#scheduleCommit();
+    return true;
+  }
+
+  async #process(response: SyncResponse, signal: AbortSignal, hints: ReadonlyMap<string, RoomHint> | undefined, taken?: TakenRooms): Promise<void> {
+    const cleaned = sanitizeSyncResponse(response, taken?.report);
     if (cleaned.dropped > 0) this.#log.warn({ ...cleaned }, "dropped malformed entries of a sync response");
     let gate: BatchGate | void = undefined;
     try {
@@ -330,7 +379,7 @@ export class SyncEngine {
     }
     let settle = true;
     try {
-      await this.#apply(response, batch, signal, hints);
+      await this.#apply(response, batch, signal, hints, taken?.ids);
     } catch (error) {
       if (signal.aborted || !this.#giveUp(error, response)) {
         // Fetched again from the same position; what started meanwhile is not started twice (#active).
@@ -355,13 +404,15 @@ export class SyncEngine {
     return true;
   }
 
-  async #apply(response: SyncResponse, batch: Batch, signal: AbortSignal, hints: ReadonlyMap<string, RoomHint> | undefined): Promise<void> {
+  async #apply(response: SyncResponse, batch: Batch, signal: AbortSignal, hints: ReadonlyMap<string, RoomHint> | undefined, taken?: ReadonlySet<string>): Promise<void> {
     const initial = this.#since === undefined;
     const historical = initial && (this.#o.ignoreOldEvents ?? true);
     const { tracker, sink } = this.#o;
     tracker.applyAccountData(response.account_data?.events);
 
     for (const [roomId, invited] of Object.entries(response.rooms?.invite ?? {})) {
+      // Joined rooms come after invites: one in both (a confused server) ends up joined, taken or not.
+      if (taken?.has(roomId) === true) continue;
       const room = tracker.ensureRoom(roomId, "invite");
       const events = invited.invite_state?.events ?? [];
       for (const event of events) tracker.applyState(room, event);

@@ -8,6 +8,7 @@
  * @module
  */
 import type { MatrixApi } from "../api/client.js";
+import type { JoinedRoomSink } from "../api/sync-body.js";
 import type { SyncResponse } from "../api/types.js";
 
 /** What a source knows about one joined room of a batch beyond the `/sync` shape. */
@@ -40,8 +41,10 @@ export interface SyncSource {
    * The next batch after `since` (the last token whose batch was processed;
    * undefined on a first start). `timeoutMs` is how long the server may wait
    * for news. A failed call is retried by the engine with the same `since`.
+   * A source that reads its answer room by room may give each joined room to
+   * `onJoinedRoom` as it is parsed; a room it takes is left out of the batch.
    */
-  next(since: string | undefined, timeoutMs: number, signal: AbortSignal): Promise<SourceBatch>;
+  next(since: string | undefined, timeoutMs: number, signal: AbortSignal, onJoinedRoom?: JoinedRoomSink): Promise<SourceBatch>;
 }
 
 /** Options of a {@link LongPollSource}. */
@@ -56,8 +59,8 @@ export interface LongPollSourceOptions {
 export class LongPollSource implements SyncSource {
   constructor(private readonly o: LongPollSourceOptions) {}
 
-  async next(since: string | undefined, timeoutMs: number, signal: AbortSignal): Promise<SourceBatch> {
-    const response = await this.o.api.sync.sync({ filter: this.o.filter, since, timeout: timeoutMs, set_presence: this.o.presence }, { signal });
+  async next(since: string | undefined, timeoutMs: number, signal: AbortSignal, onJoinedRoom?: JoinedRoomSink): Promise<SourceBatch> {
+    const response = await this.o.api.sync.sync({ filter: this.o.filter, since, timeout: timeoutMs, set_presence: this.o.presence }, { signal, onJoinedRoom });
     return { response };
   }
 }
