@@ -348,10 +348,17 @@ export class NioBot {
 
   /** Where the sync engine (or, in appservice mode, the transaction engine) hands events to the bot. */
   #sink(cryptoReady?: Promise<void>, sessionChecked?: Promise<void>): SyncSink {
+    // Once the start has nothing left for a batch to wait for, a bot without crypto runs no hook
+    // per batch (an async one is promises and a turn of the loop each time).
+    let waiting = cryptoReady !== undefined;
+    cryptoReady?.then(() => (waiting = false), () => undefined);
     return {
-      beforeBatch: async (response, initial) => {
-        await cryptoReady;
-        await this.#crypto?.beforeBatch(response, initial);
+      beforeBatch: (response, initial) => {
+        if (!waiting && !this.#crypto) return;
+        return (async () => {
+          await cryptoReady;
+          await this.#crypto?.beforeBatch(response, initial);
+        })();
       },
       onEvent: (room, event) => this.#onEvent(room, event),
       onInvite: (room, invite) => this.#onInvite(room, invite),

@@ -280,7 +280,9 @@ export class SyncEngine {
     const cleaned = sanitizeSyncResponse(response);
     if (cleaned.dropped > 0) this.#log.warn({ ...cleaned }, "dropped malformed entries of a sync response");
     try {
-      await this.#o.sink.beforeBatch?.(response, this.#since === undefined);
+      // Awaited only when there is something to wait for: `await undefined` is a promise and a turn per batch.
+      const before = this.#o.sink.beforeBatch?.(response, this.#since === undefined);
+      if (before) await before;
     } catch (error) {
       // Not queued yet: unless it keeps failing, the response is simply fetched again.
       if (signal.aborted || !this.#giveUp(error, response)) throw error;
@@ -452,7 +454,11 @@ export class SyncEngine {
     let counts = true;
     const task = async (slot: SchedulerSlot): Promise<void> => {
       if (this.#stopping) return void (counts = false);
-      if (eventId !== undefined && (await this.#writes.isHandled(eventId))) return;
+      if (eventId !== undefined) {
+        // Awaited only when the store must be waited for (see `StoreWrites.isHandled`).
+        const handled = this.#writes.isHandled(eventId);
+        if (handled === true || (handled !== false && (await handled))) return;
+      }
       const deadline = this.#deadlines.after(() => {
         const error = new HandlerTimeoutError(room.roomId, eventId, this.#deadlineMs);
         controller.abort(error);
