@@ -496,8 +496,14 @@ export class SyncEngine {
   /** Marks one unit of a batch done and persists the newest fully handled position. */
   #settle(batch: Batch): void {
     batch.pending--;
-    while (this.#batches[0] && this.#batches[0].pending === 0) this.#watermark = this.#batches.shift()?.token;
-    this.#scheduleCommit();
+    let moved = false;
+    while (this.#batches[0] && this.#batches[0].pending === 0) {
+      this.#watermark = this.#batches.shift()?.token;
+      moved = true;
+    }
+    // Nothing new to write (a handler finished while its batch still waits for others): no write
+    // queued, nor its promises. Changes recorded later are written when their own batch settles.
+    if (moved || this.#o.tracker.hasChanges) this.#scheduleCommit();
   }
 
   /**
