@@ -354,7 +354,7 @@ export class NioBot {
     cryptoReady?.then(() => (waiting = false), () => undefined);
     return {
       beforeBatch: (response, initial) => {
-        if (!waiting && !this.#crypto) return;
+        if (!waiting) return this.#crypto?.beforeBatch(response, initial);
         return (async () => {
           await cryptoReady;
           await this.#crypto?.beforeBatch(response, initial);

@@ -423,7 +423,8 @@ export class BotCrypto {
       const sessions = new Set(this.#pending.all().map((p) => sessionOf(p.event)).filter((s): s is string => s !== undefined));
       if (sessions.size > 0) this.#track(this.#retrySessions(sessions));
     }
-    await this.file.save();
+    // A batch with no news wrote nothing: nothing to save, and no promise per batch for it.
+    if (this.file.saveNeeded) await this.file.save();
     if (news) this.#backup?.kick();
   }
 
