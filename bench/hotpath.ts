@@ -17,6 +17,9 @@
  * heap profiler, one sample per 512 bytes on average, started after the warm-up); `heap=FILE`
  * writes that profile (`.heapprofile`, for DevTools) and prints its top allocating functions.
  * `prof=FILE` writes a CPU profile of the measured replies only (no start-up, no warm-up).
+ * `store=DIR` gives the bot the documented default store, `storePath` (SQLite, which turns
+ * encryption on; the rooms stay unencrypted), in DIR (emptied first), with a scripted answer to
+ * each crypto start request; cross-signing is off, so no recovery key is needed.
  * Imports `src/` through tsx by default; `dist=1` imports the built `dist/` instead (as users run it).
  */
 import { readFileSync } from "node:fs";
@@ -141,8 +144,17 @@ const fetchScripted: FetchLike = async (input, init) => {
     }
     return json({ event_id: `$reply${replies}:localhost` });
   }
+  // `store=DIR`: the crypto machine's start requests (its key upload, its own keys, no backup).
+  if (url.pathname.endsWith("/keys/upload")) {
+    const body = JSON.parse(String(init.body ?? "{}")) as { one_time_keys?: Record<string, unknown> };
+    uploadedKeys += Object.keys(body.one_time_keys ?? {}).length;
+    return json({ one_time_key_counts: { signed_curve25519: uploadedKeys } });
+  }
+  if (url.pathname.endsWith("/keys/query")) return json({ device_keys: {}, failures: {} });
+  if (args.store !== undefined && !url.pathname.includes("/room_keys/")) console.error(`hotpath: unscripted ${init.method} ${url.pathname}`);
   return new Response(JSON.stringify({ errcode: "M_UNRECOGNIZED", error: url.pathname }), { status: 404 });
 };
+let uploadedKeys = 0;
 
 /** The in-process floor: what `bots/floor.mjs` does, against the same scripted homeserver. */
 async function floor(): Promise<void> {
@@ -167,7 +179,14 @@ async function floor(): Promise<void> {
 let stop = async (): Promise<void> => undefined;
 if (args.bot === "floor") void floor();
 else {
-  const bot = new NioBot({ homeserver: "http://localhost:1", userId: USER, fetch: fetchScripted, handleSignals: false });
+  let storePath: string | undefined;
+  if (args.store !== undefined) {
+    const { rmSync, mkdirSync } = await import("node:fs");
+    rmSync(args.store, { recursive: true, force: true });
+    mkdirSync(args.store, { recursive: true });
+    storePath = `${args.store}/bot.db`;
+  }
+  const bot = new NioBot({ homeserver: "http://localhost:1", userId: USER, fetch: fetchScripted, handleSignals: false, storePath, crossSigning: storePath ? false : undefined });
   bot.command("ping", async (ctx) => {
     await ctx.respond("pong");
   });

@@ -9,14 +9,21 @@ export interface CpuProfile {
   endTime: number;
 }
 
-/** Self time in ms per profile node id, from the samples and their time deltas. */
-export function selfTimes(profile: CpuProfile): { profile: CpuProfile; ms: Map<number, number> } {
+/**
+ * Self time in ms per profile node id, from the samples and their time deltas; with `fromMs`,
+ * only the samples taken that long or longer after the profile started (the steady state after
+ * the start-up, e.g. after the bench's first answer).
+ */
+export function selfTimes(profile: CpuProfile, fromMs = 0): { profile: CpuProfile; ms: Map<number, number> } {
   const ms = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   // A sample's time is the gap to the next sample (the last one gets the mean).
   const mean = samples.length ? (profile.endTime - profile.startTime) / samples.length : 0;
+  let at = 0;
   for (let i = 0; i < samples.length; i++) {
+    at += (deltas[i] as number | undefined) ?? 0;
+    if (at < fromMs * 1000) continue;
     const id = samples[i] as number;
     const us = i + 1 < deltas.length ? (deltas[i + 1] as number) : mean;
     ms.set(id, (ms.get(id) ?? 0) + us / 1000);

@@ -5,6 +5,7 @@
  */
 import { MatrixError, MatrixNetworkError, type RequestInfo } from "./errors.js";
 import { backoffDelay, isAbortError, sleep } from "../util/async.js";
+import { DeadlineLane, type Deadline } from "../util/deadlines.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { registerSecret } from "../logging/redact.js";
 import { JsonBodyError } from "./sync-body.js";
@@ -113,6 +114,9 @@ export interface RawResponse {
 /** The longest delay a Node timer can hold; longer ones fire almost at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Time limits of distinct lengths that get a shared lane (the plain limit, the long poll's); others get a timer each. */
+const MAX_TIMEOUT_LANES = 4;
+
 /**
  * Reads the wait a rate-limited response asks for, from the body or the `Retry-After` header.
  * Negative or unreadable values count as absent; a huge one (even `1e400`, which JSON reads as
@@ -167,6 +171,12 @@ export class HttpClient {
   readonly #retry: Required<RetryOptions>;
   readonly #timeoutMs: number;
   readonly #assertUserId: string | undefined;
+  /**
+   * The requests' time limits, one lane per length: almost every request ends long before its
+   * limit, and a timer per request (`setTimeout`, `unref`, `clearTimeout`, a timer list made and
+   * dropped again) was a cost on every request that a set insertion and deletion replace.
+   */
+  readonly #lanes = new Map<number, DeadlineLane>();
 
   constructor(options: HttpClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -317,9 +327,7 @@ export class HttpClient {
     const forward = (): void => controller.abort(outer?.reason);
     if (outer?.aborted) forward();
     else outer?.addEventListener("abort", forward, { once: true });
-    const timer = setTimeout(() => controller.abort(new DOMException("request timed out", "TimeoutError")), this.#timeoutMs + (req.extraTimeoutMs ?? 0));
-    // A time limit is no reason to keep the process alive (as with `AbortSignal.timeout`).
-    timer.unref?.();
+    const deadline = this.#deadline(this.#timeoutMs + (req.extraTimeoutMs ?? 0), () => controller.abort(new DOMException("request timed out", "TimeoutError")));
     try {
       let response: Response;
       try {
@@ -335,9 +343,23 @@ export class HttpClient {
       if (req.readJson && response.ok && response.body) return await this.#readStreamed(req.readJson, response.body, response.status, info, req.signal);
       return this.#parse(response, await this.#readText(response, info, req.signal), info);
     } finally {
-      clearTimeout(timer);
+      deadline.cancel();
       outer?.removeEventListener("abort", forward);
     }
+  }
+
+  /**
+   * Calls `fire` `ms` from now unless cancelled first, on the lane of that length (lanes share an
+   * unreferenced timer each: a time limit is no reason to keep the process alive, as with
+   * `AbortSignal.timeout`). A length beyond the few lanes kept gets a timer of its own.
+   */
+  #deadline(ms: number, fire: () => void): Deadline {
+    let lane = this.#lanes.get(ms);
+    if (lane === undefined && this.#lanes.size < MAX_TIMEOUT_LANES && ms <= MAX_TIMER_MS) this.#lanes.set(ms, (lane = new DeadlineLane(ms)));
+    if (lane !== undefined) return lane.after(fire);
+    const timer = setTimeout(fire, ms);
+    timer.unref?.();
+    return { cancel: () => clearTimeout(timer) };
   }
 
   /** The JSON of a response whose body is `text`, or the response's error. */

@@ -366,10 +366,17 @@ export class NioBot {
 
   /** Where the sync engine (or, in appservice mode, the transaction engine) hands events to the bot. */
   #sink(sessionChecked?: Promise<void>): SyncSink {
+    // Once the session check has settled, a batch runs the crypto hook directly, and a bot
+    // without crypto runs no hook at all (an async one is promises and a turn of the loop each time).
+    let checked = sessionChecked === undefined;
+    sessionChecked?.then(() => (checked = true), () => undefined);
     return {
-      beforeBatch: async (response, initial) => {
-        await sessionChecked;
-        return this.#cryptoStart?.beforeBatch(response, initial);
+      beforeBatch: (response, initial) => {
+        if (checked) return this.#cryptoStart?.beforeBatch(response, initial);
+        return (async () => {
+          await sessionChecked;
+          return this.#cryptoStart?.beforeBatch(response, initial);
+        })();
       },
       onEvent: (room, event) => this.#onEvent(room, event),
       onInvite: (room, invite) => this.#onInvite(room, invite),

@@ -130,6 +130,8 @@ export class BotCrypto {
   /** Opens when the first batch has been fed to the machine (or at close): see `finish`'s `afterFirstBatch`. */
   #firstBatchFed: (() => void) | undefined;
   readonly #verifications: Verifications;
+  /** The bot's own user id, read once: each `machine.userId` is a call into wasm and a wrapper object, and every batch needs it. */
+  readonly #ownUserId: string;
 
   private constructor(
     private readonly host: CryptoHost,
@@ -139,6 +141,7 @@ export class BotCrypto {
     private readonly trust: TrustMode = "all",
     autoVerify: readonly string[] = [],
   ) {
+    this.#ownUserId = machine.userId.toString();
     this.#members = new EncryptedRoomMembers(host.api);
     this.#pump = new RequestPump(machine, host.api, host.log, host.sendRoomEvent);
     this.#pending = new PendingDecryptions(host.store, host.log, maxPending);
@@ -245,7 +248,7 @@ export class BotCrypto {
       this.#tracked.add(user.toString());
       user.free();
     }
-    this.#tracked.add(this.machine.userId.toString());
+    this.#tracked.add(this.#ownUserId);
     this.machine.registerRoomKeyUpdatedCallback(async (keys: RoomKeyInfo[]) => {
       const sessions = new Set(keys.map((k) => k.sessionId));
       // Retried outside the callback: the machine is mid-way through processing sync changes.
@@ -379,7 +382,7 @@ export class BotCrypto {
     const left = lists.left ?? [];
     const toDevice = response.to_device?.events ?? [];
     const keyCounts = JSON.stringify([response.device_one_time_keys_count ?? {}, response.device_unused_fallback_key_types ?? null]);
-    const own = this.machine.userId.toString();
+    const own = this.#ownUserId;
     if (changed.includes(own)) this.#ownChangedSince ??= Date.now();
     // A member of an encrypted room changed devices or identity: the machine needs their keys now
     // (and reports an identity change from the answer), not at the next encrypted message.
@@ -423,7 +426,8 @@ export class BotCrypto {
       const sessions = new Set(this.#pending.all().map((p) => sessionOf(p.event)).filter((s): s is string => s !== undefined));
       if (sessions.size > 0) this.#track(this.#retrySessions(sessions));
     }
-    await this.file.save();
+    // A batch with no news wrote nothing: nothing to save, and no promise per batch for it.
+    if (this.file.saveNeeded) await this.file.save();
     if (news) this.#backup?.kick();
   }
 

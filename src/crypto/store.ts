@@ -189,9 +189,22 @@ export class CryptoStoreFile {
    * every write that happened before it was called.
    */
   save(): Promise<void> {
-    const next = this.#saving.then(() => this.#saveNow(false));
+    this.#queued++;
+    const next = this.#saving.then(() => this.#saveNow(false)).finally(() => void this.#queued--);
     this.#saving = next.catch(() => undefined);
     return next;
+  }
+
+  /** Saves queued or running. */
+  #queued = 0;
+
+  /**
+   * Whether {@link CryptoStoreFile.save} has anything to do or wait for: a write since the last
+   * save, or a save still queued or running. When not, a caller that only needs "everything before
+   * now is saved" (every sync batch) can skip the call and its promises.
+   */
+  get saveNeeded(): boolean {
+    return this.#queued > 0 || (this.persistent && this.#meta !== undefined && this.dirty);
   }
 
   #noteWrite(write: IDBWrite): void {

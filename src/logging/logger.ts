@@ -79,9 +79,12 @@ function formatValue(value: unknown): string {
  */
 export function consoleLogger(
   level: LogLevel = (process.env.NIOBOT_LOG_LEVEL as LogLevel | undefined) ?? "info",
-  stream: { write(line: string): unknown } = process.stderr,
+  stream?: { write(line: string): unknown },
 ): Logger {
   const min = level === "silent" ? Infinity : LEVELS[level] ?? LEVELS.info;
+  // Standard error only once a line is written: Node makes `process.stderr` on first access (a
+  // stream over a pipe or file, milliseconds of start-up), and a quiet logger may never write.
+  const out = (line: string): unknown => (stream ??= process.stderr).write(line);
   const make = (name: Exclude<LogLevel, "silent">): LogFn =>
     ((a: string | Record<string, unknown>, b?: string) => {
       if (LEVELS[name] < min) return;
@@ -90,7 +93,7 @@ export function consoleLogger(
       const extra = fields
         ? Object.entries(fields).map(([k, v]) => ` ${escapeControlChars(k)}=${formatValue(v)}`).join("")
         : "";
-      stream.write(`${time} ${name.toUpperCase().padEnd(5)} ${escapeControlChars(msg)}${extra}\n`);
+      out(`${time} ${name.toUpperCase().padEnd(5)} ${escapeControlChars(msg)}${extra}\n`);
     }) as LogFn;
   return { debug: make("debug"), info: make("info"), warn: make("warn"), error: make("error") };
 }

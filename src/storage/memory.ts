@@ -92,6 +92,10 @@ export class MemoryStore implements Store {
     return this.#handled.has(eventId);
   }
 
+  isHandledNow(eventId: string): boolean {
+    return this.#handled.has(eventId);
+  }
+
   async markHandled(eventId: string): Promise<void> {
     this.#handled.add(eventId);
     if (this.#handled.size > HANDLED_EVENTS_KEPT) {

@@ -220,6 +220,10 @@ export class SqliteStore implements Store {
   }
 
   async isHandled(eventId: string): Promise<boolean> {
+    return this.isHandledNow(eventId);
+  }
+
+  isHandledNow(eventId: string): boolean {
     if (this.#queuedHandled.has(eventId)) return true;
     return this.#prepare("SELECT 1 FROM handled WHERE event_id = ?").get(eventId) !== undefined;
   }

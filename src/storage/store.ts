@@ -118,6 +118,12 @@ export interface Store {
 
   /** Whether an event's handlers already ran. */
   isHandled(eventId: string): Promise<boolean>;
+  /**
+   * Optional: {@link Store.isHandled} answered at once, for a store that can tell without waiting
+   * (a lookup in memory or an embedded database): the check runs for every event, and a promise
+   * and a turn of the event loop each time were a cost on every reply.
+   */
+  isHandledNow?(eventId: string): boolean;
   /** Records that an event's handlers ran (kept for the most recent events only). */
   markHandled(eventId: string): Promise<void>;
 

@@ -365,7 +365,9 @@ export class SyncEngine {
     if (cleaned.dropped > 0) this.#log.warn({ ...cleaned }, "dropped malformed entries of a sync response");
     let gate: BatchGate | void = undefined;
     try {
-      gate = await this.#o.sink.beforeBatch?.(response, this.#since === undefined);
+      // Awaited only when it returned a promise: `await undefined` is a promise and a turn per batch.
+      const before = this.#o.sink.beforeBatch?.(response, this.#since === undefined);
+      gate = before instanceof Promise ? await before : before;
     } catch (error) {
       // Not queued yet: unless it keeps failing, the response is simply fetched again.
       if (signal.aborted || !this.#giveUp(error, response)) throw error;
@@ -544,7 +546,11 @@ export class SyncEngine {
     let counts = true;
     const task = async (slot: SchedulerSlot): Promise<void> => {
       if (this.#stopping) return void (counts = false);
-      if (eventId !== undefined && (await this.#writes.isHandled(eventId))) return;
+      if (eventId !== undefined) {
+        // Awaited only when the store must be waited for (see `StoreWrites.isHandled`).
+        const handled = this.#writes.isHandled(eventId);
+        if (handled === true || (handled !== false && (await handled))) return;
+      }
       const deadline = this.#deadlines.after(() => {
         const error = new HandlerTimeoutError(room.roomId, eventId, this.#deadlineMs);
         controller.abort(error);
@@ -582,8 +588,14 @@ export class SyncEngine {
   /** Marks one unit of a batch done and persists the newest fully handled position. */
   #settle(batch: Batch): void {
     batch.pending--;
-    while (this.#batches[0] && this.#batches[0].pending === 0) this.#watermark = this.#batches.shift()?.token;
-    this.#scheduleCommit();
+    let moved = false;
+    while (this.#batches[0] && this.#batches[0].pending === 0) {
+      this.#watermark = this.#batches.shift()?.token;
+      moved = true;
+    }
+    // Nothing new to write (a handler finished while its batch still waits for others): no write
+    // queued, nor its promises. Changes recorded later are written when their own batch settles.
+    if (moved || this.#o.tracker.hasChanges) this.#scheduleCommit();
   }
 
   /**

@@ -58,6 +58,11 @@ export class RoomTracker {
     }
   }
 
+  /** Whether changes were recorded since the last {@link RoomTracker.takeChanges}. */
+  get hasChanges(): boolean {
+    return this.#changes.length > 0;
+  }
+
   /** Takes the changes recorded since the last call, for the store. */
   takeChanges(): StoreChange[] {
     const changes = this.#changes;

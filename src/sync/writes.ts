@@ -35,14 +35,20 @@ export class StoreWrites {
     this.#o = options;
   }
 
-  /** Whether an event was handled; a store that cannot tell means "no": at least once beats never. */
-  isHandled(eventId: string): Promise<boolean> {
-    // Once per event: one promise, not an async function's and its await's.
+  /**
+   * Whether an event was handled; a store that cannot tell means "no": at least once beats never.
+   * A plain boolean when the store answers at once ({@link Store.isHandledNow}): once per event,
+   * no promise at all.
+   */
+  isHandled(eventId: string): Promise<boolean> | boolean {
     const failed = (error: unknown): boolean => (this.failed(error), false);
+    const { store } = this.#o;
     try {
-      return this.#o.store.isHandled(eventId).then(undefined, failed);
+      if (store.isHandledNow) return store.isHandledNow(eventId);
+      // One promise, not an async function's and its await's.
+      return store.isHandled(eventId).then(undefined, failed);
     } catch (error) {
-      return Promise.resolve(failed(error));
+      return store.isHandledNow ? failed(error) : Promise.resolve(failed(error));
     }
   }
 

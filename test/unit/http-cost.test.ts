@@ -40,6 +40,48 @@ describe("HttpClient's own cost per request", () => {
   });
 });
 
+/** Timers started while `work` runs to completion. */
+async function timersDuring(work: () => Promise<unknown>): Promise<number> {
+  const { setTimeout: original } = globalThis;
+  let count = 0;
+  globalThis.setTimeout = ((...args: Parameters<typeof original>) => (count++, original(...args))) as typeof original;
+  try {
+    await work();
+  } finally {
+    globalThis.setTimeout = original;
+  }
+  return count;
+}
+
+describe("HttpClient's time limits", () => {
+  test("requests ending in time start no timer each: their limits share one per length (it was one per request)", async () => {
+    const fetch: FetchLike = () => Promise.resolve(answer("{}"));
+    const http = new HttpClient({ baseUrl: "http://127.0.0.1:1", fetch, accessToken: "secret" });
+    const send = () => http.request({ method: "PUT", path: "/send/1", body: { body: "pong" } });
+    const poll = () => http.request({ method: "GET", path: "/sync", query: { timeout: 30000 }, extraTimeoutMs: 30_000 });
+    await send();
+    await poll();
+    const counts = [];
+    for (let i = 0; i < 5; i++) counts.push(await timersDuring(async () => (await send(), await poll())));
+    assert.deepEqual(counts, [0, 0, 0, 0, 0]);
+  });
+
+  test("the limit still ends a request that hangs, for each length, and the others run on", async () => {
+    const hanging: FetchLike = (url, init) =>
+      url.includes("/slow") ? new Promise((_, reject) => init.signal?.addEventListener("abort", () => reject(init.signal?.reason))) : Promise.resolve(answer("{}"));
+    const http = new HttpClient({ baseUrl: "http://127.0.0.1:1", fetch: hanging, requestTimeoutMs: 5, maxTransientRetries: 0 });
+    // The lane's timer is unref'd: something must keep this test's process alive meanwhile.
+    const alive = setInterval(() => undefined, 1000);
+    try {
+      const slow = [0, 10, 20].map((extra) => http.request({ method: "GET", path: `/slow${extra}`, extraTimeoutMs: extra }).then(() => "answered", (e: Error) => e.message));
+      assert.deepEqual(await http.request({ method: "GET", path: "/fast" }), {});
+      assert.deepEqual(await Promise.all(slow), [0, 10, 20].map((extra) => `GET /slow${extra}: network error: request timed out`));
+    } finally {
+      clearInterval(alive);
+    }
+  });
+});
+
 describe("query strings", () => {
   test("are encoded exactly as URLSearchParams encodes them, for any text", () => {
     fc.assert(

@@ -1,0 +1,153 @@
+/**
+ * What a whole bot costs per `!ping` → `pong` in steady state, counted (never timed): promises,
+ * timers and calls made while replies flow, against a scripted homeserver that answers at once
+ * (the in-process shape of `bench/hotpath.ts`: each incremental sync carries one ping and the
+ * echo of the previous reply). Counts, unlike times, do not move with the machine's load, so
+ * each cut on the reply path is pinned here: the per-batch hook a bot without crypto does not
+ * run, the request time limits that share a timer, the crypto layer's per-batch work in
+ * unencrypted rooms.
+ */
+import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import type { FetchLike } from "../../src/api/http.js";
+import { NioBot } from "../../src/index.js";
+
+const USER = "@bot:localhost";
+const HUMAN = "@human:localhost";
+const ROOMS = 3;
+const roomId = (i: number): string => `!room${i}:localhost`;
+
+/** Counts taken over the replies after the first `warm` ones. */
+interface Costs {
+  replies: number;
+  promises: number;
+  timers: number;
+  /** Calls of the crypto machine's `userId` getter (a wasm call and a wrapper object each). */
+  ownUserIdReads: number;
+}
+
+/**
+ * Runs a bot for `warm + measured` pings and counts what the measured ones cost.
+ * `storePath` gives it the documented default store (SQLite, crypto on; the rooms stay unencrypted).
+ */
+async function replyCosts(measured: number, storePath?: string, warm = 30): Promise<Costs> {
+  let seq = 0;
+  let batches = 0;
+  let replies = 0;
+  let uploadedKeys = 0;
+  let lastReply: { room: string; body: unknown } | undefined;
+  let waiting: (() => void) | undefined;
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const counts: Costs = { replies: 0, promises: 0, timers: 0, ownUserIdReads: 0 };
+  let counting = false;
+  const event = (room: string, sender: string, content: object) => ({ type: "m.room.message", event_id: `$e${++seq}`, room_id: room, sender, origin_server_ts: Date.now(), content });
+  const json = (value: unknown): Response => new Response(JSON.stringify(value), { status: 200, headers: { "content-type": "application/json" } });
+  const initial = {
+    next_batch: "s0",
+    rooms: {
+      join: Object.fromEntries(Array.from({ length: ROOMS }, (_, i) => [roomId(i), {
+        state: { events: [
+          { type: "m.room.create", state_key: "", event_id: `$c${i}`, sender: HUMAN, origin_server_ts: 0, content: { room_version: "10", creator: HUMAN } },
+          { type: "m.room.member", state_key: HUMAN, event_id: `$h${i}`, sender: HUMAN, origin_server_ts: 0, content: { membership: "join" } },
+        ] },
+        timeline: { events: [{ type: "m.room.member", state_key: USER, event_id: `$b${i}`, sender: USER, origin_server_ts: 0, content: { membership: "join" } }], limited: false },
+      }])),
+    },
+  };
+  const nextBatch = (): unknown => {
+    const join: Record<string, { timeline: { events: unknown[]; limited: boolean } }> = {};
+    const add = (room: string, e: unknown): void => void (join[room] ??= { timeline: { events: [], limited: false } }).timeline.events.push(e);
+    if (lastReply) add(lastReply.room, event(lastReply.room, USER, lastReply.body as object));
+    lastReply = undefined;
+    const room = roomId(batches % ROOMS);
+    add(room, event(room, HUMAN, { msgtype: "m.text", body: "!ping" }));
+    batches++;
+    return { next_batch: `s${batches}`, rooms: { join }, device_one_time_keys_count: { signed_curve25519: uploadedKeys } };
+  };
+  const fetch: FetchLike = async (input, init) => {
+    const url = new URL(input);
+    if (url.pathname.endsWith("/account/whoami")) return json({ user_id: USER, device_id: "COST" });
+    if (url.pathname.endsWith("/sync")) {
+      if (!url.searchParams.has("since")) return json(initial);
+      // One ping in flight at a time, like a user waiting for the answer.
+      if (batches > replies) await new Promise<void>((resolve) => (waiting = resolve));
+      if (batches >= warm + measured) return new Promise<Response>(() => undefined);
+      return json(nextBatch());
+    }
+    const send = /\/rooms\/([^/]+)\/send\/m\.room\.message\//.exec(url.pathname);
+    if (send && init.method === "PUT") {
+      replies++;
+      if (replies === warm) counting = true;
+      lastReply = { room: decodeURIComponent(send[1]!), body: JSON.parse(String(init.body)) };
+      waiting?.();
+      waiting = undefined;
+      if (replies === warm + measured) {
+        counting = false;
+        finished();
+      }
+      return json({ event_id: `$reply${replies}` });
+    }
+    // The crypto machine's start: its key upload and its own keys; no key backup.
+    if (url.pathname.endsWith("/keys/upload")) {
+      uploadedKeys += Object.keys((JSON.parse(String(init.body)) as { one_time_keys?: object }).one_time_keys ?? {}).length;
+      return json({ one_time_key_counts: { signed_curve25519: uploadedKeys } });
+    }
+    if (url.pathname.endsWith("/keys/query")) return json({ device_keys: {}, failures: {} });
+    return new Response(JSON.stringify({ errcode: "M_NOT_FOUND", error: url.pathname }), { status: 404 });
+  };
+
+  const hook = createHook({ init: (_id, type) => void (counting && type === "PROMISE" && counts.promises++) }).enable();
+  const { setTimeout: realSetTimeout } = globalThis;
+  globalThis.setTimeout = ((...args: Parameters<typeof realSetTimeout>) => (counting && counts.timers++, realSetTimeout(...args))) as typeof realSetTimeout;
+  let restoreUserId = (): void => undefined;
+  if (storePath) {
+    const { OlmMachine } = await import("@matrix-org/matrix-sdk-crypto-wasm");
+    const descriptor = Object.getOwnPropertyDescriptor(OlmMachine.prototype, "userId")!;
+    Object.defineProperty(OlmMachine.prototype, "userId", { ...descriptor, get(this: unknown) { if (counting) counts.ownUserIdReads++; return descriptor.get!.call(this); } });
+    restoreUserId = () => Object.defineProperty(OlmMachine.prototype, "userId", descriptor);
+  }
+  const bot = new NioBot({ homeserver: "http://localhost:1", userId: USER, fetch, handleSignals: false, storePath, crossSigning: storePath ? false : undefined, logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } });
+  bot.command("ping", async (ctx) => {
+    await ctx.respond("pong");
+  });
+  try {
+    await bot.start({ accessToken: "syt_cost" });
+    await done;
+  } finally {
+    counting = false;
+    hook.disable();
+    globalThis.setTimeout = realSetTimeout;
+    restoreUserId();
+    await bot.stop();
+  }
+  return { ...counts, replies: measured };
+}
+
+describe("what a reply costs, counted", () => {
+  test("without a store: no per-batch hook, no timer per request (promises per reply were 140, now 123; timers 3, now 1)", async () => {
+    const costs = await replyCosts(40);
+    const perReply = (n: number): number => n / costs.replies;
+    // Each batch ran an async beforeBatch hook (its promise, two awaits, the engine's await) although
+    // there is no crypto, and each request started and cleared a timer for its time limit.
+    assert.ok(perReply(costs.promises) <= 125, `promises per reply: ${perReply(costs.promises)}`);
+    // What is left: the coalescing wait before the next long poll while the reply is on its way.
+    assert.ok(perReply(costs.timers) <= 1, `timers per reply: ${perReply(costs.timers)}`);
+  });
+
+  test("with the default store, in unencrypted rooms: no save call nor hook wrapper per batch without news, the own user id read once (promises per reply were 134 with the first cuts, 140 before)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "niobot-reply-cost-"));
+    try {
+      const costs = await replyCosts(20, join(dir, "bot.db"));
+      assert.equal(costs.ownUserIdReads, 0, "machine.userId read per batch");
+      assert.ok(costs.promises / costs.replies <= 126, `store promises per reply: ${costs.promises / costs.replies}`);
+      assert.ok(costs.timers / costs.replies <= 1, `timers per reply: ${costs.timers / costs.replies}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
