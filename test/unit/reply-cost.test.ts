@@ -43,6 +43,8 @@ async function replyCosts(measured: number, storePath?: string, warm = 30): Prom
   let waiting: (() => void) | undefined;
   let finished!: () => void;
   const done = new Promise<void>((resolve) => (finished = resolve));
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
   const counts: Costs = { replies: 0, promises: 0, timers: 0, ownUserIdReads: 0 };
   let counting = false;
   const event = (room: string, sender: string, content: object) => ({ type: "m.room.message", event_id: `$e${++seq}`, room_id: room, sender, origin_server_ts: Date.now(), content });
@@ -74,9 +76,19 @@ async function replyCosts(measured: number, storePath?: string, warm = 30): Prom
     if (url.pathname.endsWith("/account/whoami")) return json({ user_id: USER, device_id: "COST" });
     if (url.pathname.endsWith("/sync")) {
       if (!url.searchParams.has("since")) return json(initial);
+      // Pings only once start() has resolved: what is counted is the steady state, not the
+      // replies a bot with a store gives while its crypto machine is still opening.
+      await started;
       // One ping in flight at a time, like a user waiting for the answer.
       if (batches > replies) await new Promise<void>((resolve) => (waiting = resolve));
-      if (batches >= warm + measured) return new Promise<Response>(() => undefined);
+      // The run is over: a long poll that ends only when the bot aborts it, as a real server's would.
+      if (batches >= warm + measured) {
+        return new Promise<Response>((_, reject) => {
+          const abort = (): void => reject(init.signal?.reason ?? new DOMException("aborted", "AbortError"));
+          if (init.signal?.aborted) abort();
+          else init.signal?.addEventListener("abort", abort, { once: true });
+        });
+      }
       return json(nextBatch());
     }
     const send = /\/rooms\/([^/]+)\/send\/m\.room\.message\//.exec(url.pathname);
@@ -117,6 +129,7 @@ async function replyCosts(measured: number, storePath?: string, warm = 30): Prom
   });
   try {
     await bot.start({ accessToken: "syt_cost" });
+    markStarted();
     await done;
   } finally {
     counting = false;
