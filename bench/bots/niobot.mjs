@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { NioBot, consoleLogger } from "niobot";
-import { benchEnv, serveReports } from "./report.mjs";
+import { benchEnv, serveReports, settingUp } from "./report.mjs";
 
 serveReports();
 const env = benchEnv();
@@ -29,4 +29,8 @@ const bot = new NioBot({
 bot.command("ping", async (ctx) => {
   await ctx.respond("pong");
 });
+// start() resolves once the set-up is done (with a store: the crypto machine, the identity, the
+// backup); the first answers can come before that.
+const setUp = settingUp();
 await bot.start({ accessToken: env.accessToken });
+setUp();

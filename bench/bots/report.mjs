@@ -5,6 +5,21 @@
  * request (a clean exit lets --cpu-prof write its profile). Everything else
  * (requests, readiness, latency, peak RSS) is measured from outside.
  */
+let ready = true;
+
+/**
+ * Marks the bot as still setting up until the returned function is called: a bot that answers
+ * before a one-time set-up has finished (niobot with a store opens its crypto machine and makes
+ * its identity after the first answer) is loaded only once it has, so the set-up is measured on
+ * its own and not spread over the replies.
+ */
+export function settingUp() {
+  ready = false;
+  return () => {
+    ready = true;
+  };
+}
+
 export function serveReports() {
   process.on("message", (msg) => {
     if (msg === "exit") process.exit(0);
@@ -12,7 +27,7 @@ export function serveReports() {
     if (msg.gc) globalThis.gc?.();
     const cpu = process.cpuUsage();
     const mem = process.memoryUsage();
-    process.send?.({ type: "report", cpuMs: (cpu.user + cpu.system) / 1000, rssMB: mem.rss / 2 ** 20, heapMB: mem.heapUsed / 2 ** 20 });
+    process.send?.({ type: "report", cpuMs: (cpu.user + cpu.system) / 1000, rssMB: mem.rss / 2 ** 20, heapMB: mem.heapUsed / 2 ** 20, ready });
   });
 }
 

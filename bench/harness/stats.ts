@@ -34,6 +34,14 @@ export interface RunMetrics {
   startMs: number;
   /** Bot CPU from process start to the first reply, ms. */
   startCpuMs: number;
+  /**
+   * From spawning the bot to the end of its one-time set-up, ms: the first answer, or later for
+   * a bot that finishes setting up after it (niobot with a store). The load starts here.
+   * Absent in results written before it was measured.
+   */
+  readyMs?: number;
+  /** Bot CPU from process start to the end of its set-up, ms. */
+  readyCpuMs?: number;
 }
 
 /** A row of the table: which metric, how to print it. */
@@ -54,6 +62,8 @@ export const METRIC_ROWS: MetricRow[] = [
   { key: "heapMB", label: "heap after GC, at the end", digits: 1, unit: " MB" },
   { key: "startMs", label: "start to first answer", digits: 0, unit: " ms" },
   { key: "startCpuMs", label: "CPU until the first answer", digits: 0, unit: " ms" },
+  { key: "readyMs", label: "start to set-up done (the load starts here)", digits: 0, unit: " ms" },
+  { key: "readyCpuMs", label: "CPU until set-up done", digits: 0, unit: " ms" },
 ];
 
 /** `value` and its ratio to `floor`, e.g. `3.65 ms (1.9×)`; no ratio for the floor itself or a zero floor. */
@@ -66,7 +76,7 @@ export function formatCell(value: number, floor: number | undefined, row: Pick<M
 
 /** The markdown table of one scenario: one column per bot, medians of its runs, ratios to the first column. */
 export function renderTable(columns: { name: string; runs: RunMetrics[] }[], rows: MetricRow[] = METRIC_ROWS): string {
-  const medians = columns.map((c) => Object.fromEntries(rows.map((r) => [r.key, median(c.runs.map((m) => m[r.key]))])) as Record<keyof RunMetrics, number>);
+  const medians = columns.map((c) => Object.fromEntries(rows.map((r) => [r.key, median(c.runs.map((m) => m[r.key] ?? NaN))])) as Record<keyof RunMetrics, number>);
   const floor = medians[0];
   const lines = [
     `| | ${columns.map((c) => `${c.name} (${c.runs.length} run${c.runs.length === 1 ? "" : "s"})`).join(" | ")} |`,
