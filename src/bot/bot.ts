@@ -30,6 +30,7 @@ import type { RelationEmit } from "../messaging/relations.js";
 import { Outbox } from "../outbox/outbox.js";
 import { cryptoOptionsOf, isVerificationEvent, loadCryptoWasm, type BotCrypto, type CryptoHost } from "../crypto/index.js";
 import { RoomEncryption } from "../crypto/room-encryption.js";
+import { SetUpTrigger } from "../crypto/set-up-trigger.js";
 import { CryptoStartQueue } from "../crypto/start-queue.js";
 import type { EncryptionContent } from "../api/events.js";
 import { CommandRouter } from "../commands/router.js";
@@ -310,9 +311,10 @@ export class NioBot {
       if ("password" in credentials && credentials.password) await begun;
       // The machine and its keys are set up beside the first /sync; the batches that come before it
       // is ready are dispatched meanwhile, their tokens held until it has them (the start queue). The
-      // identity and the key backup come after the first batch fed, which start() waits for.
-      const opening = begun.then((o) => ((this.#session = o.session), o.finish({ afterFirstBatch: true })));
-      this.#cryptoStart = new CryptoStartQueue(opening, (roomId) => this.#roomEncryption.settingsOf(roomId));
+      // identity and the key backup come after the first answers (the trigger), and start() waits for them.
+      const setUp = new SetUpTrigger();
+      const opening = begun.then((o) => ((this.#session = o.session), o.finish({ afterFirstBatch: true, setUpAfter: setUp.fired })));
+      this.#cryptoStart = new CryptoStartQueue(opening, (roomId) => this.#roomEncryption.settingsOf(roomId), setUp);
       cryptoReady = this.#cryptoStart.ready.then((c) => void (this.#crypto = c));
       cryptoReady.catch(() => undefined);
     }
@@ -378,6 +380,7 @@ export class NioBot {
           return this.#cryptoStart?.beforeBatch(response, initial);
         })();
       },
+      beforePoll: () => this.#cryptoStart?.beforePoll(),
       onEvent: (room, event) => this.#onEvent(room, event),
       onInvite: (room, invite) => this.#onInvite(room, invite),
       onJoin: (room) => this.emit("join", room),

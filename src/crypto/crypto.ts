@@ -96,6 +96,14 @@ function userIds(users: Iterable<string>): UserId[] {
   return out;
 }
 
+/** When `finish` (see {@link BotCrypto.begin}) starts the identity and the key backup set-up. */
+export interface FinishOptions {
+  /** Only once the first batch has been fed to the machine, so its key queries do not hold that batch up. */
+  afterFirstBatch?: boolean;
+  /** Only once this resolves as well (the bot's `SetUpTrigger`: after the first answers). */
+  setUpAfter?: Promise<void>;
+}
+
 /** End-to-end encryption of one bot device. */
 export class BotCrypto {
   readonly #members: EncryptedRoomMembers;
@@ -127,8 +135,10 @@ export class BotCrypto {
   #identityReady: Promise<void> = Promise.resolve();
   /** The key backup's set-up, after the identity's (it never rejects). */
   #backupReady: Promise<void> = Promise.resolve();
-  /** Opens when the first batch has been fed to the machine (or at close): see `finish`'s `afterFirstBatch`. */
+  /** Called when the first batch has been fed to the machine: see `finish`'s `afterFirstBatch`. */
   #firstBatchFed: (() => void) | undefined;
+  /** Opens the set-up's gate at once (at close). */
+  #openSetUp: (() => void) | undefined;
   readonly #verifications: Verifications;
   /** The bot's own user id, read once: each `machine.userId` is a call into wasm and a wrapper object, and every batch needs it. */
   readonly #ownUserId: string;
@@ -201,7 +211,7 @@ export class BotCrypto {
     session: Session | Promise<Session>,
     credentials: Credentials,
     o: CryptoOpenOptions,
-  ): Promise<{ session: Session; finish: (options?: { afterFirstBatch?: boolean }) => Promise<BotCrypto> }> {
+  ): Promise<{ session: Session; finish: (options?: FinishOptions) => Promise<BotCrypto> }> {
     // The wasm library compiles while the store opens and the device is settled (none of which
     // touches it); the machine waits for it in `finish`, beside the first /sync.
     const wasm = loadCryptoWasm();
@@ -220,13 +230,13 @@ export class BotCrypto {
       await file.abandon();
       throw error;
     }
-    const finish = async (options: { afterFirstBatch?: boolean } = {}): Promise<BotCrypto> => {
+    const finish = async (options: FinishOptions = {}): Promise<BotCrypto> => {
       try {
         await wasm;
         const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
         const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust, o.autoVerify?.users);
         await crypto.#startup(crashed);
-        if (o.identity) crypto.#settle(o.identity, credentials, !usable, options.afterFirstBatch ?? false);
+        if (o.identity) crypto.#settle(o.identity, credentials, !usable, options);
         host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
         return crypto;
       } catch (error) {
@@ -276,8 +286,8 @@ export class BotCrypto {
    * Starts the identity and then the key backup set-up without waiting: a batch of an unencrypted
    * room needs neither, so the first /sync is not held back by their requests.
    */
-  #settle(options: IdentityOptions, credentials: Credentials, newDevice: boolean, afterFirstBatch: boolean): void {
-    const fed = afterFirstBatch ? new Promise<void>((resolve) => (this.#firstBatchFed = resolve)) : Promise.resolve();
+  #settle(options: IdentityOptions, credentials: Credentials, newDevice: boolean, when: FinishOptions): void {
+    const fed = when.afterFirstBatch || when.setUpAfter ? this.#setUpGate(when) : Promise.resolve();
     const identity = fed.then(() => {
       if (this.#closed) throw new Error("the crypto was closed before the identity was set up");
       return this.#establishIdentity(options, credentials);
@@ -285,6 +295,21 @@ export class BotCrypto {
     identity.catch(() => undefined);
     this.#identityReady = identity;
     this.#backupReady = identity.then(() => this.#setUpBackup(newDevice), () => undefined);
+  }
+
+  /**
+   * Opens once the first batch has been fed (with `afterFirstBatch`) and `setUpAfter` resolved,
+   * or at close (then the set-up fails at once).
+   */
+  #setUpGate(when: FinishOptions): Promise<void> {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let fed = !when.afterFirstBatch;
+    let after = when.setUpAfter === undefined;
+    this.#firstBatchFed = () => ((fed = true), after && open());
+    this.#openSetUp = open;
+    void when.setUpAfter?.then(() => ((after = true), fed && open()));
+    return gate;
   }
 
   /**
@@ -658,8 +683,8 @@ export class BotCrypto {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    // An identity still waiting for the first batch is not set up at all.
-    this.#firstBatchFed?.();
+    // An identity still waiting for the first batch (or its trigger) is not set up at all.
+    this.#openSetUp?.();
     // The set-up still running uses the machine: it ends (or fails) before the machine is closed.
     await this.#backupReady;
     await this.#backup?.close();

@@ -23,6 +23,7 @@ import type { JoinedRoomSync, SyncResponse } from "../api/types.js";
 import type { BatchGate } from "../sync/engine.js";
 import type { Room } from "../sync/room.js";
 import type { BotCrypto } from "./crypto.js";
+import type { SetUpTrigger } from "./set-up-trigger.js";
 import { isVerificationEvent } from "./verification-events.js";
 
 interface Queued {
@@ -76,8 +77,9 @@ export class CryptoStartQueue {
    * @param opening the machine being opened.
    * @param encryptionOf the room's encryption settings, undefined when it is definitely not
    *   encrypted; throws when that cannot be told.
+   * @param setUp told of every batch and long poll: when the machine's one-time set-up may start.
    */
-  constructor(opening: Promise<BotCrypto>, private readonly encryptionOf: EncryptionOf) {
+  constructor(opening: Promise<BotCrypto>, private readonly encryptionOf: EncryptionOf, private readonly setUp?: SetUpTrigger) {
     this.#opening = opening;
     const fed = opening.then(async (crypto) => (await this.#drain(crypto), crypto));
     this.#fed = fed.catch(() => undefined);
@@ -98,6 +100,7 @@ export class CryptoStartQueue {
    * before that the batch's part for it is queued, and the returned gate holds the batch's token.
    */
   beforeBatch(response: SyncResponse, initial: boolean): Promise<void> | BatchGate {
+    this.setUp?.batch(initial);
     if (this.#crypto) return this.#crypto.beforeBatch(response, initial);
     let consumed!: () => void;
     let failed!: (error: unknown) => void;
@@ -106,6 +109,11 @@ export class CryptoStartQueue {
     // A closed queue feeds nothing more: the position stays before this batch, which comes again.
     if (!this.#closed) this.#queue.push({ response: cryptoPart(response), initial, consumed, failed });
     return { consumed: gate };
+  }
+
+  /** The sync engine's `beforePoll`: a long poll is about to go out (see {@link SetUpTrigger}). */
+  beforePoll(): void {
+    this.setUp?.polling();
   }
 
   /**
@@ -153,6 +161,7 @@ export class CryptoStartQueue {
   abandon(): void {
     if (this.#crypto || this.#closed) return;
     this.#closed = true;
+    this.setUp?.fire();
     this.#fail(new Error("the bot stopped before end-to-end encryption was ready"));
   }
 

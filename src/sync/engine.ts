@@ -59,6 +59,11 @@ export interface SyncSink {
    * waits for the gate.
    */
   beforeBatch?(response: SyncResponse, initial: boolean): Promise<BatchGate | void> | BatchGate | void;
+  /**
+   * The loop is about to send a long poll: the previous batch was dispatched and its handlers
+   * had their moment to finish (the crypto layer starts its one-time set-up from here).
+   */
+  beforePoll?(): void;
   /** A timeline event of a joined room. */
   onEvent(room: Room, event: ClientEvent): Promise<void> | void;
   /** The bot was invited; `invite` is the invite event itself, undefined when none can be trusted (see `findOwnInvite`). */
@@ -287,6 +292,7 @@ export class SyncEngine {
       try {
         while (this.#inFlight.size >= (this.#o.maxInFlight ?? 200) && !signal.aborted)
           await Promise.race([...this.#inFlight]);
+        if (!first) this.#o.sink.beforePoll?.();
         await this.#fetchAndProcess(first, signal, () => {
           failures = 0;
           this.#failing = undefined;

@@ -11,8 +11,11 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { FetchLike } from "../../src/api/http.js";
+import { SetUpTrigger } from "../../src/crypto/set-up-trigger.js";
 import { homeserver, newBot, newTestUser, newUser, tempStorePath, TestUser } from "../helpers/matrix.js";
 
+/** The identity's and the key backup's requests (a joined identity reads its secrets from account data). */
+const setUpRequest = /^(POST \/keys\/(device_signing|signatures)\/upload|(GET|PUT) \/user\/[^/]+\/account_data\/|(GET|POST) \/room_keys\/version)/;
 const endpoint = (input: string, init: RequestInit): string => `${init.method ?? "GET"} ${new URL(input).pathname.replace(/^\/_matrix\/client\/v3/, "")}`;
 
 /** Resolves when `ready` does, or after `ms` (then the caller's assertion fails: the order was wrong). */
@@ -193,6 +196,72 @@ describe("start-up order with the default store", () => {
       assert.ok(log.includes("POST /keys/upload"), `the machine came up after: ${log.join(", ")}`);
     } finally {
       release();
+      await starting.catch(() => undefined);
+      await bot.stop();
+    }
+  });
+
+  test("the identity and the key backup reach the server only after the first answer was sent", async () => {
+    const hs = await homeserver();
+    const account = await newUser("bot");
+    const human = await newTestUser();
+    const plainRoom = await human.createRoom([account.userId]);
+    const asBot = new TestUser(account, hs.baseUrl);
+    await asBot.api.rooms.join(plainRoom);
+    // A quiet first long poll would start the set-up after a moment; here the ping is already
+    // waiting when the long poll goes out, and a slow machine must not make the moment pass first.
+    const idle = SetUpTrigger.defaultIdleMs;
+    SetUpTrigger.defaultIdleMs = 600_000;
+    const log: string[] = [];
+    let pinged = false;
+    let polled = false;
+    const { bot } = await newBot({
+      storePath: tempStorePath(),
+      fetch: async (input, init) => {
+        const name = endpoint(input, init);
+        const since = new URL(input).searchParams.has("since");
+        log.push(name);
+        const response = await globalThis.fetch(input, init);
+        if (name === "GET /sync" && !since && !pinged) {
+          // Sent after the initial batch was made, so it is news in the first long poll.
+          pinged = true;
+          await human.send(plainRoom, "!ping");
+        }
+        if (name === "GET /sync" && since && !polled) {
+          polled = true;
+          // The ping is handed over once the machine is open and has the first batch, and (for a
+          // while) once the set-up has reached the server: the old order started the identity
+          // right then, beside the first answer. The new one waits for the answer: the wait ends
+          // without it.
+          for (let waited = 0; waited < 3_000; waited += 10) {
+            let open = true;
+            try {
+              void bot.crypto;
+            } catch {
+              open = false;
+              waited = 0;
+            }
+            if (open && log.some((n) => setUpRequest.test(n))) break;
+            await new Promise((resolve) => setTimeout(resolve, 10));
+          }
+        }
+        return response;
+      },
+    }, account);
+    bot.command("ping", (ctx) => ctx.respond("pong"));
+    const starting = bot.start({ password: account.password });
+    starting.catch(() => undefined);
+    try {
+      await human.waitForEvent((e) => e.room_id === plainRoom && e.sender === account.userId && e.content.body === "pong", 60_000);
+      await starting;
+      assert.equal(bot.crypto.identity?.outcome, "created", "the identity was set up");
+      assert.ok(bot.crypto.backup?.enabled, "and the key backup");
+      const answer = log.findIndex((n) => /^PUT \/rooms\/[^/]+\/send\/m\.room\.message\//.test(n));
+      const setUp = log.findIndex((n) => setUpRequest.test(n));
+      assert.ok(answer >= 0 && setUp >= 0, `both in the log: ${log.join(", ")}`);
+      assert.ok(answer < setUp, `the answer went out before the first set-up request: ${log.join(", ")}`);
+    } finally {
+      SetUpTrigger.defaultIdleMs = idle;
       await starting.catch(() => undefined);
       await bot.stop();
     }
