@@ -235,7 +235,7 @@ export class BotCrypto {
         await wasm;
         const machine = await OlmMachine.initialize(new UserId(current.userId), new DeviceId(current.deviceId), file.storeName, o.passphrase);
         const crypto = new BotCrypto(host, machine, file, o.maxPendingEvents, o.trust, o.autoVerify?.users);
-        await crypto.#startup(crashed);
+        await crypto.#startup(crashed, !usable);
         if (o.identity) crypto.#settle(o.identity, credentials, !usable, options);
         host.log.info({ deviceId: current.deviceId, persistent: file.persistent, restored: usable }, "end-to-end encryption ready");
         return crypto;
@@ -252,7 +252,7 @@ export class BotCrypto {
     await loadCryptoWasm();
   }
 
-  async #startup(crashed: boolean): Promise<void> {
+  async #startup(crashed: boolean, newDevice: boolean): Promise<void> {
     await this.#pending.load();
     for (const user of await this.machine.trackedUsers()) {
       this.#tracked.add(user.toString());
@@ -276,6 +276,10 @@ export class BotCrypto {
         if (room.isEncrypted) await this.machine.invalidateGroupSession(new RoomId(room.roomId));
       this.host.log.warn("the crypto store was not closed cleanly; outbound room keys will be rotated");
     }
+    // A new device has no fallback key on the server: saying so now puts one into the first
+    // upload, beside the device keys and one-time keys, instead of a second upload made from the
+    // first long poll's batch, in front of the first answer.
+    if (newDevice) await this.machine.receiveSyncChanges("[]", new DeviceLists(), new Map(), new Set());
     const uploads = this.#pump.uploads;
     await this.#pump.pump();
     if (this.#pump.uploads > uploads) this.#startupKeyCounts = this.#pump.uploadedKeyCounts;

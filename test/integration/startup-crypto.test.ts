@@ -215,12 +215,17 @@ describe("start-up order with the default store", () => {
     const log: string[] = [];
     let pinged = false;
     let polled = false;
+    let fallbackUploaded = false;
     const { bot } = await newBot({
       storePath: tempStorePath(),
       fetch: async (input, init) => {
         const name = endpoint(input, init);
         const since = new URL(input).searchParams.has("since");
         log.push(name);
+        if (name === "POST /keys/upload" && log.indexOf(name) === log.length - 1) {
+          const body = JSON.parse(String(init.body)) as { fallback_keys?: Record<string, unknown> };
+          fallbackUploaded = Object.keys(body.fallback_keys ?? {}).length > 0;
+        }
         const response = await globalThis.fetch(input, init);
         if (name === "GET /sync" && !since && !pinged) {
           // Sent after the initial batch was made, so it is news in the first long poll.
@@ -260,6 +265,10 @@ describe("start-up order with the default store", () => {
       const setUp = log.findIndex((n) => setUpRequest.test(n));
       assert.ok(answer >= 0 && setUp >= 0, `both in the log: ${log.join(", ")}`);
       assert.ok(answer < setUp, `the answer went out before the first set-up request: ${log.join(", ")}`);
+      // The new device's fallback key went with its first upload, not in a second one made from the
+      // first long poll's batch, which would have gone out in front of the answer.
+      assert.equal(log.slice(0, answer).filter((n) => n === "POST /keys/upload").length, 1, `one key upload before the answer: ${log.join(", ")}`);
+      assert.ok(fallbackUploaded, "the first upload carried a fallback key");
     } finally {
       SetUpTrigger.defaultIdleMs = idle;
       await starting.catch(() => undefined);
