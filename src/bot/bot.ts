@@ -262,11 +262,14 @@ export class NioBot {
   async #start(credentials: Credentials): Promise<void> {
     const o = this.options;
     const crypto = cryptoOptionsOf(o);
-    // Loaded only when encryption is on (the wasm library, fake-indexeddb, SQLite), while the bot logs in.
-    // The wasm compile starts first, before the rest of the crypto layer is imported, and is not
-    // awaited: nothing before the machine needs it (see BotCrypto.begin).
-    if (crypto.enabled) void loadCryptoWasm();
-    const cryptoModule = crypto.enabled ? import("../crypto/crypto.js") : undefined;
+    // Loaded only when encryption is on (the wasm library, fake-indexeddb, SQLite); the wasm compile
+    // starts first and is not awaited (see BotCrypto.begin). With a password the crypto store opens
+    // beside the login. With an access token nothing before the first /sync needs it: it loads once
+    // that request is on its way, so that the homeserver's work and ours overlap instead of competing.
+    const loadCrypto = (): Promise<typeof import("../crypto/crypto.js")> => (void loadCryptoWasm(), import("../crypto/crypto.js"));
+    let syncSent: (() => void) | undefined;
+    const withPassword = "password" in credentials && !!credentials.password;
+    const cryptoModule = !crypto.enabled ? undefined : withPassword ? loadCrypto() : new Promise<void>((resolve) => (syncSent = resolve)).then(loadCrypto);
     cryptoModule?.catch(() => undefined);
     await this.store.open();
     if (o.replicas) await this.#enterReplicas();
@@ -297,6 +300,7 @@ export class NioBot {
     begun?.catch(() => undefined);
     // A failed login fails the start once the store is released again.
     const established = await establishing.catch(async (error: unknown) => {
+      syncSent?.();
       await begun?.catch(() => undefined);
       throw error;
     });
@@ -308,7 +312,7 @@ export class NioBot {
     if (begun) {
       // Only a password lets the store's check replace the device (and so the session the sync uses);
       // without one the first /sync goes out now, beside the store opening and the device check.
-      if ("password" in credentials && credentials.password) await begun;
+      if (withPassword) await begun;
       // The machine and its keys are set up beside the first /sync; the batches that come before it
       // is ready are dispatched meanwhile, their tokens held until it has them (the start queue). The
       // identity and the key backup come after the first answers (the trigger), and start() waits for them.
@@ -340,6 +344,7 @@ export class NioBot {
         await sessionChecked;
         throw error;
       });
+      if (syncSent) setImmediate(syncSent);
       await Promise.all([cryptoReady?.then(() => this.#crypto?.settled), syncing]);
     } catch (error) {
       this.#cryptoStart?.abandon();

@@ -101,8 +101,8 @@ register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hooks)}))
 const src = (path) => import(new URL(path, ${JSON.stringify(pathToFileURL(`${root}/`).href)}).href);
 const { NioBot, consoleLogger } = await src("src/index.ts");
 const bot = new NioBot({ homeserver: "http://127.0.0.1:9", userId: "@bot:example.org", storePath: ${JSON.stringify(join(dir, "order.db"))}, handleSignals: false, logger: consoleLogger("silent") });
-bot.start({ accessToken: "not-checked" }).catch(() => undefined);
-// Both were asked for in start()'s first synchronous step; waiting for them lets the log complete.
+bot.start({ password: "not-checked" }).catch(() => undefined);
+// With a password both were asked for in start()'s first synchronous step; waiting for them lets the log complete.
 await src("src/crypto/crypto.ts");
 await import("@matrix-org/matrix-sdk-crypto-wasm");
 process.exit(0);
@@ -113,6 +113,40 @@ process.exit(0);
     const cryptoLayer = urls.findIndex((u) => u.endsWith("/src/crypto/crypto.ts"));
     assert.ok(wasm >= 0 && cryptoLayer >= 0, "both were loaded");
     assert.ok(wasm < cryptoLayer, `the wasm library (#${wasm}) is asked for before src/crypto/crypto.ts (#${cryptoLayer})`);
+  });
+
+  test("with encryption on and an access token, the crypto layer and the wasm library load only once the first /sync is on its way", async () => {
+    // Nothing before the first /sync needs them: loaded before it, their compile and imports
+    // hold that request up; after it, they overlap with the homeserver's work on it.
+    const log = join(dir, "token-order.log");
+    const hooks = `import { appendFileSync } from "node:fs";
+export async function resolve(specifier, context, next) {
+  const result = await next(specifier, context);
+  appendFileSync(${JSON.stringify(log)}, result.url + "\\n");
+  return result;
+}`;
+    const script = `
+import { register } from "node:module";
+import { appendFileSync, readFileSync } from "node:fs";
+register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hooks)}));
+const src = (path) => import(new URL(path, ${JSON.stringify(pathToFileURL(`${root}/`).href)}).href);
+const { NioBot, consoleLogger } = await src("src/index.ts");
+// Every request is logged and never answered: the bot stays at its first /sync.
+const fetch = (input) => (appendFileSync(${JSON.stringify(log)}, "FETCH " + new URL(input).pathname + "\\n"), new Promise(() => undefined));
+const bot = new NioBot({ homeserver: "http://127.0.0.1:9", userId: "@bot:example.org", deviceId: "DEVICE", storePath: ${JSON.stringify(join(dir, "token-order.db"))}, fetch, handleSignals: false, logger: consoleLogger("silent") });
+bot.start({ accessToken: "not-checked" }).catch(() => undefined);
+const seen = () => readFileSync(${JSON.stringify(log)}, "utf8");
+for (let i = 0; i < 500 && !(seen().includes("/src/crypto/crypto.ts") && seen().includes("/sync\\n")); i++) await new Promise((r) => setTimeout(r, 20));
+process.exit(0);
+`;
+    execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    const lines = readFileSync(log, "utf8").split("\n");
+    const sync = lines.findIndex((l) => l.startsWith("FETCH ") && l.endsWith("/sync"));
+    const wasm = lines.findIndex((l) => l.includes("/node_modules/@matrix-org/matrix-sdk-crypto-wasm/"));
+    const cryptoLayer = lines.findIndex((l) => l.endsWith("/src/crypto/crypto.ts"));
+    assert.ok(sync >= 0 && wasm >= 0 && cryptoLayer >= 0, `all three happened: ${lines.join(", ")}`);
+    assert.ok(sync < wasm && sync < cryptoLayer, `the first /sync (#${sync}) before the wasm library (#${wasm}) and the crypto layer (#${cryptoLayer})`);
+    assert.ok(wasm < cryptoLayer, "the wasm library is still asked for first");
   });
 
   test("the crypto layer brings the wasm library with it (the detector sees ES modules)", () => {
