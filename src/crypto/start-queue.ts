@@ -100,7 +100,7 @@ export class CryptoStartQueue {
    * before that the batch's part for it is queued, and the returned gate holds the batch's token.
    */
   beforeBatch(response: SyncResponse, initial: boolean): Promise<void> | BatchGate {
-    this.setUp?.batch(initial);
+    this.setUp?.batch(response, initial);
     if (this.#crypto) return this.#crypto.beforeBatch(response, initial);
     let consumed!: () => void;
     let failed!: (error: unknown) => void;
