@@ -21,6 +21,7 @@
  */
 import { createRequire } from "node:module";
 import * as http from "node:http";
+import { urlToHttpOptions } from "node:url";
 import type * as https from "node:https";
 import type * as zlib from "node:zlib";
 import type { Readable } from "node:stream";
@@ -197,9 +198,10 @@ function decoderFor(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliD
 }
 
 /** The request a redirect leads to, as `fetch` follows it (`undefined`: not a redirect to follow). */
-function redirected(status: number, location: string | undefined, url: URL, request: TransportRequest): { url: URL; request: TransportRequest } | undefined {
+function redirected(status: number, location: string | undefined, url: string, request: TransportRequest): { url: string; request: TransportRequest } | undefined {
   if (location === undefined || !(status === 301 || status === 302 || status === 303 || status === 307 || status === 308)) return undefined;
-  const next = new URL(location, url);
+  const from = new URL(url);
+  const next = new URL(location, from);
   if (next.protocol !== "http:" && next.protocol !== "https:") return undefined;
   let { method, body } = request;
   const headers = { ...request.headers };
@@ -210,20 +212,54 @@ function redirected(status: number, location: string | undefined, url: URL, requ
     delete headers["content-length"];
   }
   // Credentials are not handed to another origin.
-  if (next.origin !== url.origin) delete headers.authorization;
-  return { url: next, request: { method, headers, body, signal: request.signal } };
+  if (next.origin !== from.origin) delete headers.authorization;
+  return { url: next.href, request: { method, headers, body, signal: request.signal } };
 }
 
 /**
  * The default transport: `node:http` (or `node:https`, loaded for the first https URL) over a
  * process-wide keep-alive agent per protocol. Bodies are sent with a `content-length`.
  */
-export const nodeTransport: Transport = (url, request) => send(new URL(url), request, 0);
+export const nodeTransport: Transport = (url, request) => send(url, request, 0);
 
-function send(url: URL, request: TransportRequest, redirects: number): Promise<TransportResponse> {
+/** Where an origin's requests go, parsed once per origin (a bot talks to one). */
+interface Target {
+  secure: boolean;
+  options: http.RequestOptions;
+}
+
+const targets = new Map<string, Target>();
+
+/** The target and path of an absolute URL, without a `URL` object per request. */
+function targetOf(url: string): { target: Target; path: string } {
+  const authority = url.indexOf("//") + 2;
+  let end = authority;
+  while (end < url.length && url[end] !== "/" && url[end] !== "?" && url[end] !== "#") end++;
+  const origin = url.slice(0, end);
+  let target = targets.get(origin);
+  if (target === undefined) {
+    const parsed = new URL(origin);
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new TypeError(`unsupported protocol ${parsed.protocol}`);
+    // A few origins at most (the homeserver, a redirect's); the map is not a cache of every URL seen.
+    if (targets.size >= 16) targets.clear();
+    targets.set(origin, (target = { secure: parsed.protocol === "https:", options: urlToHttpOptions(parsed) }));
+  }
+  const hash = url.indexOf("#", end);
+  const path = url.slice(end, hash < 0 ? undefined : hash);
+  return { target, path: path === "" || path[0] === "?" ? `/${path}` : path };
+}
+
+function send(url: string, request: TransportRequest, redirects: number): Promise<TransportResponse> {
   const { signal } = request;
   if (signal.aborted) return Promise.reject(signal.reason);
-  const { request: open, agent } = agentFor(url.protocol === "https:");
+  let target: Target;
+  let path: string;
+  try {
+    ({ target, path } = targetOf(url));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const { request: open, agent } = agentFor(target.secure);
   const body = typeof request.body === "string" ? Buffer.from(request.body) : request.body;
   const headers: Record<string, string> = { "accept-encoding": "gzip, deflate, br", ...request.headers };
   if (body !== undefined || request.method === "POST" || request.method === "PUT") headers["content-length"] = String(body?.byteLength ?? 0);
@@ -231,7 +267,7 @@ function send(url: URL, request: TransportRequest, redirects: number): Promise<T
     let retried = false;
     const attempt = (): void => {
       let answered: http.IncomingMessage | undefined;
-      const req = open(url, { method: request.method, headers, agent });
+      const req = open({ ...target.options, path, method: request.method, headers, agent });
       // The response first, so that its reader fails with the signal's reason, then the socket.
       const abort = (): void => void (answered?.destroy(signal.reason), req.destroy(signal.reason));
       signal.addEventListener("abort", abort, { once: true });

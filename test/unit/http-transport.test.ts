@@ -231,6 +231,14 @@ describe("the default transport (node:http)", () => {
     assert.deepEqual(seen, ['POST /a Bearer secret-token {"x":1}', 'POST /b Bearer secret-token {"x":1}', "GET /c Bearer secret-token ", "GET other/d -"]);
   });
 
+  test("a base URL with a path of its own, and a query, reach the server as written", async () => {
+    const urls: string[] = [];
+    local.handler = (req, res) => (urls.push(req.url ?? ""), res.end("{}"));
+    await new HttpClient({ baseUrl: `${base}/prefix/`, maxTransientRetries: 0 }).request({ method: "GET", path: "/x/%21room", query: { a: "b c", d: 1 } });
+    await new HttpClient({ baseUrl: base, maxTransientRetries: 0 }).request({ method: "GET", path: "", query: { q: "1" } });
+    assert.deepEqual(urls, ["/prefix/x/%21room?a=b+c&d=1", "/?q=1"]);
+  });
+
   test("a download's raw bytes and headers", async () => {
     local.handler = (_req, res) => void res.writeHead(200, { "content-type": "image/png", "x-many": ["a", "b"] }).end(Buffer.from([1, 2, 3]));
     const raw = await client().requestRaw({ method: "GET", path: "/download" });
