@@ -142,17 +142,12 @@ class NodeResponse implements TransportResponse {
     return this.#source;
   }
 
-  async text(): Promise<string> {
-    const bytes = await this.#read();
-    // As fetch's text() (TextDecoder): a byte order mark is dropped, malformed bytes become U+FFFD.
-    const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-    return bytes.toString("utf8", bom ? 3 : 0);
+  text(): Promise<string> {
+    return this.#read(decode);
   }
 
-  async arrayBuffer(): Promise<ArrayBuffer> {
-    const bytes = await this.#read();
-    // A fresh buffer of its own (a small Buffer may sit in a shared pool).
-    return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : new Uint8Array(bytes).buffer;
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return this.#read(ownBuffer);
   }
 
   /**
@@ -160,10 +155,11 @@ class NodeResponse implements TransportResponse {
    * (each chunk is garbage at once: at the peak of a 20 MB initial sync, one copy of the bytes
    * exists, not the chunks and their concatenation); otherwise the chunks and one join.
    */
-  #read(): Promise<Buffer> {
+  #read<T>(finish: (bytes: Buffer) => T): Promise<T> {
     const source = this.#source;
     const signal = this.#signal;
-    return new Promise<Buffer>((resolve, reject) => {
+    // One promise per body read, resolved with the finished value (no async wrapper around it).
+    return new Promise<T>((resolve, reject) => {
       const known = this.#length;
       const whole = known > 0 ? Buffer.allocUnsafeSlow(known) : undefined;
       const chunks: Buffer[] = [];
@@ -174,9 +170,9 @@ class NodeResponse implements TransportResponse {
         size += chunk.length;
       });
       source.once("end", () => {
-        if (whole !== undefined && size === known) resolve(whole);
+        if (whole !== undefined && size === known) resolve(finish(whole));
         else if (whole !== undefined) reject(new Error(`response body length ${size} differs from its content-length ${known}`));
-        else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        else resolve(finish(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
       });
       source.once("error", (error) => reject(signal.aborted ? signal.reason : error));
       // A response whose connection closed before its end (an abort, a reset): `end` never comes.
@@ -185,6 +181,17 @@ class NodeResponse implements TransportResponse {
       });
     });
   }
+}
+
+/** As fetch's text() (TextDecoder): a byte order mark is dropped, malformed bytes become U+FFFD. */
+function decode(bytes: Buffer): string {
+  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  return bytes.toString("utf8", bom ? 3 : 0);
+}
+
+/** The bytes in an ArrayBuffer of their own (a small Buffer may sit in a shared pool). */
+function ownBuffer(bytes: Buffer): ArrayBuffer {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? (bytes.buffer as ArrayBuffer) : new Uint8Array(bytes).buffer;
 }
 
 function decoderFor(encoding: string): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined {

@@ -5,6 +5,7 @@
  * time limits, error mapping) is checked through it, since that is how the bot uses it.
  */
 import assert from "node:assert/strict";
+import { createHook } from "node:async_hooks";
 import { execFile } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -245,6 +246,28 @@ describe("the default transport (node:http)", () => {
     assert.deepEqual([...raw.body], [1, 2, 3]);
     assert.equal(raw.headers.get("content-type"), "image/png");
     assert.equal(raw.headers.get("x-many"), "a, b");
+  });
+});
+
+describe("what the default transport costs", () => {
+  test("a request makes at most 10 promises in all (through the global fetch: over 100)", async () => {
+    local.handler = (_req, res) => res.end('{"event_id":"$e"}');
+    const http = client();
+    const send = () => http.request({ method: "PUT", path: "/send/1", body: { body: "pong" } });
+    for (let i = 0; i < 5; i++) await send();
+    const counts: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      let count = 0;
+      // The server here makes none: its handler is plain callbacks.
+      const hook = createHook({ init: (_id, type) => void (type === "PROMISE" && count++) }).enable();
+      try {
+        await send();
+      } finally {
+        hook.disable();
+      }
+      counts.push(count);
+    }
+    assert.ok(Math.max(...counts) <= 10, `promises per request: ${counts.join(", ")}`);
   });
 });
 
