@@ -18,7 +18,7 @@ const bot = new NioBot({
   storePath: env.storePath,
   storeUrl: env.storeUrl,
   syncMode: env.syncMode,
-  fetch: env.fetch ? (input, init) => fetch(input, init) : undefined,
+  fetch: env.fetch ? (input, init) => globalThis.fetch(input, init) : undefined,
   // Each run is a new device of the same account: the first store run creates the account's
   // cross-signing identity and writes its recovery key here, the later ones join it with the key.
   recoveryKeyFile: env.recoveryKeyFile,
