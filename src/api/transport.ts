@@ -62,6 +62,8 @@ export interface TransportResponse {
 /** Sends one request; rejects when no response arrives (refused, reset, aborted). */
 export type Transport = (url: string, request: TransportRequest) => Promise<TransportResponse>;
 
+/** The largest `content-length` a body buffer is allocated for before its bytes arrive. */
+const MAX_PREALLOCATED = 64 * 1024 * 1024;
 /** How many redirects one request follows, as `fetch` does. */
 const MAX_REDIRECTS = 20;
 /** An idle pooled connection is closed after this long (undici's default), or sooner if the server's `Keep-Alive` hint says so. */
@@ -160,8 +162,10 @@ class NodeResponse implements TransportResponse {
     const signal = this.#signal;
     // One promise per body read, resolved with the finished value (no async wrapper around it).
     return new Promise<T>((resolve, reject) => {
+      if (source.destroyed && !source.readableEnded) return reject(signal.aborted ? signal.reason : (source.errored ?? new Error("response body cut short")));
       const known = this.#length;
-      const whole = known > 0 ? Buffer.allocUnsafeSlow(known) : undefined;
+      // A length announced but not yet seen is not trusted with more than MAX_PREALLOCATED bytes.
+      const whole = known > 0 && known <= MAX_PREALLOCATED ? Buffer.allocUnsafeSlow(known) : undefined;
       const chunks: Buffer[] = [];
       let size = 0;
       source.on("data", (chunk: Buffer) => {

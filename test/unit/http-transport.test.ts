@@ -196,6 +196,17 @@ describe("the default transport (node:http)", () => {
     assert.deepEqual(await client({ maxTransientRetries: 1, initialBackoffMs: 1 }).request({ method: "GET", path: "/x" }), { second: true });
   });
 
+  test("a content-length far beyond what arrives (a hostile 10 GB) is a MatrixNetworkError, nothing of that size allocated", async () => {
+    local.handler = (req, res) => {
+      res.writeHead(200, { "content-length": String(10 * 2 ** 30) });
+      res.write('{"a":1}');
+      setTimeout(() => req.socket.destroy(), 5);
+    };
+    const rss = process.memoryUsage().rss;
+    await assert.rejects(client().request({ method: "GET", path: "/x" }), MatrixNetworkError);
+    assert.ok(process.memoryUsage().rss - rss < 2 ** 30);
+  });
+
   test("a refused connection is a MatrixNetworkError, and the token is not in its message", async () => {
     const http = new HttpClient({ baseUrl: "http://127.0.0.1:1", accessToken: "secret-token", maxTransientRetries: 0 });
     await assert.rejects(http.request({ method: "GET", path: "/x", query: { access_token: "secret-token" } }), (e: unknown) => e instanceof MatrixNetworkError && !e.message.includes("secret-token"));
