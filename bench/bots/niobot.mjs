@@ -3,7 +3,8 @@
  * users run it. With BENCH_STORE set it has the documented default store:
  * `storePath` (SQLite), which turns encryption on; with BENCH_STORE_URL the
  * PostgreSQL store (`storeUrl`), encryption on as well. BENCH_SYNC_MODE=sliding
- * syncs with simplified sliding sync (`syncMode: "sliding"`).
+ * syncs with simplified sliding sync (`syncMode: "sliding"`). BENCH_FETCH=1 sends every request
+ * through the global `fetch` (undici) instead of niobot's default `node:http` transport.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { NioBot, consoleLogger } from "niobot";
@@ -17,6 +18,7 @@ const bot = new NioBot({
   storePath: env.storePath,
   storeUrl: env.storeUrl,
   syncMode: env.syncMode,
+  fetch: env.fetch ? (input, init) => globalThis.fetch(input, init) : undefined,
   // Each run is a new device of the same account: the first store run creates the account's
   // cross-signing identity and writes its recovery key here, the later ones join it with the key.
   recoveryKeyFile: env.recoveryKeyFile,

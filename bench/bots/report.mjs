@@ -42,5 +42,7 @@ export function benchEnv() {
     storeUrl: process.env.BENCH_STORE_URL || undefined,
     syncMode: process.env.BENCH_SYNC_MODE || undefined,
     recoveryKeyFile: process.env.BENCH_RECOVERY_KEY_FILE || undefined,
+    // BENCH_FETCH=1: niobot sends through the global fetch (undici), its transport before node:http.
+    fetch: process.env.BENCH_FETCH === "1",
   };
 }

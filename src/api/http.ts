@@ -9,9 +9,9 @@ import { DeadlineLane, type Deadline } from "../util/deadlines.js";
 import { silentLogger, type Logger } from "../logging/logger.js";
 import { registerSecret } from "../logging/redact.js";
 import { JsonBodyError } from "./sync-body.js";
+import { allHeaders, nodeTransport, type FetchLike, type HeaderReader, type Transport, type TransportResponse } from "./transport.js";
 
-/** The `fetch` signature niobot needs; inject one to add proxies, metrics or faults. */
-export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+export type { FetchLike } from "./transport.js";
 
 /**
  * Where an {@link HttpClient} gets its access token, for sessions whose
@@ -60,7 +60,12 @@ export interface HttpClientOptions extends RetryOptions {
   accessToken?: string;
   /** A changing token source instead of a fixed token; see {@link HttpClient.setAuth}. */
   auth?: HttpAuth;
-  /** The transport (default: the global `fetch`). */
+  /**
+   * A `fetch` to send every request with (proxies, metrics, faults). Default: niobot's own
+   * transport on `node:http`/`node:https` with a keep-alive agent, which keeps far less alive
+   * per request than the global `fetch`; it follows redirects and decodes compressed bodies as
+   * `fetch` does.
+   */
   fetch?: FetchLike;
   /** Where retries are logged (at debug/warn level, secrets redacted). */
   logger?: Logger;
@@ -101,7 +106,7 @@ export interface HttpRequest {
    * Reads a successful response's JSON body from its stream instead of as one text (the large
    * `/sync` bodies: `sync-body.ts`). It throws {@link JsonBodyError} for a body that is not JSON.
    */
-  readJson?: (body: ReadableStream<Uint8Array>) => Promise<unknown>;
+  readJson?: (body: AsyncIterable<Uint8Array>) => Promise<unknown>;
 }
 
 /** A raw response: bytes and headers, for downloads. */
@@ -122,7 +127,7 @@ const MAX_TIMEOUT_LANES = 4;
  * Negative or unreadable values count as absent; a huge one (even `1e400`, which JSON reads as
  * `Infinity`) is returned as is, for the caller's cap to refuse.
  */
-export function retryAfterOf(body: Record<string, unknown>, headers: Headers): number | undefined {
+export function retryAfterOf(body: Record<string, unknown>, headers: HeaderReader): number | undefined {
   const ms = body.retry_after_ms;
   if (typeof ms === "number" && ms >= 0) return ms;
   const header = headers.get("retry-after")?.trim();
@@ -166,7 +171,7 @@ export class HttpClient {
   readonly baseUrl: string;
   #accessToken: string | undefined;
   #auth: HttpAuth | undefined;
-  readonly #fetch: FetchLike;
+  readonly #transport: Transport;
   readonly #log: Logger;
   readonly #retry: Required<RetryOptions>;
   readonly #timeoutMs: number;
@@ -183,7 +188,8 @@ export class HttpClient {
     this.#accessToken = options.accessToken;
     registerSecret(options.accessToken);
     this.#auth = options.auth;
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    // A fetch is a transport as it is: its Response has the shape the client reads.
+    this.#transport = options.fetch ?? nodeTransport;
     this.#log = options.logger ?? silentLogger;
     this.#timeoutMs = options.requestTimeoutMs ?? 60_000;
     this.#assertUserId = options.assertUserId;
@@ -329,16 +335,16 @@ export class HttpClient {
     else outer?.addEventListener("abort", forward, { once: true });
     const deadline = this.#deadline(this.#timeoutMs + (req.extraTimeoutMs ?? 0), () => controller.abort(new DOMException("request timed out", "TimeoutError")));
     try {
-      let response: Response;
+      let response: TransportResponse;
       try {
-        response = await this.#fetch(url, { method: req.method, headers, body, signal: controller.signal });
+        response = await this.#transport(url, { method: req.method, headers, body, signal: controller.signal });
       } catch (error) {
         if (req.signal?.aborted) throw error;
         throw new MatrixNetworkError(info, isAbortError(error) ? new Error("request timed out") : error);
       }
       if (req.raw && response.ok) {
         const bytes = new Uint8Array(await this.#readBody(response, info, req.signal));
-        return { status: response.status, headers: response.headers, body: bytes } satisfies RawResponse;
+        return { status: response.status, headers: allHeaders(response.headers), body: bytes } satisfies RawResponse;
       }
       if (req.readJson && response.ok && response.body) return await this.#readStreamed(req.readJson, response.body, response.status, info, req.signal);
       return this.#parse(response, await this.#readText(response, info, req.signal), info);
@@ -363,7 +369,7 @@ export class HttpClient {
   }
 
   /** The JSON of a response whose body is `text`, or the response's error. */
-  #parse(response: Response, text: string, info: RequestInfo): unknown {
+  #parse(response: TransportResponse, text: string, info: RequestInfo): unknown {
     let json: unknown = {};
     if (text.length > 0) {
       try {
@@ -386,7 +392,7 @@ export class HttpClient {
    * by chunk into pieces was tried too: the pieces and their join both land on the JS heap, and
    * the peak was higher still.
    */
-  async #readText(response: Response, info: RequestInfo, signal?: AbortSignal): Promise<string> {
+  async #readText(response: TransportResponse, info: RequestInfo, signal?: AbortSignal): Promise<string> {
     try {
       return await response.text();
     } catch (error) {
@@ -396,7 +402,7 @@ export class HttpClient {
     }
   }
 
-  async #readStreamed(read: (body: ReadableStream<Uint8Array>) => Promise<unknown>, body: ReadableStream<Uint8Array>, status: number, info: RequestInfo, signal?: AbortSignal): Promise<unknown> {
+  async #readStreamed(read: (body: AsyncIterable<Uint8Array>) => Promise<unknown>, body: AsyncIterable<Uint8Array>, status: number, info: RequestInfo, signal?: AbortSignal): Promise<unknown> {
     try {
       return await read(body);
     } catch (error) {
@@ -407,7 +413,7 @@ export class HttpClient {
     }
   }
 
-  async #readBody(response: Response, info: RequestInfo, signal?: AbortSignal): Promise<ArrayBuffer> {
+  async #readBody(response: TransportResponse, info: RequestInfo, signal?: AbortSignal): Promise<ArrayBuffer> {
     try {
       return await response.arrayBuffer();
     } catch (error) {

@@ -469,25 +469,14 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Reads a `/sync` body from its stream with a {@link SyncBodyParser}, giving `onRoom` the rooms
+ * Reads a `/sync` body from its stream (a fetch body or a Node stream) with a {@link SyncBodyParser}, giving `onRoom` the rooms
  * of `rooms.join` as they are parsed (see {@link JoinedRoomSink}). Stream errors (a dropped
  * connection, an abort) are thrown as they come; a body that is not JSON as {@link JsonBodyError}.
  */
-export async function readSyncBody(body: ReadableStream<Uint8Array>, onRoom?: JoinedRoomSink): Promise<unknown> {
+export async function readSyncBody(body: AsyncIterable<Uint8Array>, onRoom?: JoinedRoomSink): Promise<unknown> {
   const parser = new SyncBodyParser(onRoom);
-  const reader = body.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parser.push(value);
-    }
-  } catch (error) {
-    // Whatever ended the read, the connection's remaining bytes are not wanted.
-    reader.cancel().catch(() => {});
-    throw error;
-  } finally {
-    reader.releaseLock();
-  }
+  // Leaving the loop by a throw ends the iteration, which cancels the stream (a fetch body) or
+  // destroys it (the default transport's): the connection's remaining bytes are not wanted.
+  for await (const chunk of body) parser.push(chunk);
   return parser.end();
 }

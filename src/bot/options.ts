@@ -57,7 +57,10 @@ export interface NioBotOptions {
   ownerId?: string;
   /** Logger (pino-compatible); default: readable lines on standard error. */
   logger?: Logger;
-  /** Transport; inject to add a proxy, metrics or fault injection. */
+  /**
+   * A `fetch` to send every homeserver request with; inject one to add a proxy, metrics or fault
+   * injection. Default: niobot's own keep-alive client on `node:http`/`node:https`.
+   */
   fetch?: FetchLike;
   /** Retry policy of every request. */
   retry?: RetryOptions;

@@ -6,6 +6,7 @@
  * @module
  */
 import type { FetchLike } from "../api/http.js";
+import { nodeTransport } from "../api/transport.js";
 import type { Logger } from "../logging/logger.js";
 import type { Store } from "../storage/store.js";
 import { PostgresStore } from "../storage/postgres/store.js";
@@ -61,9 +62,14 @@ export class ReplicaGate {
     return taken;
   }
 
-  /** A fetch that refuses every request unless the lease is held: a fenced replica sends nothing. */
+  /**
+   * A fetch that refuses every request unless the lease is held: a fenced replica sends nothing.
+   * Without `inner` it wraps the client's default transport, whose answers have the shape the
+   * HTTP client reads of a `Response` (status, headers, text, bytes, body), not all of one: what
+   * this returns is for the bot's own `HttpClient` only.
+   */
   guard(inner: FetchLike | undefined): FetchLike {
-    const base: FetchLike = inner ?? ((input, init) => fetch(input, init));
+    const base = inner ?? (nodeTransport as unknown as FetchLike);
     return (input, init) => {
       try {
         this.lease.assertHeld();
