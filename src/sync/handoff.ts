@@ -53,7 +53,7 @@ import { silentLogger, type Logger } from "../logging/logger.js";
 import { TRACKED_STATE_TYPES } from "./room.js";
 import type { SlidingSyncSource } from "./sliding.js";
 import { isSlidingToken, parseSlidingToken } from "./sliding-map.js";
-import type { LongPollSource, SourceBatch, SyncSource } from "./source.js";
+import type { LongPollSource, RoomHint, SourceBatch, SyncSource } from "./source.js";
 
 /** The filter of the token `/sync`: no room, no presence, no account data (Synapse skips the rooms for `rooms: []`). */
 export const HANDOFF_TOKEN_FILTER: SyncFilter = {
@@ -203,13 +203,17 @@ export class HandoffSource implements SyncSource {
       const dropped = dropOverlap(response, this.#overlap.overlap);
       if (dropped > 0) this.#log.debug({ dropped }, "dropped invites and leaves the hand-off's catch-up delivered already");
     }
-    await this.#fillState(response, signal);
-    return batch;
+    const rooms = await this.#fillState(response, since, signal);
+    return rooms.size > 0 ? { response, rooms } : batch;
   }
 
-  /** Adds their tracked state to joined rooms the bot has no state for. */
-  async #fillState(response: SyncResponse, signal: AbortSignal): Promise<void> {
+  /**
+   * Adds their tracked state to joined rooms the bot has no state for, and returns hints that
+   * they are shown for the first time (so an old room with news is not taken for a join).
+   */
+  async #fillState(response: SyncResponse, since: string, signal: AbortSignal): Promise<Map<string, RoomHint>> {
     const rooms = roomsWithoutState(response, this.#o.knownJoined);
+    const hints = new Map<string, RoomHint>();
     const extra = this.#o.extraStateTypes?.() ?? new Set<string>();
     for (const roomId of rooms) {
       // A failure fails the answer: the engine fetches it again (a room must not be handled without knowing its encryption).
@@ -219,7 +223,9 @@ export class HandoffSource implements SyncSource {
       // After the answer's own state (older: the state at its timeline's start), before the timeline.
       joined.state = { events: [...(joined.state?.events ?? []), ...events] };
       this.stats.stateFetches++;
+      hints.set(roomId, { history: 0, gapTo: since, firstSight: true });
     }
+    return hints;
   }
 
   async #handoff(since: string, signal: AbortSignal): Promise<SourceBatch> {

@@ -44,6 +44,7 @@ async function joinedRoom(human: TestUser, bot: { userId: string; accessToken: s
 class Seen {
   readonly events = new Map<string, number>();
   readonly invites = new Map<string, number>();
+  readonly joins = new Map<string, number>();
   /** To-device messages by their `tag` content. */
   readonly toDevice = new Map<string, number>();
 }
@@ -70,7 +71,7 @@ async function handoffEngine(account: RegisteredUser, store: MemoryStore, seen: 
       },
       onEvent: (_room, event: ClientEvent) => bump(seen.events, event.event_id),
       onInvite: (room) => bump(seen.invites, room.roomId),
-      onJoin: () => undefined, onLeave: () => undefined,
+      onJoin: (room) => bump(seen.joins, room.roomId), onLeave: () => undefined,
       onSyncError: () => undefined, onFatal: () => undefined,
     },
   });
@@ -161,7 +162,7 @@ describe("sliding sync hands off to /sync", () => {
     assert.deepEqual(Object.fromEntries(seen.toDevice), Object.fromEntries(tags.map((tag) => [tag, 1])));
   });
 
-  test("a room sliding sync never showed gets its state before its first /sync batch: its encryption is known", async () => {
+  test("a room sliding sync never showed gets its state before its first /sync batch: its encryption is known, and it is not taken for a join", async () => {
     const human = await newTestUser();
     const account = await newUser("hostate");
     const encrypted = await joinedRoom(human, account, { initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }] });
@@ -179,6 +180,7 @@ describe("sliding sync hands off to /sync", () => {
       assert.equal(tracker.rooms.get(encrypted)?.membership, "join");
       assert.equal(tracker.rooms.get(encrypted)?.isEncrypted, true, "its encryption came with the fetched state");
       assert.equal(source.stats.stateFetches, 1);
+      assert.equal(seen.joins.get(encrypted), undefined, "an old room's first news is not a join");
     } finally {
       await engine.stop();
     }
