@@ -100,10 +100,13 @@ export function dropOverlap(response: SyncResponse, overlap: Overlap): number {
   let dropped = 0;
   const rooms = response.rooms;
   if (!rooms) return 0;
-  for (const roomId of Object.keys(rooms.invite ?? {}))
-    if (overlap.invites.has(roomId)) (delete rooms.invite![roomId], dropped++);
-  for (const roomId of Object.keys(rooms.leave ?? {}))
-    if (overlap.leaves.has(roomId)) (delete rooms.leave![roomId], dropped++);
+  for (const [section, seen] of [[rooms.invite, overlap.invites], [rooms.leave, overlap.leaves]] as const) {
+    for (const roomId of Object.keys(section ?? {})) {
+      if (!seen.has(roomId)) continue;
+      delete section![roomId];
+      dropped++;
+    }
+  }
   return dropped;
 }
 
