@@ -20,7 +20,8 @@ import { SlidingSyncSource } from "../../src/sync/sliding.js";
 import { isSlidingToken } from "../../src/sync/sliding-map.js";
 import { LongPollSource } from "../../src/sync/source.js";
 import { RoomTracker } from "../../src/sync/tracker.js";
-import { homeserver, newTestUser, newUser, stopHomeserver, type TestUser } from "../helpers/matrix.js";
+import { homeserver, newBot, newTestUser, newUser, stopHomeserver, tempStorePath, type TestUser } from "../helpers/matrix.js";
+import type { NioBot } from "../../src/bot/bot.js";
 import type { RegisteredUser } from "../../src/devserver/register.js";
 
 after(() => stopHomeserver());
@@ -88,6 +89,46 @@ async function toDevice(human: TestUser, bot: RegisteredUser, tag: string): Prom
 }
 
 describe("sliding sync hands off to /sync", () => {
+  test("a bot in sliding mode answers at once, hands off, and after a restart answers from /sync without replay", async () => {
+    const human = await newTestUser();
+    const storePath = tempStorePath();
+    const { bot, account } = await newBot({ encryption: false, syncMode: "sliding", storePath });
+    const seen = new Map<string, number>();
+    const count = (b: NioBot): void => {
+      b.command("ping", (ctx) => ctx.respond("pong"));
+      b.on("message", (_room, event) => bump(seen, event.event_id));
+    };
+    count(bot);
+    await bot.start({ password: account.password });
+    const roomId = await human.createRoom([bot.userId]);
+    await until("the bot joined", () => bot.getRoom(roomId)?.membership === "join");
+    const pings: string[] = [];
+    const answered = (ping: string) => human.waitForEvent((e) => e.room_id === roomId && e.sender === bot.userId && (e.content["m.relates_to"] as { "m.in_reply_to"?: { event_id?: string } } | undefined)?.["m.in_reply_to"]?.event_id === ping);
+    for (let i = 0; i < 3; i++) {
+      pings.push(await human.send(roomId, "!ping"));
+      await answered(pings.at(-1)!);
+    }
+    await bot.stop();
+    const reader = (await newBot({ encryption: false, storePath }, account)).bot;
+    await reader.store.open();
+    const token = await reader.store.getSyncToken();
+    await reader.store.close();
+    assert.ok(token !== undefined && !isSlidingToken(token), "the bot handed off: its saved position is a /sync token");
+    const whileDown = await human.send(roomId, "!ping");
+    const { bot: again } = await newBot({ encryption: false, syncMode: "sliding", storePath }, account);
+    count(again);
+    await again.start();
+    try {
+      await answered(whileDown);
+      const after = await human.send(roomId, "!ping");
+      await answered(after);
+      pings.push(whileDown, after);
+    } finally {
+      await again.stop();
+    }
+    for (const id of pings) assert.equal(seen.get(id), 1, `ping ${id} handled once`);
+  });
+
   test("messages and an invite in every stage of the hand-off window are handled exactly once; a restart continues with /sync", async () => {
     const human = await newTestUser();
     const account = await newUser("hobot");
