@@ -32,6 +32,10 @@
  * so a room's events after the newest one the bot already handled are news,
  * and the rest history (see {@link RoomHint.afterHandled}).
  *
+ * In `syncMode: "sliding"` this source serves the start: once one long poll
+ * has been answered, `handoff.ts` continues with incremental `/sync`, which
+ * costs the server only the rooms with changes.
+ *
  * @module
  */
 import type { MatrixApi } from "../api/client.js";
