@@ -17,6 +17,8 @@ const bot = new NioBot({
   storePath: env.storePath,
   storeUrl: env.storeUrl,
   syncMode: env.syncMode,
+  // BENCH_SLIDING_HANDOFF=0: sliding sync for good, to compare with the hand-off to /sync.
+  ...(process.env.BENCH_SLIDING_HANDOFF === "0" ? { slidingSync: { handoff: false } } : {}),
   // Each run is a new device of the same account: the first store run creates the account's
   // cross-signing identity and writes its recovery key here, the later ones join it with the key.
   recoveryKeyFile: env.recoveryKeyFile,
