@@ -1,3 +1,4 @@
+/* global process */
 /**
  * niobot answering `!ping`, run from the built package (`npm run build`), as
  * users run it. With BENCH_STORE set it has the documented default store:
