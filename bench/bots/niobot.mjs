@@ -1,3 +1,4 @@
+/* global process */
 /**
  * niobot answering `!ping`, run from the built package (`npm run build`), as
  * users run it. With BENCH_STORE set it has the documented default store:
@@ -19,6 +20,8 @@ const bot = new NioBot({
   storeUrl: env.storeUrl,
   syncMode: env.syncMode,
   fetch: env.fetch ? (input, init) => globalThis.fetch(input, init) : undefined,
+  // BENCH_SLIDING_HANDOFF=0: sliding sync for good, to compare with the hand-off to /sync.
+  ...(process.env.BENCH_SLIDING_HANDOFF === "0" ? { slidingSync: { handoff: false } } : {}),
   // Each run is a new device of the same account: the first store run creates the account's
   // cross-signing identity and writes its recovery key here, the later ones join it with the key.
   recoveryKeyFile: env.recoveryKeyFile,

@@ -14,8 +14,10 @@ import { consoleLogger, redactingLogger, type Logger } from "../logging/logger.j
 import { storeFromOptions } from "../storage/select.js";
 import type { Store } from "../storage/store.js";
 import { KvSpace, type Kv } from "../kv/kv.js";
-import { SyncEngine } from "../sync/engine.js";
+import { DEFAULT_SYNC_FILTER, SyncEngine } from "../sync/engine.js";
+import { HandoffSource } from "../sync/handoff.js";
 import { SlidingSyncSource } from "../sync/sliding.js";
+import { LongPollSource } from "../sync/source.js";
 import { parked } from "../sync/scheduler.js";
 import type { Room } from "../sync/room.js";
 import { RoomTracker } from "../sync/tracker.js";
@@ -328,7 +330,7 @@ export class NioBot {
       tracker: this.rooms,
       logger: this.log,
       filter: o.syncFilter,
-      source: o.syncMode === "sliding" ? this.#slidingSource(crypto.enabled) : undefined,
+      source: o.syncMode === "sliding" ? this.#slidingSource(crypto.enabled, o) : undefined,
       timeoutMs: o.syncTimeoutMs,
       presence: o.presence,
       ignoreOldEvents: o.ignoreOldEvents,
@@ -357,18 +359,14 @@ export class NioBot {
     await this.emit("ready");
   }
 
-  /** Simplified sliding sync as the engine's source (`syncMode: "sliding"`). */
-  #slidingSource(encryption: boolean): SlidingSyncSource {
+  /** Simplified sliding sync, handing off to incremental `/sync`, as the engine's source (`syncMode: "sliding"`). */
+  #slidingSource(encryption: boolean, o: NioBotOptions): HandoffSource {
     this.rooms.partial = true;
-    return new SlidingSyncSource({
-      api: this.api,
-      userId: this.userId,
-      encryption,
-      extraStateTypes: () => this.rooms.extraStateTypes,
-      knownJoined: (roomId) => this.rooms.rooms.get(roomId)?.membership === "join",
-      logger: this.log,
-      ...this.options.slidingSync,
-    });
+    const knownJoined = (roomId: string): boolean => this.rooms.rooms.get(roomId)?.membership === "join";
+    const { handoff, ...tuning } = o.slidingSync ?? {};
+    const sliding = new SlidingSyncSource({ api: this.api, userId: this.userId, encryption, extraStateTypes: () => this.rooms.extraStateTypes, knownJoined, logger: this.log, ...tuning });
+    const longPoll = new LongPollSource({ api: this.api, filter: JSON.stringify(o.syncFilter ?? DEFAULT_SYNC_FILTER), presence: o.presence });
+    return new HandoffSource({ api: this.api, userId: this.userId, sliding, longPoll, encryption, knownJoined, extraStateTypes: () => this.rooms.extraStateTypes, presence: o.presence, handoff, logger: this.log });
   }
 
   /** Where the sync engine (or, in appservice mode, the transaction engine) hands events to the bot. */

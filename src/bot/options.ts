@@ -106,15 +106,21 @@ export interface NioBotOptions {
    * when it first has news; what it needs about another room (encryption,
    * members, direct rooms) is fetched when needed. Pick sliding for a bot in
    * hundreds of rooms or more on a homeserver that serves it; the delivery
-   * guarantees are the same. `syncFilter` and `presence` apply to `/sync`
-   * only. See `docs/guides/deployment.md#sliding-sync`.
+   * guarantees are the same. Once the first commands are answered, the bot
+   * hands off to incremental `/sync` (see `slidingSync.handoff`), and a
+   * restart after that continues with `/sync`. `syncFilter` and `presence`
+   * apply to `/sync` only. See `docs/guides/deployment.md#sliding-sync`.
    */
   syncMode?: "sync" | "sliding";
   /**
    * Tuning of `syncMode: "sliding"`: the window size (default 32 rooms; more rooms with news in one
-   * batch cost one more request) and the timeline events per room (default 10; more are back-filled).
+   * batch cost one more request), the timeline events per room (default 10; more are back-filled),
+   * and `handoff` (default true): once one sliding long poll has been answered, continue with
+   * incremental `/sync` (with `syncFilter` and `presence`), which costs the server only the rooms
+   * with changes where each sliding request sorts all of them; false keeps sliding sync for good.
+   * See `docs/guides/deployment.md#sliding-sync`.
    */
-  slidingSync?: { window?: number; timelineLimit?: number };
+  slidingSync?: { window?: number; timelineLimit?: number; handoff?: boolean };
   /** Sync filter (default: lazy-loaded members, no presence/ephemeral). */
   syncFilter?: SyncFilter;
   /** Long-poll timeout (default 30 s). */

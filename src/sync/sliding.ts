@@ -32,6 +32,10 @@
  * so a room's events after the newest one the bot already handled are news,
  * and the rest history (see {@link RoomHint.afterHandled}).
  *
+ * In `syncMode: "sliding"` this source serves the start: once one long poll
+ * has been answered, `handoff.ts` continues with incremental `/sync`, which
+ * costs the server only the rooms with changes.
+ *
  * @module
  */
 import type { MatrixApi } from "../api/client.js";
@@ -140,6 +144,19 @@ export class SlidingSyncSource implements SyncSource {
   }
 
   async next(since: string | undefined, timeoutMs: number, signal: AbortSignal): Promise<SourceBatch> {
+    return this.#next(since, timeoutMs, signal, true);
+  }
+
+  /**
+   * The news since `since` at once (no wait), without the to-device extension: the hand-off's
+   * catch-up (`handoff.ts`), whose to-device messages come from `/sync` instead. The answer's
+   * token keeps the to-device position of `since`, so nothing is acknowledged.
+   */
+  catchUp(since: string, signal: AbortSignal): Promise<SourceBatch> {
+    return this.#next(since, 0, signal, false);
+  }
+
+  async #next(since: string | undefined, timeoutMs: number, signal: AbortSignal, withToDevice: boolean): Promise<SourceBatch> {
     for (;;) {
       const stored = parseSlidingToken(since);
       // A token that is not ours (a /sync one, or damaged) is a lost position too.
@@ -148,7 +165,7 @@ export class SlidingSyncSource implements SyncSource {
       const pos = lost ? undefined : stored?.pos;
       // Once the window has covered every room, each of them has been sent on this connection: live counts again.
       const replaced = lost || (stored?.replaced === true && !this.complete);
-      const body = this.#request(stored?.toDevice);
+      const body = this.#request(stored?.toDevice, withToDevice);
       this.stats.requests++;
       let answer;
       try {
@@ -182,7 +199,7 @@ export class SlidingSyncSource implements SyncSource {
         continue;
       }
       this.#end = step.end;
-      const toDevice = answer.extensions?.to_device?.next_batch;
+      const toDevice = withToDevice ? answer.extensions?.to_device?.next_batch : undefined;
       mapped.response.next_batch = encodeSlidingToken({
         pos: answer.pos,
         toDevice: typeof toDevice === "string" ? toDevice : stored?.toDevice,
@@ -192,14 +209,16 @@ export class SlidingSyncSource implements SyncSource {
     }
   }
 
-  #request(toDeviceSince: string | undefined): SlidingSyncRequest {
+  #request(toDeviceSince: string | undefined, withToDevice: boolean): SlidingSyncRequest {
     const encryption = this.#o.encryption;
+    const toDevice = encryption && withToDevice;
     return {
       conn_id: SLIDING_CONN_ID,
       lists: { [LIST]: { ranges: [[0, this.#end]], required_state: this.requiredState(), timeline_limit: this.#o.timelineLimit ?? DEFAULT_SLIDING_TIMELINE_LIMIT } },
       extensions: {
         account_data: { enabled: true },
-        ...(encryption ? { to_device: { enabled: true, ...(toDeviceSince !== undefined ? { since: toDeviceSince } : {}) }, e2ee: { enabled: true } } : {}),
+        ...(toDevice ? { to_device: { enabled: true, ...(toDeviceSince !== undefined ? { since: toDeviceSince } : {}) } } : {}),
+        ...(encryption ? { e2ee: { enabled: true } } : {}),
       },
     };
   }

@@ -100,7 +100,8 @@ describe("sliding sync mode", () => {
   test("the position is saved after handlers: a restart replays nothing and catches up on what came meanwhile", async () => {
     const human = await newTestUser();
     const storePath = tempStorePath();
-    const { bot, account } = await newBot({ encryption: false, syncMode: "sliding", storePath });
+    // Without the hand-off to /sync, so the stored position stays a sliding one (sliding-handoff.test.ts restarts from a /sync one).
+    const { bot, account } = await newBot({ encryption: false, syncMode: "sliding", slidingSync: { handoff: false }, storePath });
     let seen = tally(bot);
     await bot.start({ password: account.password });
     const roomId = await human.createRoom([bot.userId]);
@@ -117,7 +118,7 @@ describe("sliding sync mode", () => {
     })());
     assert.ok(token?.pos, "a sliding position was stored");
     const whileDown = await human.send(roomId, "two, while the bot was down");
-    const { bot: again } = await newBot({ encryption: false, syncMode: "sliding", storePath }, account);
+    const { bot: again } = await newBot({ encryption: false, syncMode: "sliding", slidingSync: { handoff: false }, storePath }, account);
     seen = tally(again);
     await again.start();
     await until("the message sent while down was handled", () => seen.get(whileDown) === 1);
@@ -128,7 +129,8 @@ describe("sliding sync mode", () => {
   test("an unknown position starts a new connection: what came since the last handled event is news, nothing runs twice", async () => {
     const human = await newTestUser();
     const storePath = tempStorePath();
-    const { bot, account } = await newBot({ encryption: false, syncMode: "sliding", storePath });
+    // Without the hand-off to /sync, so the stored position stays a sliding one (sliding-handoff.test.ts restarts from a /sync one).
+    const { bot, account } = await newBot({ encryption: false, syncMode: "sliding", slidingSync: { handoff: false }, storePath });
     let seen = tally(bot);
     await bot.start({ password: account.password });
     const roomId = await human.createRoom([bot.userId]);
