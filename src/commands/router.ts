@@ -250,7 +250,11 @@ export class CommandRouter {
     try {
       // Parse before taking a cooldown use: a typo shouldn't cost the sender their turn.
       const structured = ctx.structuredArguments;
-      const args = structured === undefined
+      // A command without parameters invoked without arguments (`!ping`) has nothing to parse:
+      // the parser would answer `{}` after building the parse context, the usage line and three promises.
+      const args = structured === undefined && command.specs.length === 0 && ctx.argumentText === ""
+        ? {}
+        : structured === undefined
         ? await parseArguments({ specs: command.specs }, ctx.argumentText, ctx.parseContext, { usage: ctx.usage })
         : await parseStructuredArguments(command.specs, structured, ctx.parseContext, { usage: ctx.usage });
       const cooldown = command.cooldown;

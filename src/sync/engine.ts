@@ -192,8 +192,14 @@ export class SyncEngine {
   /** Handler deadlines (`handlerTimeoutMs`), all on one timer. */
   readonly #deadlines: DeadlineLane;
   readonly #deadlineMs: number;
-  /** Resolves the wait of {@link SyncEngine.#settling} once no handler runs. */
+  /** Ends the wait of {@link SyncEngine.#settling} (no handler runs, or the engine stops). */
   #drained: (() => void) | undefined;
+  /**
+   * The bound of {@link SyncEngine.#settling}'s waits, on one timer: a wait that ends early (nearly
+   * every one) leaves no timer to start and clear per batch. Referenced, as the `setTimeout` it
+   * replaces: a wait for a handler keeps the bot alive until the next long poll is sent.
+   */
+  readonly #coalesce = new DeadlineLane(SYNC_COALESCE_MS, undefined, { keepAlive: true });
   #failing: SyncFailing | undefined;
 
   constructor(options: SyncEngineOptions) {
@@ -261,6 +267,8 @@ export class SyncEngine {
     if (!loop) return;
     this.#stopping = true;
     this.#abort?.abort(new DOMException("sync stopped", "AbortError"));
+    this.#drained?.();
+    this.#coalesce.clear();
     // Handlers are told at once, so the ones that honour their signal end within the grace period.
     for (const controller of this.#controllers) controller.abort(new DOMException("the bot is stopping", "AbortError"));
     await loop;
@@ -626,15 +634,14 @@ export class SyncEngine {
    */
   async #settling(signal: AbortSignal): Promise<void> {
     if (this.#scheduler.idle || signal.aborted) return;
-    let timer: NodeJS.Timeout | undefined;
-    let wake!: () => void;
+    // No listener on the signal either: stop() ends the wait itself.
     await new Promise<void>((resolve) => {
-      this.#drained = wake = resolve;
-      timer = setTimeout(resolve, SYNC_COALESCE_MS);
-      signal.addEventListener("abort", wake, { once: true });
+      const bound = this.#coalesce.after(resolve);
+      this.#drained = () => {
+        bound.cancel();
+        resolve();
+      };
     });
-    clearTimeout(timer);
-    signal.removeEventListener("abort", wake);
     this.#drained = undefined;
   }
 
