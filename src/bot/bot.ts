@@ -106,7 +106,7 @@ export class NioBot {
     this.store = options.store ?? storeFromOptions(options);
     this.rooms = new RoomTracker(options.userId);
     this.#events = new TypedEmitter<CoreBotEvents>((error, name, args) => this.reportError(error, contextOf(name, args)));
-    this.#outbox = new Outbox({ api: () => this.api, roomEncryption: (roomId) => this.#roomEncryption.settingsOf(roomId), encrypter: () => this.#crypto ?? this.#cryptoStart?.encrypter });
+    this.#outbox = new Outbox({ api: () => this.api, roomEncryption: (roomId) => this.#roomEncryption.settingsOf(roomId), roomEncryptionNow: (roomId) => this.#roomEncryption.settingsNow(roomId), encrypter: () => this.#crypto ?? this.#cryptoStart?.encrypter });
     this.messaging = new Messenger(this, this.#outbox, { defaultMsgtype: options.defaultMsgtype, autoReadReceipts: options.autoReadReceipts, messageCacheSize: options.messageCacheSize });
     this.roomsApi = new RoomsApi(this);
     this.accountApi = new AccountApi(this);
