@@ -18,6 +18,7 @@ import { NioBot } from "../../src/index.js";
 
 const USER = "@bot:localhost";
 const HUMAN = "@human:localhost";
+/** The rooms the pings and the chatter go to (a bot in more rooms gets its pings in these). */
 const ROOMS = 3;
 const roomId = (i: number): string => `!room${i}:localhost`;
 
@@ -34,7 +35,7 @@ interface Costs {
  * Runs a bot for `warm + measured` pings and counts what the measured ones cost.
  * `storePath` gives it the documented default store (SQLite, crypto on; the rooms stay unencrypted).
  */
-async function replyCosts(measured: number, storePath?: string, warm = 30, chatter = 0): Promise<Costs> {
+async function replyCosts(measured: number, storePath?: string, warm = 30, chatter = 0, rooms = ROOMS): Promise<Costs> {
   let seq = 0;
   let batches = 0;
   let replies = 0;
@@ -52,7 +53,7 @@ async function replyCosts(measured: number, storePath?: string, warm = 30, chatt
   const initial = {
     next_batch: "s0",
     rooms: {
-      join: Object.fromEntries(Array.from({ length: ROOMS }, (_, i) => [roomId(i), {
+      join: Object.fromEntries(Array.from({ length: rooms }, (_, i) => [roomId(i), {
         state: { events: [
           { type: "m.room.create", state_key: "", event_id: `$c${i}`, sender: HUMAN, origin_server_ts: 0, content: { room_version: "10", creator: HUMAN } },
           { type: "m.room.member", state_key: HUMAN, event_id: `$h${i}`, sender: HUMAN, origin_server_ts: 0, content: { membership: "join" } },
@@ -167,6 +168,13 @@ describe("what a reply costs, counted", () => {
     // async listener and its await, the engine's async task and its two awaits. What is left: the
     // task's settled promise, the scheduler's wait on it, and the handled record's two.
     assert.ok(perMessage <= 4, `promises per chatter message: ${perMessage}`);
+  });
+
+  test("a bot in 2000 rooms pays per reply what a bot in 3 rooms pays: no promise more (the room count is no factor of the reply path)", async () => {
+    const few = await replyCosts(40);
+    const many = await replyCosts(40, undefined, 30, 0, 2000);
+    assert.equal(many.promises / many.replies, few.promises / few.replies);
+    assert.equal(many.timers, few.timers);
   });
 
   test("with the default store, in unencrypted rooms: no save call nor hook wrapper per batch without news, the own user id read once (promises per reply were 140, then 125, now 102)", async () => {
