@@ -19,7 +19,8 @@
  * `prof=FILE` writes a CPU profile of the measured replies only (no start-up, no warm-up).
  * `store=DIR` gives the bot the documented default store, `storePath` (SQLite, which turns
  * encryption on; the rooms stay unencrypted), in DIR (emptied first), with a scripted answer to
- * each crypto start request; cross-signing is off, so no recovery key is needed.
+ * each crypto start request; cross-signing is off, so no recovery key is needed. Pings start once
+ * `start()` has resolved, so the crypto set-up is not among the measured replies.
  * Imports `src/` through tsx by default; `dist=1` imports the built `dist/` instead (as users run it).
  */
 import { readFileSync } from "node:fs";
