@@ -19,7 +19,8 @@
  * `prof=FILE` writes a CPU profile of the measured replies only (no start-up, no warm-up).
  * `store=DIR` gives the bot the documented default store, `storePath` (SQLite, which turns
  * encryption on; the rooms stay unencrypted), in DIR (emptied first), with a scripted answer to
- * each crypto start request; cross-signing is off, so no recovery key is needed.
+ * each crypto start request; cross-signing is off, so no recovery key is needed. Pings start once
+ * `start()` has resolved, so the crypto set-up is not among the measured replies.
  * Imports `src/` through tsx by default; `dist=1` imports the built `dist/` instead (as users run it).
  */
 import { readFileSync } from "node:fs";
@@ -117,11 +118,15 @@ function nextBatch(): unknown {
 }
 
 let waiting: (() => void) | undefined;
+/** Pings start once `start()` has resolved: with a store, the crypto set-up is not in the measured replies. */
+let markStarted!: () => void;
+const started = new Promise<void>((resolve) => (markStarted = resolve));
 const fetchScripted: FetchLike = async (input, init) => {
   const url = new URL(input);
   if (url.pathname.endsWith("/account/whoami")) return json({ user_id: USER, device_id: "BENCH" });
   if (url.pathname.endsWith("/sync")) {
     if (!url.searchParams.has("since")) return json(initial);
+    await started;
     // One ping in flight at a time, like a user waiting for the answer before the next ping.
     if (batches > replies) await new Promise<void>((resolve) => (waiting = resolve));
     if (batches >= REPLIES) return new Promise<Response>(() => undefined);
@@ -177,8 +182,10 @@ async function floor(): Promise<void> {
 }
 
 let stop = async (): Promise<void> => undefined;
-if (args.bot === "floor") void floor();
-else {
+if (args.bot === "floor") {
+  markStarted();
+  void floor();
+} else {
   let storePath: string | undefined;
   if (args.store !== undefined) {
     const { rmSync, mkdirSync } = await import("node:fs");
@@ -191,6 +198,7 @@ else {
     await ctx.respond("pong");
   });
   await bot.start({ accessToken: "syt_bench" });
+  markStarted();
   stop = () => bot.stop();
 }
 await finished;

@@ -28,6 +28,7 @@ import { establishSession, type Credentials, type Session } from "./login.js";
 import { installSignalHandlers } from "./signals.js";
 import { ReplicaGate, type BotHealth } from "../replicas/gate.js";
 import { AccountApi, Messenger, RoomsApi, type MarkReadOptions, type ReplyOptions, type Sendable, type TypingOptions } from "../messaging/index.js";
+import type { IncomingEvent } from "../messaging/messenger.js";
 import type { RelationEmit } from "../messaging/relations.js";
 import { Outbox } from "../outbox/outbox.js";
 import { cryptoOptionsOf, isVerificationEvent, loadCryptoWasm, type BotCrypto, type CryptoHost } from "../crypto/index.js";
@@ -108,7 +109,7 @@ export class NioBot {
     this.store = options.store ?? storeFromOptions(options);
     this.rooms = new RoomTracker(options.userId);
     this.#events = new TypedEmitter<CoreBotEvents>((error, name, args) => this.reportError(error, contextOf(name, args)));
-    this.#outbox = new Outbox({ api: () => this.api, roomEncryption: (roomId) => this.#roomEncryption.settingsOf(roomId), encrypter: () => this.#crypto ?? this.#cryptoStart?.encrypter });
+    this.#outbox = new Outbox({ api: () => this.api, roomEncryption: (roomId) => this.#roomEncryption.settingsOf(roomId), roomEncryptionNow: (roomId) => this.#roomEncryption.settingsNow(roomId), encrypter: () => this.#crypto ?? this.#cryptoStart?.encrypter });
     this.messaging = new Messenger(this, this.#outbox, { defaultMsgtype: options.defaultMsgtype, autoReadReceipts: options.autoReadReceipts, messageCacheSize: options.messageCacheSize });
     this.roomsApi = new RoomsApi(this);
     this.accountApi = new AccountApi(this);
@@ -508,7 +509,30 @@ export class NioBot {
     setImmediate(() => void this.stop().catch((e: unknown) => this.reportError(e, { source: "stop" })));
   }
 
-  async #onEvent(room: Room, event: ClientEvent): Promise<void> {
+  #onEvent(room: Room, event: ClientEvent): Promise<void> | undefined {
+    const crypto = this.#crypto;
+    const waits = crypto === undefined ? this.#cryptoStart !== undefined : event.type === "m.room.encrypted" || isVerificationEvent(event);
+    if (waits || this.listenerCount("event") > 0) return this.#onEventAsync(room, event);
+    // Nothing to wait for first: an event whose listeners are all synchronous (every message that
+    // is not a command, the bot's own echoes) costs no promise.
+    const incoming = this.messaging.incoming(room, event);
+    let pending: Promise<void> | undefined;
+    if (isMessageEvent(event)) pending = this.#events.emitPending("message", room, event);
+    else if (event.type === "m.room.message") this.log.debug({ roomId: room.roomId, eventId: event.event_id }, "skipping malformed m.room.message");
+    if (pending === undefined && incoming.related === undefined) return void incoming.done();
+    return this.#afterMessage(room, incoming, pending);
+  }
+
+  async #afterMessage(room: Room, incoming: IncomingEvent, pending: Promise<void> | undefined): Promise<void> {
+    try {
+      await pending;
+      if (incoming.related) await this.#emitRelated(room, incoming.related);
+    } finally {
+      incoming.done();
+    }
+  }
+
+  async #onEventAsync(room: Room, event: ClientEvent): Promise<void> {
     // While the machine opens, only events of rooms known to be unencrypted go on without it.
     const crypto = this.#crypto ?? (this.#cryptoStart ? await this.#cryptoStart.machineFor(room, event) : undefined);
     if (crypto && event.type === "m.room.encrypted") {
@@ -745,7 +769,7 @@ export class NioBot {
       store: this.store,
       rooms: this.rooms,
       log: this.log,
-      dispatch: (room, event) => this.#onEvent(room, event),
+      dispatch: async (room, event) => this.#onEvent(room, event),
       decryptionFailed: (room, event, failure) => this.emit("decryptionFailure", room, event, failure),
       reportError: (error, context) => this.reportError(error, context),
       identityChanged: (change) => void this.emit("identityChanged", change),

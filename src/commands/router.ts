@@ -151,8 +151,20 @@ export class CommandRouter {
   /**
    * Handles one message: does nothing unless it invokes a registered command. Never throws:
    * malformed events are skipped with a debug log, command failures go to the events.
+   *
+   * Not an async function: a message that is no command (most traffic, the bot's own echoes
+   * included) returns undefined without a promise, nor the emitter's wrapper of one.
    */
-  async handle(room: Room, event: MessageEvent): Promise<void> {
+  handle(room: Room, event: MessageEvent): Promise<void> | undefined {
+    try {
+      return this.#route(room, event);
+    } catch (error) {
+      // As an async function's would, a synchronous throw still ends in a rejected promise.
+      return Promise.reject(error);
+    }
+  }
+
+  #route(room: Room, event: MessageEvent): Promise<void> | undefined {
     if (this.#ignoreSelf && event.sender === this.bot.userId) return;
     const text = commandText(event, this.#onEdit);
     if (text === null) return;
@@ -187,7 +199,7 @@ export class CommandRouter {
       formattedBody: text.html,
       replyTo: text.replyTo,
     };
-    await this.run(new CommandContext(this.bot, room, event, command, invocation));
+    return this.run(new CommandContext(this.bot, room, event, command, invocation));
   }
 
   /**
@@ -224,10 +236,12 @@ export class CommandRouter {
   async run(ctx: CommandContext): Promise<void> {
     const { bot } = this;
     const command = ctx.command;
-    await bot.emit("command", ctx);
+    // Events nobody listens to and an empty list of checks are skipped, not awaited: each await
+    // is a promise on every command.
+    if (bot.listenerCount("command") > 0) await bot.emit("command", ctx);
     try {
       if (command.disabled) throw new CommandDisabledError(command.name);
-      await runChecks(ctx, [...this.#globalChecks, ...command.checks]);
+      if (this.#globalChecks.size > 0 || command.checks.length > 0) await runChecks(ctx, [...this.#globalChecks, ...command.checks]);
     } catch (error) {
       if (error instanceof CheckFailure || error instanceof CommandDisabledError) return this.#cancel(ctx, error);
       return this.#fail(ctx, error);
@@ -236,7 +250,11 @@ export class CommandRouter {
     try {
       // Parse before taking a cooldown use: a typo shouldn't cost the sender their turn.
       const structured = ctx.structuredArguments;
-      const args = structured === undefined
+      // A command without parameters invoked without arguments (`!ping`) has nothing to parse:
+      // the parser would answer `{}` after building the parse context, the usage line and three promises.
+      const args = structured === undefined && command.specs.length === 0 && ctx.argumentText === ""
+        ? {}
+        : structured === undefined
         ? await parseArguments({ specs: command.specs }, ctx.argumentText, ctx.parseContext, { usage: ctx.usage })
         : await parseStructuredArguments(command.specs, structured, ctx.parseContext, { usage: ctx.usage });
       const cooldown = command.cooldown;
@@ -248,7 +266,7 @@ export class CommandRouter {
     }
     // Told, not guessed: a finished command counts as handled for the automatic read receipts.
     bot.messaging.noteHandled(ctx.room.roomId, ctx.message.event_id);
-    await bot.emit("commandComplete", ctx, result);
+    if (bot.listenerCount("commandComplete") > 0) await bot.emit("commandComplete", ctx, result);
   }
 
   async #cancel(ctx: CommandContext, reason: CheckFailure | CommandDisabledError): Promise<void> {

@@ -81,6 +81,19 @@ export class RoomEncryption {
     return lookup;
   }
 
+  /**
+   * {@link RoomEncryption.settingsOf} when it can answer without waiting (every send to a joined
+   * room once its stored flag was read): the settings, undefined when the room is definitely not
+   * encrypted, or null when only `settingsOf` can tell.
+   */
+  settingsNow(roomId: string): EncryptionContent | undefined | null {
+    const room = this.host.rooms.rooms.get(roomId);
+    if (room?.isEncrypted) return room.encryption;
+    const known = this.#known.get(roomId);
+    if (known) return known;
+    return this.#readFromStore.has(roomId) && room?.membership === "join" ? undefined : null;
+  }
+
   async #stored(roomId: string): Promise<EncryptionContent | undefined> {
     if (this.#readFromStore.has(roomId)) return undefined;
     const raw = await this.host.store.getValue(KEY_PREFIX + roomId);

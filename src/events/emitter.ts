@@ -75,16 +75,24 @@ export class TypedEmitter<E extends EventMap<E>> {
    * Errors go to the error sink; `emit` itself never rejects.
    */
   emit<K extends keyof E>(name: K, ...args: E[K]): Promise<void> {
+    return this.emitPending(name, ...args) ?? DONE;
+  }
+
+  /**
+   * {@link TypedEmitter.emit}, but undefined instead of a settled promise when no listener is
+   * async: a caller on the per-event path then has nothing to await (an `await` is a promise).
+   */
+  emitPending<K extends keyof E>(name: K, ...args: E[K]): Promise<void> | undefined {
     const set = this.#listeners.get(name);
     // Most events of a busy bot have no listener, or one: no promise of their own for those.
-    if (!set || set.size === 0) return DONE;
-    if (set.size === 1) return this.#call(set.values().next().value as Listener<E, keyof E>, name, args) ?? DONE;
+    if (!set || set.size === 0) return undefined;
+    if (set.size === 1) return this.#call(set.values().next().value as Listener<E, keyof E>, name, args);
     const runs: Promise<unknown>[] = [];
     for (const listener of [...set]) {
       const run = this.#call(listener, name, args);
       if (run) runs.push(run);
     }
-    return runs.length > 0 ? Promise.all(runs).then(noop) : DONE;
+    return runs.length > 0 ? Promise.all(runs).then(noop) : undefined;
   }
 
   /** Calls one listener; a promise (that never rejects) when it is async. */

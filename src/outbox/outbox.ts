@@ -42,6 +42,11 @@ export interface OutboxHost {
    * throws when that cannot be told (nothing is sent then).
    */
   roomEncryption(roomId: string): Promise<EncryptionContent | undefined>;
+  /**
+   * The same answer when it is known without waiting, null otherwise (then `roomEncryption`
+   * decides). Optional: a send to a room known to be unencrypted then costs no wait.
+   */
+  roomEncryptionNow?(roomId: string): EncryptionContent | undefined | null;
   /** The encrypter, or undefined while the bot runs without encryption. */
   encrypter(): OutboxEncrypter | undefined;
 }
@@ -78,7 +83,10 @@ export class Outbox {
     const txnId = scopedTxnId() ?? newTxnId();
     return this.#queue.run(roomId, async () => {
       const sent = this.#starting(roomId);
-      const [type, body] = await this.#encryptIfNeeded(roomId, eventType, content);
+      // A room known to be unencrypted (nearly every send of a bot in plain rooms) needs no wait.
+      // Without the optional method, null: the full check decides (fail closed).
+      const plain = eventType !== "m.room.encrypted" && (this.host.roomEncryptionNow ? this.host.roomEncryptionNow(roomId) : null) === undefined;
+      const [type, body] = plain ? [eventType, content] : await this.#encryptIfNeeded(roomId, eventType, content);
       const { event_id } = await this.host.api().rooms.send(roomId, type, body, { txnId, signal: options.signal });
       sent({ roomId, eventId: event_id, type: eventType, content });
       return event_id;

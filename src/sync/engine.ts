@@ -197,8 +197,14 @@ export class SyncEngine {
   /** Handler deadlines (`handlerTimeoutMs`), all on one timer. */
   readonly #deadlines: DeadlineLane;
   readonly #deadlineMs: number;
-  /** Resolves the wait of {@link SyncEngine.#settling} once no handler runs. */
+  /** Ends the wait of {@link SyncEngine.#settling} (no handler runs, or the engine stops). */
   #drained: (() => void) | undefined;
+  /**
+   * The bound of {@link SyncEngine.#settling}'s waits, on one timer: a wait that ends early (nearly
+   * every one) leaves no timer to start and clear per batch. Referenced, as the `setTimeout` it
+   * replaces: a wait for a handler keeps the bot alive until the next long poll is sent.
+   */
+  readonly #coalesce = new DeadlineLane(SYNC_COALESCE_MS, undefined, { keepAlive: true });
   #failing: SyncFailing | undefined;
 
   constructor(options: SyncEngineOptions) {
@@ -266,6 +272,8 @@ export class SyncEngine {
     if (!loop) return;
     this.#stopping = true;
     this.#abort?.abort(new DOMException("sync stopped", "AbortError"));
+    this.#drained?.();
+    this.#coalesce.clear();
     // Handlers are told at once, so the ones that honour their signal end within the grace period.
     for (const controller of this.#controllers) controller.abort(new DOMException("the bot is stopping", "AbortError"));
     await loop;
@@ -550,13 +558,9 @@ export class SyncEngine {
     const controller = new LazyAbort();
     this.#controllers.add(controller);
     let counts = true;
-    const task = async (slot: SchedulerSlot): Promise<void> => {
-      if (this.#stopping) return void (counts = false);
-      if (eventId !== undefined) {
-        // Awaited only when the store must be waited for (see `StoreWrites.isHandled`).
-        const handled = this.#writes.isHandled(eventId);
-        if (handled === true || (handled !== false && (await handled))) return;
-      }
+    // The handler and its bookkeeping, without an async function's promise and awaits: an event
+    // whose handlers are synchronous (most, the bot's own echoes included) costs only its record.
+    const handle = (slot: SchedulerSlot): Promise<void> | undefined => {
       const deadline = this.#deadlines.after(() => {
         const error = new HandlerTimeoutError(room.roomId, eventId, this.#deadlineMs);
         controller.abort(error);
@@ -564,19 +568,39 @@ export class SyncEngine {
         this.#report(error, { source: "handlerTimeout", room, event });
         finish(true);
       });
-      try {
-        // The handler context (its signal, parking) covers the handler only, not this bookkeeping.
-        await runAsHandler(slot, run, undefined);
-      } catch (error) {
-        if (this.#stopping && controller.aborted) return void (counts = false);
+      const after = (): Promise<void> | undefined => {
+        deadline.cancel();
+        // The handler is done: the room's next event need not wait for this record to be written.
+        slot.release();
+        return eventId !== undefined && !this.#detached ? this.#writes.record(eventId) : undefined;
+      };
+      const failed = (error: unknown): Promise<void> | undefined => {
+        if (this.#stopping && controller.aborted) {
+          deadline.cancel();
+          counts = false;
+          return undefined;
+        }
         // Sinks route handler errors themselves; this is a last resort.
         this.#report(error, { source: "dispatch", room, event });
-      } finally {
-        deadline.cancel();
+        return after();
+      };
+      let ran: Promise<void> | void;
+      try {
+        // The handler context (its signal, parking) covers the handler only, not this bookkeeping.
+        ran = runAsHandler(slot, run, undefined);
+      } catch (error) {
+        return failed(error);
       }
-      // The handler is done: the room's next event need not wait for this record to be written.
-      slot.release();
-      if (eventId !== undefined && !this.#detached) await this.#writes.record(eventId);
+      return ran instanceof Promise ? ran.then(after, failed) : after();
+    };
+    const task = (slot: SchedulerSlot): Promise<void> | undefined => {
+      if (this.#stopping) return void (counts = false);
+      if (eventId === undefined) return handle(slot);
+      // Waited for only when the store must be waited for (see `StoreWrites.isHandled`).
+      const handled = this.#writes.isHandled(eventId);
+      if (handled === true) return undefined;
+      if (handled === false) return handle(slot);
+      return handled.then((done) => (done ? undefined : handle(slot)));
     };
     this.#scheduler.schedule(room.roomId, task, () => controller.signal, (failed, error) => {
       if (failed) this.#log.error({ error, eventId }, "unexpected error while dispatching");
@@ -616,15 +640,14 @@ export class SyncEngine {
    */
   async #settling(signal: AbortSignal): Promise<void> {
     if (this.#scheduler.idle || signal.aborted) return;
-    let timer: NodeJS.Timeout | undefined;
-    let wake!: () => void;
+    // No listener on the signal either: stop() ends the wait itself.
     await new Promise<void>((resolve) => {
-      this.#drained = wake = resolve;
-      timer = setTimeout(resolve, SYNC_COALESCE_MS);
-      signal.addEventListener("abort", wake, { once: true });
+      const bound = this.#coalesce.after(resolve);
+      this.#drained = () => {
+        bound.cancel();
+        resolve();
+      };
     });
-    clearTimeout(timer);
-    signal.removeEventListener("abort", wake);
     this.#drained = undefined;
   }
 

@@ -111,7 +111,7 @@ export class HandlerScheduler {
    * context: it enters one itself (`runAsHandler(slot, ...)`) around what needs it, so that its
    * own bookkeeping around the handler runs without one (see `delivery/context.ts` for the cost).
    */
-  schedule<T>(key: string, work: (slot: SchedulerSlot) => Promise<T>, signal: AbortSignal | (() => AbortSignal), settled: (failed: boolean, value: unknown) => void): void {
+  schedule<T>(key: string, work: (slot: SchedulerSlot) => Promise<T> | T, signal: AbortSignal | (() => AbortSignal), settled: (failed: boolean, value: unknown) => void): void {
     let queue = this.#queues.get(key);
     if (!queue) this.#queues.set(key, (queue = { key, tasks: [], busy: false, ready: false }));
     const q = queue;

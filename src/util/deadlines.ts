@@ -22,8 +22,8 @@ interface Entry extends Deadline {
 }
 
 /**
- * Deadlines `ms` after they are set, all of one duration, sharing one unreferenced timer (a
- * deadline is no reason to keep the process alive).
+ * Deadlines `ms` after they are set, all of one duration, sharing one timer: unreferenced (a
+ * deadline is no reason to keep the process alive) unless `keepAlive` says it is one.
  *
  * @example
  * const lane = new DeadlineLane(10_000);
@@ -37,11 +37,16 @@ export class DeadlineLane {
   #timer: NodeJS.Timeout | undefined;
 
   readonly #now: () => number;
+  readonly #keepAlive: boolean;
 
-  /** @param now - the clock in ms (tests pass their own). */
-  constructor(ms: number, now: () => number = () => performance.now()) {
+  /**
+   * @param now - the clock in ms (tests pass their own).
+   * @param options - `keepAlive`: the timer keeps the process alive, as a `setTimeout` would.
+   */
+  constructor(ms: number, now: () => number = () => performance.now(), options: { keepAlive?: boolean } = {}) {
     this.#ms = ms;
     this.#now = now;
+    this.#keepAlive = options.keepAlive === true;
   }
 
   /** Deadlines not yet cancelled nor expired. */
@@ -61,7 +66,7 @@ export class DeadlineLane {
   #arm(ms: number): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#expire(), Math.max(0, ms));
-    this.#timer.unref?.();
+    if (!this.#keepAlive) this.#timer.unref?.();
   }
 
   #expire(): void {

@@ -37,6 +37,27 @@ function parts(request: Recorded): { room: string; type: string; txn: string } {
 const n = (request: Recorded): unknown => (request.body as { n?: unknown }).n;
 
 describe("Outbox", () => {
+  test("a host's answer without waiting: undefined sends plain at once, null asks roomEncryption, settings encrypt (fail closed)", async () => {
+    const { fetch, requests } = fakeTransport(() => ({ body: { event_id: "$x" } }));
+    const api = new MatrixApi({ baseUrl: "http://hs.test", accessToken: "tok", fetch, logger: silentLogger, initialBackoffMs: 1 });
+    const asked: string[] = [];
+    const now = new Map<string, EncryptionContent | undefined | null>([[A, undefined], [B, null], ["!c:x.org", MEGOLM]]);
+    const box = new Outbox({
+      api: () => api,
+      roomEncryption: async (roomId) => (asked.push(roomId), roomId === A ? undefined : MEGOLM),
+      roomEncryptionNow: (roomId) => (now.has(roomId) ? now.get(roomId) : null),
+      encrypter: () => undefined,
+    });
+    await box.send(A, "m.room.message", { n: 1 });
+    assert.deepEqual(asked, []);
+    assert.equal(parts(requests[0]!).type, "m.room.message");
+    // In doubt (null), the full check decides: here encrypted, and without an encrypter nothing goes out.
+    await assert.rejects(box.send(B, "m.room.message", { n: 2 }), EncryptionRequiredError);
+    await assert.rejects(box.send("!c:x.org", "m.room.message", { n: 3 }), EncryptionRequiredError);
+    assert.deepEqual(asked, [B, "!c:x.org"]);
+    assert.equal(requests.length, 1);
+  });
+
   test("one room's sends go out one at a time in call order; other rooms do not wait", async () => {
     const firstA = gate();
     let id = 0;

@@ -104,4 +104,29 @@ describe("RoomEncryption", () => {
     assert.equal(await encryption.settingsOf(plain.roomId), undefined);
     assert.deepEqual(await encryption.settingsOf(secret.roomId), MEGOLM);
   });
+
+  test("settingsNow answers without waiting only what settingsOf would, and null (ask settingsOf) until a room's stored flag was read", async () => {
+    const store = new MemoryStore();
+    await store.open();
+    const tracker = new RoomTracker("@bot:x");
+    const plain = tracker.ensureRoom("!plain:x", "join");
+    const secret = tracker.ensureRoom("!secret:x", "join");
+    tracker.applyState(secret, encryptionEvent(MEGOLM, "$1"));
+    tracker.ensureRoom("!invited:x", "invite");
+    // A flag stored by an earlier run (the bot created the room encrypted), not in synced state.
+    await store.setValue("e2ee.encryptedRoom.!created:x", JSON.stringify(MEGOLM));
+    tracker.ensureRoom("!created:x", "join");
+    const encryption = new RoomEncryption(host(store, tracker));
+    assert.deepEqual(encryption.settingsNow(secret.roomId), MEGOLM);
+    // Not read from the store yet: only settingsOf can tell.
+    assert.equal(encryption.settingsNow(plain.roomId), null);
+    assert.equal(encryption.settingsNow("!created:x"), null);
+    assert.equal(await encryption.settingsOf(plain.roomId), undefined);
+    assert.deepEqual(await encryption.settingsOf("!created:x"), MEGOLM);
+    assert.equal(encryption.settingsNow(plain.roomId), undefined);
+    assert.deepEqual(encryption.settingsNow("!created:x"), MEGOLM);
+    // Not joined, or not known at all: a lookup may be needed, never a guess.
+    assert.equal(encryption.settingsNow("!invited:x"), null);
+    assert.equal(encryption.settingsNow("!unknown:x"), null);
+  });
 });
