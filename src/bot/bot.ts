@@ -267,12 +267,16 @@ export class NioBot {
     const crypto = cryptoOptionsOf(o);
     // Loaded only when encryption is on (the wasm library, fake-indexeddb, SQLite); the wasm compile
     // starts first and is not awaited (see BotCrypto.begin). With a password the crypto store opens
-    // beside the login. With an access token nothing before the first /sync needs it: it loads once
-    // that request is on its way, so that the homeserver's work and ours overlap instead of competing.
+    // beside the login. With an access token nothing before the first answers needs it (see openNow).
     const loadCrypto = (): Promise<typeof import("../crypto/crypto.js")> => (void loadCryptoWasm(), import("../crypto/crypto.js"));
-    let syncSent: (() => void) | undefined;
+    // With an access token the machine opens once the first answers are out (the set-up trigger), or
+    // as soon as something waits for it (an event of a room that may be encrypted, an encrypted send):
+    // opening it takes the main thread for a while, which a first reply in a plaintext room does not need.
+    let openNow: (() => void) | undefined;
+    const setUp = crypto.enabled ? new SetUpTrigger() : undefined;
     const withPassword = "password" in credentials && !!credentials.password;
-    const cryptoModule = !crypto.enabled ? undefined : withPassword ? loadCrypto() : new Promise<void>((resolve) => (syncSent = resolve)).then(loadCrypto);
+    const cryptoModule = !crypto.enabled ? undefined : withPassword ? loadCrypto() : new Promise<void>((resolve) => (openNow = resolve)).then(loadCrypto);
+    if (openNow) void setUp?.fired.then(openNow);
     cryptoModule?.catch(() => undefined);
     await this.store.open();
     if (o.replicas) await this.#enterReplicas();
@@ -303,7 +307,7 @@ export class NioBot {
     begun?.catch(() => undefined);
     // A failed login fails the start once the store is released again.
     const established = await establishing.catch(async (error: unknown) => {
-      syncSent?.();
+      openNow?.();
       await begun?.catch(() => undefined);
       throw error;
     });
@@ -316,12 +320,11 @@ export class NioBot {
       // Only a password lets the store's check replace the device (and so the session the sync uses);
       // without one the first /sync goes out now, beside the store opening and the device check.
       if (withPassword) await begun;
-      // The machine and its keys are set up beside the first /sync; the batches that come before it
-      // is ready are dispatched meanwhile, their tokens held until it has them (the start queue). The
+      // The machine and its keys are set up after the first answers (or once something waits for it);
+      // the batches that come before it is ready are dispatched meanwhile, their tokens held until it has them (the start queue). The
       // identity and the key backup come after the first answers (the trigger), and start() waits for them.
-      const setUp = new SetUpTrigger();
-      const opening = begun.then((o) => ((this.#session = o.session), o.finish({ afterFirstBatch: true, setUpAfter: setUp.fired })));
-      this.#cryptoStart = new CryptoStartQueue(opening, (roomId) => this.#roomEncryption.settingsOf(roomId), setUp);
+      const opening = begun.then((o) => ((this.#session = o.session), o.finish({ afterFirstBatch: true, setUpAfter: setUp?.fired })));
+      this.#cryptoStart = new CryptoStartQueue(opening, (roomId) => this.#roomEncryption.settingsOf(roomId), setUp, openNow);
       cryptoReady = this.#cryptoStart.ready.then((c) => void (this.#crypto = c));
       cryptoReady.catch(() => undefined);
     }
@@ -347,7 +350,6 @@ export class NioBot {
         await sessionChecked;
         throw error;
       });
-      if (syncSent) setImmediate(syncSent);
       await Promise.all([cryptoReady?.then(() => this.#crypto?.settled), syncing]);
     } catch (error) {
       this.#cryptoStart?.abandon();
@@ -706,7 +708,7 @@ export class NioBot {
    */
   async fetchMessage(roomId: string, eventId: string): Promise<ClientEvent> {
     const event = await this.messaging.fetchMessage(roomId, eventId);
-    const crypto = event.type === "m.room.encrypted" ? this.#crypto ?? (await this.#cryptoStart?.ready) : undefined;
+    const crypto = event.type === "m.room.encrypted" ? this.#crypto ?? (await this.#cryptoStart?.need()) : undefined;
     if (!crypto) return event;
     return (await crypto.decryptFetched(roomId, event)) ?? event;
   }

@@ -70,7 +70,7 @@ export class CryptoStartQueue {
   /** The outbox's encrypter while the machine opens: a send into an encrypted room waits for it. */
   readonly encrypter = {
     encrypt: async (room: Parameters<BotCrypto["encrypt"]>[0], eventType: string, content: Record<string, unknown>): Promise<Record<string, unknown>> =>
-      (await this.ready).encrypt(room, eventType, content),
+      (await this.need()).encrypt(room, eventType, content),
   };
 
   /**
@@ -78,8 +78,11 @@ export class CryptoStartQueue {
    * @param encryptionOf the room's encryption settings, undefined when it is definitely not
    *   encrypted; throws when that cannot be told.
    * @param setUp told of every batch and long poll: when the machine's one-time set-up may start.
+   * @param needed called when something waits for the machine (an event that must wait for it, an
+   *   encrypted send or fetch): a machine whose opening is held back until the first answers are
+   *   out opens now.
    */
-  constructor(opening: Promise<BotCrypto>, private readonly encryptionOf: EncryptionOf, private readonly setUp?: SetUpTrigger) {
+  constructor(opening: Promise<BotCrypto>, private readonly encryptionOf: EncryptionOf, private readonly setUp?: SetUpTrigger, private readonly needed?: () => void) {
     this.#opening = opening;
     const fed = opening.then(async (crypto) => (await this.#drain(crypto), crypto));
     this.#fed = fed.catch(() => undefined);
@@ -122,7 +125,13 @@ export class CryptoStartQueue {
    */
   async machineFor(room: Room, event: ClientEvent): Promise<BotCrypto | undefined> {
     if (this.#crypto) return this.#crypto;
-    return (await this.#needsMachine(room, event)) ? this.ready : undefined;
+    return (await this.#needsMachine(room, event)) ? this.need() : undefined;
+  }
+
+  /** The machine once it is ready, for something that waits for it now: opens it if it is held back. */
+  need(): Promise<BotCrypto> {
+    if (!this.#crypto) this.needed?.();
+    return this.ready;
   }
 
   /** Whether an event must wait for the machine (see the module comment). */

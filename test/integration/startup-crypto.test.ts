@@ -275,4 +275,48 @@ describe("start-up order with the default store", () => {
       await bot.stop();
     }
   });
+
+  test("with an access token, the machine opens after the first answer in a plaintext room: no key request goes out before it", async () => {
+    const hs = await homeserver();
+    const account = await newUser("bot");
+    const human = await newTestUser();
+    const plainRoom = await human.createRoom([account.userId]);
+    const asBot = new TestUser(account, hs.baseUrl);
+    await asBot.api.rooms.join(plainRoom);
+    // Only the first answer may open it here (or something waiting for it), not a quiet moment on a slow machine.
+    const idle = SetUpTrigger.defaultIdleMs;
+    SetUpTrigger.defaultIdleMs = 600_000;
+    const log: string[] = [];
+    let pinged = false;
+    const { bot } = await newBot({
+      storePath: tempStorePath(),
+      fetch: async (input, init) => {
+        const name = endpoint(input, init);
+        log.push(name);
+        const response = await globalThis.fetch(input, init);
+        if (name === "GET /sync" && !new URL(input).searchParams.has("since") && !pinged) {
+          // Sent after the initial batch was made, so it is news in the first long poll.
+          pinged = true;
+          await human.send(plainRoom, "!ping");
+        }
+        return response;
+      },
+    }, account);
+    bot.command("ping", (ctx) => ctx.respond("pong"));
+    const starting = bot.start({ accessToken: account.accessToken });
+    starting.catch(() => undefined);
+    try {
+      await human.waitForEvent((e) => e.room_id === plainRoom && e.sender === account.userId && e.content.body === "pong", 60_000);
+      await starting;
+      assert.ok(bot.crypto.identity, "the machine opened and the identity was set up once the answer was out");
+      const answer = log.findIndex((n) => /^PUT \/rooms\/[^/]+\/send\/m\.room\.message\//.test(n));
+      const firstKeyRequest = log.findIndex((n) => n.startsWith("POST /keys/"));
+      assert.ok(answer >= 0 && firstKeyRequest >= 0, `both in the log: ${log.join(", ")}`);
+      assert.ok(answer < firstKeyRequest, `the answer went out before the machine's first request: ${log.join(", ")}`);
+    } finally {
+      SetUpTrigger.defaultIdleMs = idle;
+      await starting.catch(() => undefined);
+      await bot.stop();
+    }
+  });
 });
